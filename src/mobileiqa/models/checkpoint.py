@@ -1,0 +1,74 @@
+"""mobileiqa model checkpoints: one self-describing file per model, loadable with ``weights_only=True``.
+
+A checkpoint holds the registered name, the full :class:`HeadConfig`, the quality scale, free-form metadata
+(strings and numbers only) and the state dict. Writes are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from mobileiqa.models.iqa_net import HeadConfig, IQANet
+from mobileiqa.models.registry import get_spec
+from mobileiqa.models.scale import QualityScale
+
+FORMAT = "mobileiqa-checkpoint"
+VERSION = 1
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_model(model: IQANet, name: str, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    get_spec(name)  # fail early on an unregistered name
+    return atomic_torch_save(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": name,
+            "head": model.config.to_dict(),
+            "scale": model.scale.to_dict(),
+            "meta": dict(meta or {}),
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
+
+
+def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dict]:
+    """Rebuild the model from a checkpoint (random-init backbone, then the stored weights). Returns
+    ``(model in eval mode, checkpoint dict without the state dict)``."""
+    from mobileiqa.models.backbone import create_backbone
+
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a mobileiqa checkpoint (no format={FORMAT!r}); "
+                         "for a reference *.pkl use `mobileiqa convert-reference` first")
+    if ckpt.get("version", 0) > VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt['version']} is newer than this mobileiqa ({VERSION})")
+    spec = get_spec(ckpt["model"])
+    model = IQANet(create_backbone(spec.backbone), HeadConfig.from_dict(ckpt["head"]))
+    model.load_state_dict(ckpt.pop("state_dict"))
+    if model.scale != QualityScale.from_dict(ckpt["scale"]):
+        raise ValueError(f"{path}: stored scale {ckpt['scale']} disagrees with the head config")
+    return model.eval(), ckpt

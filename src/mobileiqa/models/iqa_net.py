@@ -1,0 +1,116 @@
+"""The MobileIQA network: backbone → one LDA per stage → opinion MALs → fusion MAL → score head.
+
+Teacher and student share this class (PAPER.md, Architecture); only the backbone and :class:`HeadConfig`
+differ. ``forward`` returns scores ``(B,)``; :meth:`IQANet.features` returns everything distillation needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from mobileiqa.models.head import ScoreHead
+from mobileiqa.models.lda import LDA
+from mobileiqa.models.mal import MAL
+from mobileiqa.models.scale import UNBOUNDED, UNIT, QualityScale
+
+MIN_INPUT = 64
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Every size of the IQA head. Defaults are the paper's (teacher head; the student sets pool=2, sigmoid)."""
+
+    grid: int = 22  # LDA pools every stage to grid x grid
+    width: int = 256  # channels of LDA maps and MAL features
+    lda_hidden: int = 512  # LDA expansion width
+    lda_pool_first: bool = False  # pool before expanding (cheap on HR inputs; not the paper's order)
+    num_opinions: int = 3  # parallel opinion MALs ("annotators")
+    qk_ratio: int = 8  # per-view self-attention: queries/keys are width // qk_ratio wide
+    attn_rank: int | None = None  # token-attention projections: None = full (paper), r = low rank
+    attn_dropout: float = 0.1
+    head_channels: int = 128
+    head_pool: int = 4  # teacher 4 (22 -> 5), student 2 (22 -> 11)
+    head_hidden: int = 64
+    dropout: float = 0.1
+    sigmoid: bool = False  # bounded [0, 1] output (the student)
+
+    def __post_init__(self) -> None:
+        for name in ("grid", "width", "lda_hidden", "num_opinions", "qk_ratio", "head_channels", "head_pool",
+                     "head_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"HeadConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.grid // self.head_pool < 3:
+            raise ValueError(
+                f"HeadConfig: grid {self.grid} // head_pool {self.head_pool} = {self.grid // self.head_pool} is below "
+                "3, the size the head's unpadded 3x3 conv needs; raise grid or lower head_pool"
+            )
+        if self.attn_rank is not None and self.attn_rank < 1:
+            raise ValueError(f"HeadConfig.attn_rank must be None or >= 1, got {self.attn_rank}")
+
+    @property
+    def scale(self) -> QualityScale:
+        return UNIT if self.sigmoid else UNBOUNDED
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HeadConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise KeyError(f"unknown HeadConfig key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)
+
+    def distill_compatible(self, other: HeadConfig) -> bool:
+        """Same LDA/opinion feature shapes, so features can be matched without adapters."""
+        return (self.grid, self.width, self.num_opinions) == (other.grid, other.width, other.num_opinions)
+
+
+@dataclass
+class IQAFeatures:
+    """Distillation features, batch first: ``lda (B, S, C, G, G)``, ``opinions (B, M, C, G, G)``,
+    ``fused (B, C, G, G)``, ``score (B,)``."""
+
+    lda: Tensor
+    opinions: Tensor
+    fused: Tensor
+    score: Tensor
+
+
+class IQANet(nn.Module):
+    def __init__(self, backbone: nn.Module, head: HeadConfig = HeadConfig()) -> None:
+        super().__init__()
+        self.config = head
+        self.backbone = backbone
+        channels = list(backbone.feature_info.channels())
+        self.lda = nn.ModuleList(
+            LDA(c, head.lda_hidden, head.width, head.grid, head.lda_pool_first) for c in channels
+        )
+        mal = dict(qk_ratio=head.qk_ratio, rank=head.attn_rank, dropout=head.attn_dropout)
+        self.opinions = nn.ModuleList(
+            MAL(head.width, len(channels), head.grid, **mal) for _ in range(head.num_opinions)
+        )
+        self.fusion = MAL(head.width, head.num_opinions, head.grid, **mal)
+        self.head = ScoreHead(head.width, head.head_channels, head.head_pool, head.head_hidden, head.dropout,
+                              head.sigmoid)
+
+    @property
+    def scale(self) -> QualityScale:
+        return self.config.scale
+
+    def features(self, x: Tensor) -> IQAFeatures:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected an image batch (B, 3, H, W), got shape {tuple(x.shape)}")
+        if min(x.shape[-2:]) < MIN_INPUT:
+            raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} (WxH) is too small: both sides must be >= {MIN_INPUT}")
+        lda = torch.stack([block(f) for block, f in zip(self.lda, self.backbone(x), strict=True)], dim=1)
+        opinions = torch.stack([mal(lda) for mal in self.opinions], dim=1)
+        fused = self.fusion(opinions)
+        return IQAFeatures(lda=lda, opinions=opinions, fused=fused, score=self.head(fused))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x).score

@@ -1,0 +1,86 @@
+"""Registry of MobileIQA variants: ``create_model(name)``, ``list_models()``, ``get_spec(name)``.
+
+Names read ``mobileiqa_<role>_<backbone>[_<variant>]``. The paper-faithful pair has no variant suffix;
+``_lite`` variants are meant for CPU training and phones; ``_tiny`` variants exist so tests run the real code
+path cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mobileiqa.models.backbone import create_backbone
+from mobileiqa.models.iqa_net import HeadConfig, IQANet
+
+TEACHER, STUDENT = "teacher", "student"
+
+TEACHER_HEAD = HeadConfig()  # the paper's: grid 22, width 256, LDA 512, 3 opinions, AvgPool(4), no activation
+STUDENT_HEAD = replace(TEACHER_HEAD, head_pool=2, sigmoid=True)
+# Lite heads: pool before expanding, a 12x12 grid, 64 channels and rank-64 token attention (see README zoo).
+LITE = dict(grid=12, width=64, lda_hidden=128, lda_pool_first=True, attn_rank=64, head_channels=64,
+            head_hidden=32, head_pool=2)
+TINY = dict(grid=6, width=16, lda_hidden=16, lda_pool_first=True, num_opinions=2, qk_ratio=4, attn_rank=8,
+            head_channels=16, head_hidden=8, head_pool=2)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    role: str  # "teacher" | "student"
+    backbone: str  # timm model name
+    head: HeadConfig
+    description: str
+    faithful: bool = False  # exactly the reference architecture (reference checkpoints load into it)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    if spec.role not in (TEACHER, STUDENT):
+        raise ValueError(f"model {spec.name!r}: role must be {TEACHER!r} or {STUDENT!r}, got {spec.role!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(role: str | None = None) -> list[str]:
+    return [n for n, s in _REGISTRY.items() if role is None or s.role == role]
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; registered models: {', '.join(_REGISTRY)}") from None
+
+
+def create_model(name: str, pretrained: str | None = None, **head_overrides) -> IQANet:
+    """Build a registered variant; ``head_overrides`` replace any :class:`HeadConfig` field.
+
+    ``pretrained`` is for the *backbone*: a local timm-compatible file, ``"hub"``, or ``None``.
+    """
+    spec = get_spec(name)
+    head = HeadConfig.from_dict({**spec.head.to_dict(), **head_overrides})
+    return IQANet(create_backbone(spec.backbone, pretrained), head)
+
+
+for _spec in (
+    ModelSpec("mobileiqa_teacher_mobilevitv2_200", TEACHER, "mobilevitv2_200", TEACHER_HEAD,
+              "paper teacher (MobileViT-IQA)", faithful=True),
+    ModelSpec("mobileiqa_student_mobilenetv3_large_100", STUDENT, "mobilenetv3_large_100", STUDENT_HEAD,
+              "paper student (MobileNet-IQA)", faithful=True),
+    ModelSpec("mobileiqa_teacher_mobilevitv2_100_lite", TEACHER, "mobilevitv2_100",
+              replace(TEACHER_HEAD, **LITE), "lite teacher for CPU training"),
+    ModelSpec("mobileiqa_student_mobilenetv3_large_100_lite", STUDENT, "mobilenetv3_large_100",
+              replace(STUDENT_HEAD, **LITE), "lite student for CPU training and phones (default student)"),
+    ModelSpec("mobileiqa_teacher_mobilevitv2_050_tiny", TEACHER, "mobilevitv2_050",
+              replace(TEACHER_HEAD, **TINY), "tiny teacher for tests"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_050_tiny", STUDENT, "mobilenetv3_small_050",
+              replace(STUDENT_HEAD, **TINY), "tiny student for tests"),
+):
+    register(_spec)
+
+DEFAULT_TEACHER = "mobileiqa_teacher_mobilevitv2_100_lite"
+DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_large_100_lite"
