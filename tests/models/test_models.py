@@ -62,7 +62,7 @@ def test_every_parameter_gets_a_gradient_and_gates_open_after_one_step(model):
 
 
 def test_features_are_batch_first_and_consistent(model):
-    name, net = model
+    _, net = model
     net.eval()
     cfg = net.config
     with torch.no_grad():

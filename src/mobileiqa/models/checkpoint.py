@@ -7,11 +7,11 @@ A checkpoint holds the registered name, the full :class:`HeadConfig`, the qualit
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from mobileiqa.atomic import atomic_path
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
 from mobileiqa.models.registry import get_spec
 from mobileiqa.models.scale import QualityScale
@@ -21,17 +21,9 @@ VERSION = 1
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def save_model(model: IQANet, name: str, path: str | os.PathLike, meta: dict | None = None) -> Path:
@@ -59,7 +51,7 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dic
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+    except Exception as exc:
         raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a mobileiqa checkpoint (no format={FORMAT!r}); "

@@ -39,7 +39,8 @@ class MAL(nn.Module):
         """``views``: ``(B, V, C, G, G)`` → ``(B, C, G, G)``."""
         b, v, c, h, w = views.shape
         if v != self.num_views or c != self.channels:
-            raise ValueError(f"MAL expects (B, {self.num_views}, {self.channels}, G, G) views, got {tuple(views.shape)}")
+            expected = f"(B, {self.num_views}, {self.channels}, G, G)"
+            raise ValueError(f"MAL expects {expected} views, got {tuple(views.shape)}")
         x = torch.stack([attend(views[:, i]) for i, attend in enumerate(self.views)], dim=1)
         seq = x.reshape(b, v * c, h * w)  # (view, channel) order
         by_channel = self.channel_tokens(seq.reshape(b, c, v * h * w)).reshape(b, v * c, h * w)

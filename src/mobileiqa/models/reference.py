@@ -31,7 +31,12 @@ _MAL_PARTS = [
     (".kConv.", ".key."),
     (".vConv.", ".value."),
 ]
-_HEAD = [("cnn.0.", "head.reduce."), ("cnn.3.", "head.conv."), ("fc_score.0.", "head.fc1."), ("fc_score.3.", "head.fc2.")]
+_HEAD = [
+    ("cnn.0.", "head.reduce."),
+    ("cnn.3.", "head.conv."),
+    ("fc_score.0.", "head.fc1."),
+    ("fc_score.3.", "head.fc2."),
+]
 
 
 def detect_role(state_dict: Mapping[str, Tensor]) -> str:
@@ -95,7 +100,7 @@ def load_reference(path: str | os.PathLike) -> tuple[str, IQANet]:
     """Load a reference ``*.pkl`` state dict into the faithful variant. Returns ``(model_name, model)``."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+    except Exception as exc:
         raise ValueError(f"{path}: cannot read as a torch state dict ({exc})") from exc
     if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
         raw = raw["state_dict"]
@@ -107,6 +112,6 @@ def load_reference(path: str | os.PathLike) -> tuple[str, IQANet]:
     converted = from_reference(raw, role)
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: does not fit {name}: missing {sorted(missing)[:5]}{'...' if len(missing) > 5 else ''}, "
-                         f"unexpected {sorted(unexpected)[:5]}{'...' if len(unexpected) > 5 else ''}")
+        raise ValueError(f"{path}: does not fit {name}: {len(missing)} missing keys (first: {sorted(missing)[:3]}), "
+                         f"{len(unexpected)} unexpected keys (first: {sorted(unexpected)[:3]})")
     return name, model

@@ -1,0 +1,5 @@
+import sys
+
+from mobileiqa.cli import main
+
+sys.exit(main())

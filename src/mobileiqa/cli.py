@@ -1,0 +1,106 @@
+"""The ``mobileiqa`` command line: a thin caller of the package (every command maps to one library call)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from mobileiqa.models import get_spec, list_models
+    from mobileiqa.models.complexity import complexity
+
+    names, height, width = list_models(args.role), args.height, args.width
+    if args.params:
+        from mobileiqa.config import load_params
+
+        params = load_params(args.params, args.overlay, args.set)
+        names = [params.models.teacher, params.models.student]
+        height, width = height or params.summary.height, width or params.summary.width
+    height, width = height or 1231, width or 1907
+    rows = []
+    for name in names:
+        spec, cost = get_spec(name), complexity(name, height, width)
+        rows.append(dict(model=name, role=spec.role, backbone=spec.backbone, params_m=round(cost.params_m, 3),
+                         gmacs=round(cost.gmacs, 2), height=height, width=width, faithful=spec.faithful,
+                         scale=spec.head.scale.describe(), description=spec.description))
+    header = f"{'model':46} {'role':8} {'params (M)':>10} {f'GMACs @{width}x{height}':>17}  score scale"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['model']:46} {r['role']:8} {r['params_m']:10.2f} {r['gmacs']:17.2f}  {r['scale']}")
+    if args.out:
+        from mobileiqa.atomic import write_json
+
+        write_json(args.out, {"resolution": {"height": height, "width": width}, "models": rows})
+    return 0
+
+
+def _cmd_convert_reference(args: argparse.Namespace) -> int:
+    from mobileiqa.models.checkpoint import save_model
+    from mobileiqa.models.reference import load_reference
+
+    src = Path(args.file)
+    name, model = load_reference(src)
+    out = Path(args.out) if args.out else src.with_suffix(".mobileiqa.pt")
+    save_model(model, name, out, meta={"source": src.name, "converted_from": "reference"})
+    print(f"{src} -> {out} ({name}, scale {model.scale.describe()})")
+    return 0
+
+
+def _cmd_render_benchmarks(args: argparse.Namespace) -> int:
+    from mobileiqa.atomic import write_text
+    from mobileiqa.eval.report import render
+
+    write_text(args.out, render(args.results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_params_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--params", help=what)
+    p.add_argument("--overlay", action="append", default=[], metavar="FILE",
+                   help="profile file deep-merged over --params (repeatable), e.g. params/tiny.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one value, e.g. models.student=NAME (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mobileiqa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list registered models with params and GMACs at a resolution")
+    p.add_argument("--height", type=int, help="input height for GMACs (default 1231, or params summary.height)")
+    p.add_argument("--width", type=int, help="input width for GMACs (default 1907, or params summary.width)")
+    p.add_argument("--role", choices=["teacher", "student"], help="only this role")
+    _add_params_args(p, "report only the teacher/student configured in this params file")
+    p.add_argument("--out", help="also write the table as JSON to this path")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("convert-reference", help="load a reference-code *.pkl state dict into the faithful variant")
+    p.add_argument("file", help="state dict saved by the reference code (teacher or student; detected)")
+    p.add_argument("--out", help="output checkpoint (default: FILE with suffix .mobileiqa.pt)")
+    p.set_defaults(func=_cmd_convert_reference)
+
+    p = sub.add_parser("render-benchmarks", help="render docs/BENCHMARKS.md from benchmarks/results/*/*.json")
+    p.add_argument("--results", default="benchmarks/results")
+    p.add_argument("--out", default="docs/BENCHMARKS.md")
+    p.set_defaults(func=_cmd_render_benchmarks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mobileiqa.config import ConfigError
+
+    try:
+        return args.func(args)
+    except (ConfigError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"mobileiqa {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""One config path: ``params.yaml`` (+ optional overlay files and ``key=value`` overrides) → frozen dataclasses.
+
+Unknown keys and wrongly typed values fail with the file and dotted key at fault. Each pipeline stage reads
+its own section; the CLI, DVC stages and Kubeflow components all go through :func:`load_params`.
+
+Profiles (e.g. ``params/tiny.yaml``, ``params/paper.yaml``) are overlays: partial YAML files deep-merged over
+``params.yaml`` in the order given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Which registered variants the pipeline trains, and where their backbone weights come from."""
+
+    teacher: str = DEFAULT_TEACHER
+    student: str = DEFAULT_STUDENT
+    # backbone weights: null (random init, the offline default), a local timm .safetensors/.pth file, or "hub"
+    teacher_weights: str | None = None
+    student_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    """Resolution (H x W) at which the model summary stage reports GMACs."""
+
+    height: int = 1231
+    width: int = 1907
+
+
+@dataclass(frozen=True)
+class Params:
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+
+
+class ConfigError(ValueError):
+    """A params file or override is wrong; the message names the file and the dotted key."""
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {args}")
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool) and type(value) is tp:
+        return value
+    raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def build(cls: type, data: dict, where: str = "params") -> Any:
+    """Build dataclass ``cls`` from ``data`` strictly (unknown keys and wrong types are errors)."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"params file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+def _override(data: dict, assignment: str) -> dict:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {assignment!r}: expected section.key=value")
+    node: dict = {}
+    parts = key.split(".")
+    cur = node
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = yaml.safe_load(raw)
+    return _merge(data, node)
+
+
+def load_params(path: str | os.PathLike = "params.yaml", overlays=(), overrides=()) -> Params:
+    """Read ``path``, deep-merge each overlay file, apply ``section.key=value`` overrides, validate."""
+    path = Path(path)
+    data = _read_yaml(path)
+    for overlay in overlays:
+        data = _merge(data, _read_yaml(Path(overlay)))
+    for assignment in overrides:
+        data = _override(data, assignment)
+    return build(Params, data, where=str(path))
+
+
+def as_flat_dict(params: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten a config dataclass to ``{"section.key": value}`` (for tracking)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(as_flat_dict(value, key + "."))
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""Evaluation: compute cost measurements now; accuracy metrics and reports as the pipeline grows."""
