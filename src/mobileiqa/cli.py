@@ -37,6 +37,42 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    from mobileiqa.config import load_params
+
+    return load_params(args.params, args.overlay, args.set)
+
+
+def _cmd_fetch_photos(args: argparse.Namespace) -> int:
+    from mobileiqa.data import photos
+
+    if args.photos:
+        records = photos.use_own_photos(args.photos, args.out)
+    else:
+        records = photos.fetch_photos(args.out, args.cache)
+    print(f"{len(records)} photos in {args.out}")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from mobileiqa.data.prepare import prepare
+
+    info = prepare(_load(args).data, args.out, photos_dir=args.photos)
+    print(f"prepared {info['images']} images ({info['source']}) in {args.out}; manifest sha256 "
+          f"{info['manifest_sha256'][:12]}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from mobileiqa.data.prepare import PreparedDataset
+    from mobileiqa.data.validate import run_gate
+
+    ds = PreparedDataset.load(args.dataset)
+    summary = run_gate(ds.manifest, ds.root, _load(args).validate, report_dir=args.report)
+    print(f"data validation passed: {summary['rows']} rows, splits {summary['splits']}; report in {args.report}")
+    return 0
+
+
 def _cmd_convert_reference(args: argparse.Namespace) -> int:
     from mobileiqa.models.checkpoint import save_model
     from mobileiqa.models.reference import load_reference
@@ -58,8 +94,8 @@ def _cmd_render_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_params_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--params", help=what)
+def _add_params_args(p: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
+    p.add_argument("--params", default=default, help=what)
     p.add_argument("--overlay", action="append", default=[], metavar="FILE",
                    help="profile file deep-merged over --params (repeatable), e.g. params/tiny.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -77,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params_args(p, "report only the teacher/student configured in this params file")
     p.add_argument("--out", help="also write the table as JSON to this path")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("fetch-photos", help="fetch the default dataset's reference photos from Debian packages")
+    p.add_argument("--out", default="data", help="folder of selected photos (tracked by data.dvc)")
+    p.add_argument("--cache", default=".cache/debs", help="where downloaded .deb files are kept")
+    p.add_argument("--photos", help="use your own photos from this folder instead of Debian's")
+    p.set_defaults(func=_cmd_fetch_photos)
+
+    p = sub.add_parser("prepare", help="build the default dataset or read a real one into a manifest")
+    _add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--photos", default="data", help="reference photos for data.source=default")
+    p.add_argument("--out", default="artifacts/dataset")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("validate", help="run the data validation gate on a prepared dataset")
+    _add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset", help="folder written by `mobileiqa prepare`")
+    p.add_argument("--report", default="artifacts/validation")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("convert-reference", help="load a reference-code *.pkl state dict into the faithful variant")
     p.add_argument("file", help="state dict saved by the reference code (teacher or student; detected)")
@@ -96,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ConfigError, KeyError, ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mobileiqa {args.command}: error: {message}", file=sys.stderr)
         return 2

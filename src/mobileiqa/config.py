@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from mobileiqa.data.prepare import DataConfig
+from mobileiqa.data.validate import GateOptions
 from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
 
 
@@ -43,6 +45,8 @@ class SummaryConfig:
 
 @dataclass(frozen=True)
 class Params:
+    data: DataConfig = field(default_factory=DataConfig)
+    validate: GateOptions = field(default_factory=GateOptions)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
 
@@ -68,6 +72,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {args}")
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

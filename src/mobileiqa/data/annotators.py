@@ -1,0 +1,93 @@
+"""Simulated annotators: full-reference (FR) quality measures of a distorted image against its pristine photo.
+
+Each annotator is one FR measure with a different view of quality — structure (SSIM), gradients (GMSD),
+chromatic gradients (multi-scale GMSD with colour), wavelet phase (HaarPSI), colour deviation (MDSI), DCT
+sub-bands (DSS) and visual saliency (VSI) — in the spirit of MobileIQA's "diverse opinions". Raw values are
+*oriented* so that higher is better (:attr:`Annotator.higher_is_better` says how a raw value reads) and later
+mapped onto the human MOS scale by :mod:`mobileiqa.data.calibration`.
+
+All measures take batches ``(B, 3, H, W)`` in [0, 1] (the distorted images and their reference) and return
+``(B,)``. They come from ``piq`` except SSIM, computed here on luminance with a separable Gaussian window
+(the classic Wang et al. 2004 constants), which is ~10x faster than a full-colour 2-D window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class Annotator:
+    name: str
+    measure: Callable[[Tensor, Tensor], Tensor]  # (distorted, reference) -> (B,) raw values
+    higher_is_better: bool
+    description: str
+
+    def oriented(self, distorted: Tensor, reference: Tensor) -> Tensor:
+        """Raw measure turned so that higher is better (lower-is-better measures are negated)."""
+        raw = self.measure(distorted, reference).reshape(-1).double()
+        return raw if self.higher_is_better else -raw
+
+
+def _luma(x: Tensor) -> Tensor:
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+
+
+def ssim_luma(x: Tensor, y: Tensor, sigma: float = 1.5, size: int = 11) -> Tensor:
+    """Mean SSIM of the luminance channels (valid region), data range 1."""
+    coords = torch.arange(size, dtype=x.dtype) - size // 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    gx, gy = g.view(1, 1, 1, size), g.view(1, 1, size, 1)
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(F.conv2d(t, gx), gy)
+
+    a, b = _luma(x), _luma(y)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.mean(dim=(1, 2, 3))
+
+
+def _piq(name: str, **kwargs) -> Callable[[Tensor, Tensor], Tensor]:
+    def measure(x: Tensor, y: Tensor) -> Tensor:
+        import piq  # imported on use: only dataset builds need it
+
+        return getattr(piq, name)(x, y, data_range=1.0, reduction="none", **kwargs)
+
+    measure.__name__ = f"piq_{name}"
+    return measure
+
+
+ANNOTATORS: dict[str, Annotator] = {
+    a.name: a
+    for a in (
+        Annotator("ssim", ssim_luma, True, "SSIM on luminance (structure, contrast, luminance)"),
+        Annotator("gmsd", _piq("gmsd"), False, "gradient magnitude similarity deviation"),
+        Annotator("ms_gmsd_c", _piq("multi_scale_gmsd", chromatic=True), False,
+                  "multi-scale GMSD with chromatic channels"),
+        Annotator("haarpsi", _piq("haarpsi"), True, "Haar wavelet-based perceptual similarity"),
+        Annotator("mdsi", _piq("mdsi"), False, "mean deviation similarity (gradient + chromaticity)"),
+        Annotator("dss", _piq("dss"), True, "DCT sub-band similarity"),
+        Annotator("vsi", _piq("vsi"), True, "visual saliency-induced index"),
+    )
+}
+
+
+def score_batch(distorted: Tensor, reference: Tensor, names=None) -> dict[str, Tensor]:
+    """Oriented (higher-is-better) raw scores of every annotator in ``names`` (default: all), each ``(B,)``."""
+    names = list(ANNOTATORS) if names is None else list(names)
+    unknown = [n for n in names if n not in ANNOTATORS]
+    if unknown:
+        raise KeyError(f"unknown annotator(s) {unknown}; available: {list(ANNOTATORS)}")
+    with torch.no_grad():
+        return {n: ANNOTATORS[n].oriented(distorted, reference) for n in names}
