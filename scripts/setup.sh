@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Set up (or update) the project environment in .venv from the lock file. Idempotent: a second run only
 # checks that the installed set still matches requirements/lock.txt.
-# Usage: scripts/setup.sh
+# With --with-photos it also fetches the default dataset's reference photos into data/ (tracked by data.dvc)
+# from pinned Debian packages (apt-get download; no install), once.
+# Usage: scripts/setup.sh [--with-photos]
 set -euo pipefail
+with_photos=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-photos) with_photos=1 ;;
+    *) echo "setup: unknown option $arg (usage: scripts/setup.sh [--with-photos])" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 export DVC_NO_ANALYTICS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 PY=${PYTHON:-python3}
@@ -21,4 +30,12 @@ if [ ! -d .git ]; then
   echo "setup: not a git checkout; DVC stages need one (git init && git add -A && git commit)" >&2
 fi
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true
+if [ "$with_photos" = 1 ]; then
+  # apt-get download needs package lists; refresh them once on a fresh machine (as root)
+  if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] && [ "$(id -u)" = 0 ]; then
+    echo "setup: apt-get update (package lists are empty)" >&2
+    apt-get update -qq
+  fi
+  .venv/bin/mobileiqa fetch-photos --out data --cache .cache/debs
+fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, timm; print(f"torch {torch.__version__}, timm {timm.__version__}")'))" >&2

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mobileiqa.data.manifest import ManifestError
-from mobileiqa.data.validate import GateOptions, DataValidationError, run_gate
+from mobileiqa.data.validate import DataValidationError, GateOptions, run_gate
 
 
 @pytest.fixture

@@ -133,7 +133,8 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildSpec) -> list[dict]:
     ref_t = torch.from_numpy(ref).permute(2, 0, 1).float().div(255).unsqueeze(0)
     for start in range(0, len(images), 10):
         chunk = torch.from_numpy(np.stack(images[start:start + 10])).permute(0, 3, 1, 2).float().div(255)
-        scores = score_batch(chunk, ref_t.expand(len(chunk), -1, -1, -1), spec.annotators)
+        refs = ref_t.expand(len(chunk), -1, -1, -1).contiguous()
+        scores = score_batch(chunk.contiguous(), refs, spec.annotators)
         for i, row in enumerate(rows[start:start + 10]):
             row.update({f"raw_{n}": float(v[i]) for n, v in scores.items()})
     write_text(cache, json.dumps({"key": key, "rows": rows}))
