@@ -2,7 +2,7 @@
 
 * :func:`assign_splits` — seeded train/val/test by content, with given fractions.
 * :func:`repeated_splits` — N seeded splits for a median-of-N protocol.
-* :func:`leave_group_out` — hold out one group of distortion types (generalisation tests).
+* :func:`leave_group_out` — hold out one KADID group of distortion types (generalisation tests).
 """
 
 from __future__ import annotations
@@ -51,21 +51,16 @@ def repeated_splits(df: pd.DataFrame, n: int, seed: int, fractions=DEFAULT_FRACT
     return [assign_splits(df, int(s), fractions) for s in rng.integers(0, 2**31 - 1, size=n)]
 
 
-def leave_group_out(df: pd.DataFrame, group_types: Iterable[str]) -> pd.DataFrame:
-    """Images of the held-out distortion types go to ``test``; the others keep train/val, their test → train.
+def leave_group_out(df: pd.DataFrame, group: str) -> pd.DataFrame:
+    """Hold out one KADID distortion group (e.g. ``"blur"``) — distortion- *and* content-disjoint.
 
-    Content stays disjoint: test images of held-out types are removed from contents used in train/val.
+    Train/val keep their contents with every *other* group; test keeps its contents with the held-out group
+    only. No held-out distortion and no test content is ever seen in training.
     """
-    held = set(group_types)
-    unknown = held - set(df["dist_type"])
-    if unknown:
-        raise ValueError(f"leave_group_out: distortion type(s) {sorted(unknown)} not in the manifest")
-    out = df.copy()
-    is_held = out["dist_type"].isin(held)
-    test_contents = set(out.loc[out["split"] == "test", "content_id"])
-    out.loc[~is_held & (out["split"] == "test"), "split"] = "train"
-    out.loc[is_held, "split"] = "test"
-    # keep only held-out images of the original test contents, and no held-out images elsewhere
-    keep = ~is_held | out["content_id"].isin(test_contents)
-    keep &= ~(~is_held & out["content_id"].isin(test_contents))
-    return out[keep].reset_index(drop=True)
+    from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+
+    if group not in GROUPS:
+        raise ValueError(f"leave_group_out: unknown group {group!r}; choose one of {list(GROUPS)}")
+    held = df["dist_type"].isin({d.name for d in DISTORTIONS.values() if d.group == group})
+    is_test = df["split"] == "test"
+    return df[(is_test & held) | (~is_test & ~held)].reset_index(drop=True)
