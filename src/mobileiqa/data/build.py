@@ -29,7 +29,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from mobileiqa.atomic import atomic_path, write_json, write_text
+from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
 from mobileiqa.data.images import ImageError, load_image
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
@@ -96,10 +96,18 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
         Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
 
 
+def _code_digest() -> str:
+    """Digest of the modules that decide what a photo produces, so a code change invalidates the cache."""
+    from mobileiqa.data import annotators, distortions, images
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (annotators, distortions, images)
+                                   ) + Path(__file__).read_bytes()).hexdigest()
+
+
 def _photo_key(photo: Path, spec: BuildSpec) -> str:
-    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
     shaping = {k: v for k, v in asdict(spec).items() if k in ("long_side", "levels_per_type", "seed", "annotators")}
-    return hashlib.sha256(json.dumps([BUILD_VERSION, digest, shaping], sort_keys=True).encode()).hexdigest()[:16]
+    parts = [BUILD_VERSION, file_digest(photo), _code_digest(), shaping]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def process_photo(photo: Path, out_dir: Path, spec: BuildSpec) -> list[dict]:

@@ -26,7 +26,6 @@ Synthetic datasets add one ``annotator_<name>`` column per simulated annotator (
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from mobileiqa.atomic import atomic_path
+from mobileiqa.atomic import atomic_path, file_digest
 
 SPLITS = ("train", "val", "test")
 COLUMNS: dict[str, str] = {
@@ -112,7 +111,7 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> str:
             out[c] = out[c].fillna("").astype(str)
     with atomic_path(path) as tmp:
         out.to_csv(tmp, index=False, lineterminator="\n")
-    return file_sha256(path)
+    return file_digest(path)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
@@ -139,9 +138,3 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

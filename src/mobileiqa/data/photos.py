@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from mobileiqa.atomic import atomic_path
+from mobileiqa.atomic import atomic_path, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -421,12 +421,6 @@ def deb_filename(name: str, version: str, arch: str = "all") -> str:
     return f"{name}_{quote(version, safe='+.~-').replace('%3A', '%3a')}_{arch}.deb"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _run(cmd: Sequence[str], package: str, cwd: Path | None = None) -> None:
@@ -462,7 +456,7 @@ def download_packages(cache_dir: str | os.PathLike, *, progress: bool = True,
                                            f"expected {target.name}")
                 os.replace(got[0], target)
         expected = DEB_SHA256.get(name)
-        if expected is not None and (actual := _sha256(target)) != expected:
+        if expected is not None and (actual := file_digest(target, "sha256")) != expected:
             raise PhotoSourceError(f"{target}: SHA-256 {actual} differs from the pinned {expected} for "
                                    f"{name}={version}; delete the file and run again")
         paths.append(target)
@@ -617,12 +611,6 @@ def write_excluded_list(excluded: Sequence[ExcludedPhoto], path: str | os.PathLi
     return Path(path)
 
 
-def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_photos(folder: str | os.PathLike, expected: Sequence[PhotoRecord]) -> None:
@@ -634,7 +622,7 @@ def verify_photos(folder: str | os.PathLike, expected: Sequence[PhotoRecord]) ->
         path = folder / record.filename
         if not path.is_file():
             problems.append(f"{path}: missing")
-        elif (md5 := _md5_file(path)) != record.md5:
+        elif (md5 := file_digest(path, "md5")) != record.md5:
             problems.append(f"{path}: md5 {md5} differs from the listed {record.md5} ({record.package} "
                             f"{record.version} {record.member})")
     if problems:
