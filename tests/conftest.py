@@ -1,3 +1,6 @@
+"""Test-wide setup (offline hub, one torch thread) and shared fixtures: generated photos, a tiny built dataset,
+an S3-compatible server on 127.0.0.1."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -7,12 +10,34 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 import torch
 
+from tests.imagegen import make_photo
+
 torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def photos_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(4):
+        make_photo(i, 200 + 10 * i, 150).save(d / f"gen_{i}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(photos_dir, tmp_path_factory):
+    """A built tiny default dataset (3 photos, 1 level per type, 3 annotators)."""
+    from mobileiqa.data.build import BuildSpec, build_dataset
+
+    out = tmp_path_factory.mktemp("dataset")
+    spec = BuildSpec(long_side=96, max_photos=3, levels_per_type=1, annotators=("ssim", "gmsd", "haarpsi"),
+                     workers=1)
+    report = build_dataset(photos_dir, out, spec, progress=False)
+    return out, spec, report
 
 
 def _free_port() -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.data.conftest import make_photo
+from tests.imagegen import make_photo
 
 DVC = str(Path(sys.executable).parent / "dvc")
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mobileiqa.data.images import ImageError, load_image, load_rgb_array, probe_image
-from tests.data.conftest import make_photo
+from tests.imagegen import make_photo
 
 
 @pytest.fixture

@@ -1,0 +1,2 @@
+"""Training: data loading with the shared resolution policy, losses, the loop, teacher training and
+distillation."""

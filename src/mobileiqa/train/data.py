@@ -1,0 +1,106 @@
+"""Manifest → batches: images resized by the shared :class:`~mobileiqa.preprocess.ResolutionPolicy`, batched by
+size so aspect ratios survive (no padding, no squashing), with flips decided by the sampler.
+
+:class:`SizeBatchSampler` owns all randomness of an epoch (order and flips) from ``(seed, epoch)``, supports
+resuming mid-epoch (``start_batch``) and sharding across ranks (equal batch counts per rank), so a resumed or
+distributed run sees exactly the batches an uninterrupted single run would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from mobileiqa.data.images import load_image
+from mobileiqa.preprocess import ResolutionPolicy, normalise
+
+Item = tuple[int, bool, bool]  # (row index, horizontal flip, vertical flip)
+
+
+class ManifestImages(Dataset):
+    """Images of one manifest split; ``__getitem__`` takes ``(index, hflip, vflip)`` or an index."""
+
+    def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy) -> None:
+        if len(frame) == 0:
+            raise ValueError("no images in this split of the manifest")
+        self.frame = frame.reset_index(drop=True)
+        self.root, self.policy = Path(root), policy
+        self.paths = self.frame["path"].tolist()
+        self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Model input size ``(width, height)`` of every row, from the manifest (no decoding)."""
+        return [self.policy.target_size(int(w), int(h)) for w, h in zip(self.frame["width"], self.frame["height"],
+                                                                        strict=True)]
+
+    def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
+        index, hflip, vflip = (item, False, False) if isinstance(item, int | np.integer) else item
+        arr = np.asarray(self.policy.apply(load_image(self.root / self.paths[index])))
+        if hflip:
+            arr = arr[:, ::-1]
+        if vflip:
+            arr = arr[::-1]
+        return torch.from_numpy(normalise(arr)), self.mos[index], int(index)
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, int]]):
+    images, mos, index = zip(*batch, strict=True)
+    return torch.stack(images), torch.stack(mos), torch.tensor(index)
+
+
+class SizeBatchSampler(Sampler[list[Item]]):
+    """Batches of equal-size images. ``shuffle`` reorders within and across size groups per epoch; ``flips``
+    draws horizontal/vertical flips per item. ``rank``/``world_size`` shard the epoch's batches."""
+
+    def __init__(self, sizes: Sequence[tuple[int, int]], batch_size: int, *, shuffle: bool, flips: bool = False,
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, size in enumerate(sizes):
+            self.groups[tuple(size)].append(i)
+        self.batch_size, self.shuffle, self.flips, self.seed = batch_size, shuffle, flips, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _epoch_batches(self) -> list[list[Item]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        batches: list[list[int]] = []
+        for size in sorted(self.groups):
+            idx = np.array(self.groups[size])
+            if self.shuffle:
+                idx = rng.permutation(idx)
+            batches += [idx[i:i + self.batch_size].tolist() for i in range(0, len(idx), self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        if self.world_size > 1:  # equal counts per rank: repeat from the start to fill the last round
+            extra = (-len(batches)) % self.world_size
+            batches = batches + batches[:extra]
+            batches = batches[self.rank::self.world_size]
+        out = []
+        for b in batches:
+            f = rng.random((len(b), 2)) < 0.5 if self.flips else np.zeros((len(b), 2), bool)
+            out.append([(int(i), bool(h), bool(v)) for i, (h, v) in zip(b, f, strict=True)])
+        return out
+
+    def __iter__(self) -> Iterator[list[Item]]:
+        yield from self._epoch_batches()[self.start_batch:]
+
+    def __len__(self) -> int:
+        n = sum(-(-len(g) // self.batch_size) for g in self.groups.values())
+        return -(-n // self.world_size) - self.start_batch
