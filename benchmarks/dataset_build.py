@@ -28,13 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--report", help="record this build_report.json instead of building")
+    ap.add_argument("--report", help="record this build_report.json instead of building (needs --seconds)")
+    ap.add_argument("--seconds", type=float, help="wall time of that build, as printed by `mobileiqa prepare`")
     ap.add_argument("--photos", default=str(ROOT / "data"))
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     if args.report:
-        report = json.loads(Path(args.report).read_text())
+        if args.seconds is None:
+            ap.error("--report needs --seconds (the wall time `mobileiqa prepare` printed)")
+        report = {**json.loads(Path(args.report).read_text()), "seconds": args.seconds}
     else:
         spec = load_params(args.params).data.build
         with tempfile.TemporaryDirectory() as tmp:

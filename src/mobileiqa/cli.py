@@ -58,7 +58,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from mobileiqa.data.prepare import prepare
 
     info = prepare(_load(args).data, args.out, photos_dir=args.photos)
-    print(f"prepared {info['images']} images ({info['source']}) in {args.out}; manifest sha256 "
+    took = f" in {info['seconds'] / 60:.1f} min" if "seconds" in info else ""
+    print(f"prepared {info['images']} images ({info['source']}){took} in {args.out}; manifest sha256 "
           f"{info['manifest_sha256'][:12]}")
     return 0
 
@@ -70,6 +71,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     ds = PreparedDataset.load(args.dataset)
     summary = run_gate(ds.manifest, ds.root, _load(args).validate, report_dir=args.report)
     print(f"data validation passed: {summary['rows']} rows, splits {summary['splits']}; report in {args.report}")
+    return 0
+
+
+def _cmd_train_teacher(args: argparse.Namespace) -> int:
+    from mobileiqa.train.stages import run_train_teacher
+
+    m = run_train_teacher(_load(args), args.dataset, args.out, resume=args.resume)
+    print(f"teacher: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
+          f"{args.out}/model.pt")
+    return 0
+
+
+def _cmd_distill_student(args: argparse.Namespace) -> int:
+    from mobileiqa.train.stages import run_distill_student
+
+    m = run_distill_student(_load(args), args.dataset, args.teacher, args.out, resume=args.resume)
+    print(f"student: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
+          f"{args.out}/model.pt")
     return 0
 
 
@@ -132,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default="artifacts/validation")
     p.set_defaults(func=_cmd_validate)
 
+    p = sub.add_parser("train-teacher", help="train the teacher on the prepared dataset (MLflow-tracked)")
+    _add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset")
+    p.add_argument("--out", default="artifacts/teacher")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.set_defaults(func=_cmd_train_teacher)
+
+    p = sub.add_parser("distill-student", help="distil the student from a trained teacher (MLflow-tracked)")
+    _add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset")
+    p.add_argument("--teacher", default="artifacts/teacher/model.pt")
+    p.add_argument("--out", default="artifacts/student")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.set_defaults(func=_cmd_distill_student)
+
     p = sub.add_parser("convert-reference", help="load a reference-code *.pkl state dict into the faithful variant")
     p.add_argument("file", help="state dict saved by the reference code (teacher or student; detected)")
     p.add_argument("--out", help="output checkpoint (default: FILE with suffix .mobileiqa.pt)")
@@ -150,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, KeyError, ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
+    except (ConfigError, KeyError, ValueError, FileNotFoundError, RuntimeError, OSError, FloatingPointError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mobileiqa {args.command}: error: {message}", file=sys.stderr)
         return 2

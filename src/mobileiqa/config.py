@@ -22,6 +22,9 @@ import yaml
 from mobileiqa.data.prepare import DataConfig
 from mobileiqa.data.validate import GateOptions
 from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
+from mobileiqa.tracking.mlflow_logger import TrackingConfig
+from mobileiqa.train.distill import DistillConfig
+from mobileiqa.train.recipe import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Params:
     data: DataConfig = field(default_factory=DataConfig)
     validate: GateOptions = field(default_factory=GateOptions)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    train_teacher: TrainConfig = field(default_factory=TrainConfig)
+    distill_student: DistillConfig = field(default_factory=DistillConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
 
 

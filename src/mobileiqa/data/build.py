@@ -10,8 +10,9 @@ Layout written under ``out_dir``::
     build_report.json     counts, timings, annotator agreement, calibration quality
     DATASET.md            the dataset card
 
-Per-photo work (resize, distort, score) is cached in ``out_dir/.cache`` keyed by everything that shapes it,
-so an interrupted build resumes and a repeated build only refits the (cheap) calibration.
+Per-photo work (resize, distort, score) is cached beside the output (``<out_dir>.cache/``, not inside it, so
+the output folder is byte-identical across builds) keyed by everything that shapes it, including the code; an
+interrupted build resumes and a repeated build only refits the (cheap) calibration.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ def _photo_key(photo: Path, spec: BuildSpec) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def cache_dir_for(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.cache"
+
+
 def process_photo(photo: Path, out_dir: Path, spec: BuildSpec) -> list[dict]:
     """Distort one photo at every chosen (type, level), save the images, return rows with raw annotator values."""
     import torch
@@ -119,7 +124,7 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildSpec) -> list[dict]:
 
     torch.set_num_threads(1)
     photo_id = photo.stem
-    cache = out_dir / ".cache" / f"{photo_id}.json"
+    cache = cache_dir_for(out_dir) / f"{photo_id}.json"
     key = _photo_key(photo, spec)
     if cache.is_file():
         cached = json.loads(cache.read_text())
@@ -228,14 +233,13 @@ def build_dataset(photos_dir, out_dir, spec: BuildSpec = BuildSpec(), progress: 
         "resolution": {"long_side": spec.long_side,
                        "sizes": sorted({f"{w}x{h}" for w, h in zip(df.width, df.height, strict=True)})},
         "bytes": int(sum((out_dir / p).stat().st_size for p in df["path"])),
-        "seconds": round(time.perf_counter() - t0, 1),
         "spec": asdict(spec),
         "agreement": cal.annotator_agreement(scores),
         "calibration_quality": calibration_quality(raw, df, spec),
     }
-    write_json(out_dir / "build_report.json", report)
+    write_json(out_dir / "build_report.json", report)  # deterministic: no timings in the output folder
     write_text(out_dir / "DATASET.md", dataset_card(report))
-    return report
+    return {**report, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildSpec) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ class PreparedDataset:
 
 def prepare(cfg: DataConfig, out_dir: str | os.PathLike, photos_dir: str | os.PathLike | None = None,
             progress: bool = True) -> dict[str, Any]:
-    """Run the prepare stage; returns a small report (also written as ``dataset.json``)."""
+    """Run the prepare stage; returns a small report (written as ``dataset.json``, plus the wall time)."""
+    t0 = time.perf_counter()
     out_dir = Path(out_dir)
     if cfg.source == DEFAULT_SOURCE:
         if photos_dir is None:
@@ -76,4 +78,4 @@ def prepare(cfg: DataConfig, out_dir: str | os.PathLike, photos_dir: str | os.Pa
         info = {"source": cfg.source, "root": str(Path(cfg.root).resolve()), "manifest_sha256": digest,
                 "images": len(result.frame), "problems": len(result.problems)}
     write_json(out_dir / "dataset.json", info)
-    return info
+    return {**info, "seconds": round(time.perf_counter() - t0, 1)}

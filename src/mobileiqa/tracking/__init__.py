@@ -1,0 +1,1 @@
+"""Experiment tracking (MLflow) and, later, the model registry and promotion rule."""

@@ -1,0 +1,67 @@
+"""MLflow I/O for training runs: parameters (the flattened config), tags (git commit, dataset hash), per-epoch
+metrics, system metrics, checkpoints and plots as artifacts.
+
+The default store lives inside the project (``sqlite:///mlflow.db`` with artifacts under ``mlruns/``, both
+git-ignored), so no server is needed; ``MLFLOW_TRACKING_URI`` (or ``tracking.uri``) points elsewhere.
+mlflow is imported only here, when tracking is on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    enabled: bool = True
+    experiment: str = "mobileiqa"
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the project's sqlite store
+    system_metrics: bool = True
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    return cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+class MlflowLogger:
+    """Context manager around one MLflow run; implements the training loop's ``Logger`` protocol."""
+
+    def __init__(self, cfg: TrackingConfig, run_name: str, params: dict, tags: dict) -> None:
+        self.cfg, self.run_name, self.params, self.tags = cfg, run_name, params, tags
+        self.run = None
+
+    def __enter__(self) -> MlflowLogger:
+        import mlflow
+
+        uri = tracking_uri(self.cfg)
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(self.cfg.experiment) is None:
+            location = Path("mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
+            mlflow.create_experiment(self.cfg.experiment, artifact_location=location)
+        mlflow.set_experiment(self.cfg.experiment)
+        self.run = mlflow.start_run(run_name=self.run_name, log_system_metrics=self.cfg.system_metrics)
+        mlflow.log_params({k: str(v)[:500] for k, v in self.params.items()})
+        mlflow.set_tags(self.tags)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import mlflow
+
+        mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        import mlflow
+
+        clean = {k: float(v) for k, v in metrics.items()
+                 if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))}
+        mlflow.log_metrics(clean, step=step)
+
+    def log_artifact(self, path: str | os.PathLike, folder: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=folder)

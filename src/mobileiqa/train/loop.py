@@ -1,0 +1,194 @@
+"""The training loop, shared by teacher training and distillation: epochs of size-grouped batches, gradient
+accumulation, evaluation on the validation split after every epoch, best-epoch selection on validation
+(never test), atomic checkpoints every epoch and every N steps, exact resume, and optional DDP.
+
+It knows nothing about MLflow: progress goes to a :class:`Logger` (the tracking package provides one backed by
+MLflow; :class:`NullLogger` does nothing). Everything in a checkpoint loads with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from mobileiqa.models.checkpoint import atomic_torch_save
+from mobileiqa.train.data import SizeBatchSampler
+from mobileiqa.train.losses import check_finite
+
+StepFn = Callable[[tuple[Tensor, Tensor, Tensor]], dict[str, Tensor]]
+EvalFn = Callable[[], dict[str, float]]
+
+
+class Logger(Protocol):
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_artifact(self, path: str | os.PathLike) -> None: ...
+
+
+class NullLogger:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_artifact(self, path: str | os.PathLike) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    epochs: int
+    accumulate: int = 1  # optimiser step every N batches
+    max_grad_norm: float | None = None
+    checkpoint_every_steps: int = 0  # 0 = only at the end of each epoch
+    select_metric: str = "val_srcc"  # best epoch = max of this validation metric
+    progress: bool = True
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # epoch in progress (or next to run)
+    batch: int = 0  # batches of that epoch already consumed
+    step: int = 0  # optimiser steps so far
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+    sums: dict = field(default_factory=dict)  # running sums of this epoch's loss terms (resume-exact means)
+    count: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is taken as given (``cpu``, ``cuda:1``...)."""
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def is_main_process() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or \
+        torch.distributed.get_rank() == 0
+
+
+class Trainer:
+    """Runs ``step_fn`` over the sampler's batches; ``trainable`` holds every module whose weights are saved."""
+
+    def __init__(self, trainable: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader, sampler:
+                 SizeBatchSampler, step_fn: StepFn, eval_fn: EvalFn, config: LoopConfig, out_dir: str | os.PathLike,
+                 logger: Logger | None = None, autocast: Callable[[], contextlib.AbstractContextManager] | None = None):
+        self.trainable, self.optimizer, self.scheduler = trainable, optimizer, scheduler
+        self.loader, self.sampler, self.step_fn, self.eval_fn = loader, sampler, step_fn, eval_fn
+        self.config, self.out_dir = config, Path(out_dir)
+        self.logger = logger or NullLogger()
+        self.autocast = autocast or contextlib.nullcontext
+        self.state = LoopState()
+        self.history: list[dict[str, float]] = []
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    def _module(self) -> nn.Module:
+        return getattr(self.trainable, "module", self.trainable)  # unwrap DDP
+
+    def save(self, path: Path) -> None:
+        if not is_main_process():
+            return
+        atomic_torch_save({
+            "state": self.state.to_dict(),
+            "model": self._module().state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "rng": torch.get_rng_state(),
+            "history": self.history,
+        }, path)
+
+    def resume(self, path: str | os.PathLike | None = None) -> bool:
+        """Load ``path`` (default ``last.pt``) if it exists; returns whether training resumes."""
+        path = Path(path) if path else self.last_path
+        if not path.is_file():
+            return False
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        self._module().load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt["scheduler"]:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        self.state = LoopState(**ckpt["state"])
+        self.history = list(ckpt["history"])
+        return True
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def fit(self) -> LoopState:
+        cfg = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        while self.state.epoch < cfg.epochs:
+            self._train_epoch()
+            metrics = {**self._epoch_means, **self.eval_fn(), "lr": self.optimizer.param_groups[0]["lr"]}
+            if self.scheduler is not None:
+                self.scheduler.step()
+            metrics["epoch"] = self.state.epoch
+            self.history.append(metrics)
+            self.logger.log_metrics(metrics, step=self.state.epoch)
+            value = metrics.get(cfg.select_metric, float("nan"))
+            if not math.isnan(value) and value > self.state.best_metric:
+                self.state.best_metric, self.state.best_epoch = value, self.state.epoch
+                self._save_best()
+            self.state.epoch, self.state.batch, self.state.sums, self.state.count = self.state.epoch + 1, 0, {}, 0
+            self.save(self.last_path)
+        return self.state
+
+    def _save_best(self) -> None:
+        if is_main_process():
+            atomic_torch_save({"model": self._module().state_dict(), "epoch": self.state.epoch,
+                               "metric": self.state.best_metric}, self.best_path)
+
+    def _train_epoch(self) -> None:
+        cfg, st = self.config, self.state
+        self.trainable.train()
+        self.sampler.set_epoch(st.epoch, start_batch=st.batch)
+        total = len(self.sampler) + st.batch
+        bar = tqdm(total=total, initial=st.batch, unit="batch", desc=f"epoch {st.epoch + 1}/{cfg.epochs}",
+                   disable=not (cfg.progress and is_main_process()))
+        t0 = time.perf_counter()
+        try:
+            for batch in self.loader:
+                with self.autocast():
+                    terms = self.step_fn(batch)
+                check_finite(terms["loss"], st.step, terms)
+                (terms["loss"] / cfg.accumulate).backward()
+                st.batch += 1
+                for k, v in terms.items():
+                    st.sums[f"train_{k}"] = st.sums.get(f"train_{k}", 0.0) + float(v.detach())
+                st.count += 1
+                if st.batch % cfg.accumulate == 0 or st.batch == total:
+                    if cfg.max_grad_norm:
+                        nn.utils.clip_grad_norm_(self.trainable.parameters(), cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    st.step += 1
+                    if cfg.checkpoint_every_steps and st.step % cfg.checkpoint_every_steps == 0:
+                        self.save(self.last_path)
+                bar.update()
+                bar.set_postfix(loss=f"{float(terms['loss']):.4f}")
+        finally:
+            bar.close()
+        self._epoch_means = {k: v / max(st.count, 1) for k, v in st.sums.items()}
+        self._epoch_means["train_seconds"] = time.perf_counter() - t0

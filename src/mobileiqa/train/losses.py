@@ -1,0 +1,61 @@
+"""Loss functions (pure): MOS regression for the teacher, and the distillation objective of PAPER.md.
+
+Distillation (teacher frozen): ``w_lda * MSE(LDA maps) + w_dof * MSE(opinion features) +
+w_score * MSE(student score, MOS)`` with weights 1:1:1 by default, plus an optional extension
+``w_teacher_score * MSE(student score, teacher score)``. Each term is returned separately for tracking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from mobileiqa.models.iqa_net import IQAFeatures
+
+
+def score_loss(pred: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    if kind == "mae":
+        return F.l1_loss(pred, target)
+    raise ValueError(f"loss must be 'mse' or 'mae', got {kind!r}")
+
+
+@dataclass(frozen=True)
+class DistillWeights:
+    lda: float = 1.0
+    dof: float = 1.0
+    score: float = 1.0
+    teacher_score: float = 0.0  # extension: match the teacher's score too
+
+
+def distill_terms(student: IQAFeatures, teacher: IQAFeatures, mos: Tensor, w: DistillWeights,
+                  score_kind: str = "mse") -> dict[str, Tensor]:
+    """Per-term losses and their weighted ``loss``; features must already have equal shapes (see adapters)."""
+    for part in ("lda", "opinions"):
+        s, t = getattr(student, part), getattr(teacher, part)
+        if s.shape != t.shape:
+            raise ValueError(f"distillation {part} shapes differ: student {tuple(s.shape)} vs teacher "
+                             f"{tuple(t.shape)}; use a FeatureAdapter")
+    terms = {
+        "loss_lda": F.mse_loss(student.lda, teacher.lda.detach()),
+        "loss_dof": F.mse_loss(student.opinions, teacher.opinions.detach()),
+        "loss_score": score_loss(student.score, mos, score_kind),
+    }
+    if w.teacher_score:
+        terms["loss_teacher_score"] = F.mse_loss(student.score, teacher.score.detach())
+    total = w.lda * terms["loss_lda"] + w.dof * terms["loss_dof"] + w.score * terms["loss_score"]
+    if w.teacher_score:
+        total = total + w.teacher_score * terms["loss_teacher_score"]
+    terms["loss"] = total
+    return terms
+
+
+def check_finite(loss: Tensor, step: int, terms: dict[str, Tensor] | None = None) -> None:
+    if not torch.isfinite(loss):
+        detail = "" if not terms else " (" + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items()) + ")"
+        raise FloatingPointError(f"non-finite loss {float(loss)} at step {step}{detail}; lower the learning rate, "
+                                 "check the data, or resume from the last checkpoint")

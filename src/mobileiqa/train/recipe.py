@@ -1,0 +1,128 @@
+"""What teacher training and distillation share: the typed recipe, loaders over the prepared dataset,
+optimiser and schedule, split prediction and metrics, and the run driver around :class:`~.loop.Trainer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mobileiqa.preprocess import ResolutionPolicy
+from mobileiqa.train.data import ManifestImages, SizeBatchSampler, collate
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 8
+    accumulate: int = 1  # gradient accumulation: optimiser step every N batches
+    optimizer: str = "adamw"  # adam | adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # cosine (per epoch) | none
+    t_max: int = 0  # cosine period in epochs; 0 = epochs
+    loss: str = "mse"  # mse | mae
+    flips: bool = True  # random horizontal + vertical flips
+    seed: int = 0
+    device: str = "auto"  # auto = cuda -> mps -> cpu
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    workers: int = 0  # DataLoader worker processes
+    checkpoint_every_steps: int = 50  # 0 = only at the end of each epoch
+    max_grad_norm: float = 0.0  # 0 = no clipping
+    bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
+    channels_last: bool = True  # channels-last memory format on CUDA (ignored elsewhere)
+    resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
+        if self.scheduler not in ("cosine", "none"):
+            raise ValueError(f"scheduler must be cosine or none, got {self.scheduler!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1:
+            raise ValueError("epochs, batch_size and accumulate must be >= 1")
+
+
+def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+
+
+def build_scheduler(optimizer, cfg: TrainConfig):
+    if cfg.scheduler == "none":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs)
+
+
+def autocast_for(device: torch.device, cfg: TrainConfig):
+    if device.type == "cuda" and cfg.bf16:
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def split_images(dataset, split: str, policy: ResolutionPolicy) -> ManifestImages:
+    from mobileiqa.data.manifest import read_manifest
+
+    frame = read_manifest(dataset.manifest)
+    part = frame[frame["split"] == split]
+    if part.empty:
+        raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
+    return ManifestImages(part, dataset.root, policy)
+
+
+def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
+    sampler = SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
+                               rank=rank, world_size=world_size)
+    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
+    return loader, sampler
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: torch.device,
+            forward=None) -> np.ndarray:
+    """Scores for every row of ``images`` in row order (eval mode, no flips)."""
+    model.eval()
+    sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
+    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate)
+    out = np.empty(len(images), np.float64)
+    for x, _, idx in loader:
+        y = (forward or model)(x.to(device))
+        out[idx.numpy()] = y.float().cpu().numpy()
+    return out
+
+
+def split_metrics(pred: np.ndarray, mos: np.ndarray, prefix: str) -> dict[str, float]:
+    from mobileiqa.eval.metrics import evaluate
+
+    m = evaluate(pred, mos)
+    return {f"{prefix}_{k}": float(getattr(m, k)) for k in ("srcc", "plcc", "krcc", "rmse")}
+
+
+def git_commit(cwd: str | os.PathLike = ".") -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    from mobileiqa.atomic import write_text
+
+    write_text(path, json.dumps(metrics, indent=2, default=float) + "\n")
+
+
+def recipe_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
