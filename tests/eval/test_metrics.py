@@ -97,7 +97,7 @@ def test_agrees_with_scipy_on_random_data_with_ties():
 
 # ------------------------------------------------------------------------------------------- monotone relations
 def test_monotone_nonlinear_relation_is_perfect_in_rank_and_after_the_logistic():
-    pred = np.linspace(-4, 4, 60)
+    pred = np.linspace(-4, 4, 60)  # mean ~1e-17: a finite-difference Jacobian would leave b3 stuck there
     mos = _logistic(pred, 90.0, 10.0, 1.0, 0.7)
     m = evaluate(pred, mos)
     assert m.srcc == pytest.approx(1.0, abs=1e-12) and m.krcc == pytest.approx(1.0, abs=1e-12)
@@ -132,6 +132,18 @@ def test_logistic_fit_falls_back_to_a_line_and_says_why():
     assert fit.kind == "linear" and "constant" in fit.reason and fit.params == pytest.approx((0.0, 2.5))
     with pytest.raises(ValueError, match="'logistic' or 'linear'"):
         LogisticFit("cubic", (1.0,))
+
+
+def test_a_failed_logistic_fit_falls_back_to_least_squares_line(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("Optimal parameters not found")
+
+    monkeypatch.setattr("mobileiqa.eval.metrics.curve_fit", fail)
+    m = evaluate(PRED, MOS)
+    assert m.fit.kind == "linear" and "logistic fit failed (Optimal parameters not found)" in m.fit.reason
+    slope, intercept = np.polyfit(PRED, MOS, 1)
+    assert m.fit.params == pytest.approx((slope, intercept))
+    assert m.plcc_logistic == pytest.approx(m.plcc)  # a line keeps the raw PLCC
 
 
 def test_constant_predictor_has_nan_correlations_but_errors_are_computed():

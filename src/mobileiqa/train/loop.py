@@ -187,7 +187,7 @@ class Trainer:
                     if cfg.checkpoint_every_steps and st.step % cfg.checkpoint_every_steps == 0:
                         self.save(self.last_path)
                 bar.update()
-                bar.set_postfix(loss=f"{float(terms['loss']):.4f}")
+                bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
         finally:
             bar.close()
         self._epoch_means = {k: v / max(st.count, 1) for k, v in st.sums.items()}
