@@ -84,8 +84,10 @@ def split_images(dataset, split: str, policy: ResolutionPolicy) -> ManifestImage
 def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
     sampler = SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
                                rank=rank, world_size=world_size)
+    # a private generator: iterating a DataLoader draws a seed, which must not shift the global RNG (dropout),
+    # or a run resumed mid-epoch would diverge from an uninterrupted one
     loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0)
+                        persistent_workers=cfg.workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
     return loader, sampler
 
 
@@ -95,7 +97,7 @@ def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: t
     """Scores for every row of ``images`` in row order (eval mode, no flips)."""
     model.eval()
     sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
-    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate)
+    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     out = np.empty(len(images), np.float64)
     for x, _, idx in loader:
         y = (forward or model)(x.to(device))
