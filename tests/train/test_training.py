@@ -33,7 +33,7 @@ def teacher_run(prepared_tiny, tiny_params, tmp_path_factory):
 def test_teacher_writes_a_loadable_model_chosen_on_validation(teacher_run, tiny_params):
     out, metrics = teacher_run
     model, info = load_model(out / "model.pt")
-    assert info["model"] == tiny_params.models.teacher
+    assert info["model"] == tiny_params.models.teacher and not model.training
     assert len(metrics["history"]) == tiny_params.train_teacher.epochs
     best = max(range(len(metrics["history"])), key=lambda i: metrics["history"][i]["val_srcc"])
     assert metrics["best_epoch"] == best and metrics["val_srcc"] == metrics["history"][best]["val_srcc"]
