@@ -78,6 +78,8 @@ def _cmd_train_teacher(args: argparse.Namespace) -> int:
     from mobileiqa.train.stages import run_train_teacher
 
     m = run_train_teacher(_load(args), args.dataset, args.out, resume=args.resume)
+    if not m:  # a non-zero torchrun rank: rank 0 reports
+        return 0
     print(f"teacher: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
           f"{args.out}/model.pt")
     return 0
@@ -87,6 +89,8 @@ def _cmd_distill_student(args: argparse.Namespace) -> int:
     from mobileiqa.train.stages import run_distill_student
 
     m = run_distill_student(_load(args), args.dataset, args.teacher, args.out, resume=args.resume)
+    if not m:  # a non-zero torchrun rank: rank 0 reports
+        return 0
     print(f"student: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
           f"{args.out}/model.pt")
     return 0

@@ -16,6 +16,7 @@ from torch import nn
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model
+from mobileiqa.train import distributed
 from mobileiqa.train.adapters import FeatureAdapter
 from mobileiqa.train.loop import Logger, LoopConfig, Trainer
 from mobileiqa.train.losses import DistillWeights, distill_terms
@@ -43,6 +44,8 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
                     logger: Logger | None = None, resume: bool = False) -> dict:
     tcfg, out_dir = cfg.train, Path(out_dir)
     device = setup_torch(tcfg)
+    d = distributed.init(device)
+    device = distributed.device_for(d, device)
     dataset = PreparedDataset.load(dataset_dir)
     train_images = split_images(dataset, "train", tcfg.resolution)
     val_images = split_images(dataset, "val", tcfg.resolution)
@@ -51,30 +54,46 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     student = create_model(model_name, pretrained=weights).to(device)
     adapter = FeatureAdapter(student.config, teacher.config) if FeatureAdapter.needed(student.config,
                                                                                       teacher.config) else None
-    trainable = nn.ModuleDict({"student": student, **({"adapter": adapter.to(device)} if adapter else {})})
+    trainable = DistilledStudent(student, adapter).to(device)
     if device.type == "cuda" and tcfg.channels_last:
         trainable = trainable.to(memory_format=torch.channels_last)
+    net = distributed.wrap(trainable, d, device)
     optimizer = build_optimizer(trainable.parameters(), tcfg)
     scheduler = build_scheduler(optimizer, tcfg)
-    loader, sampler = train_loader(train_images, tcfg)
+    loader, sampler = train_loader(train_images, tcfg, d.rank, d.world_size)
 
     def step(batch):
         x, y, _ = batch
         x, y = x.to(device), y.to(device)
         with torch.no_grad():
             t = teacher.features(x)
-        s = student.features(x)
-        return distill_terms(adapter(s) if adapter else s, t, y, cfg.weights, tcfg.loss)
+        return distill_terms(net(x), t, y, cfg.weights, tcfg.loss)
 
     def evaluate():
         return split_metrics(predict(student, val_images, tcfg.batch_size, device), val_images.mos.numpy(), "val")
 
     loop = LoopConfig(epochs=tcfg.epochs, accumulate=tcfg.accumulate, max_grad_norm=tcfg.max_grad_norm or None,
                       checkpoint_every_steps=tcfg.checkpoint_every_steps)
-    trainer = Trainer(trainable, optimizer, scheduler, loader, sampler, step, evaluate, loop,
-                      out_dir / "checkpoints", logger, autocast_for(device, tcfg))
+    trainer = Trainer(net, optimizer, scheduler, loader, sampler, step, evaluate, loop,
+                      out_dir / "checkpoints", logger if d.main else None, autocast_for(device, tcfg))
     if resume:
         trainer.resume()
     trainer.fit()
-    return finish(trainer, student, model_name, out_dir, dataset, tcfg,
-                  {"teacher": str(teacher_path), "distill_weights": vars(cfg.weights)}, prefix="student.")
+    metrics = finish(trainer, student, model_name, out_dir, dataset, tcfg,
+                     {"teacher": str(teacher_path), "distill_weights": vars(cfg.weights)}, prefix="student.") \
+        if d.main else {}
+    distributed.barrier()
+    return metrics
+
+
+class DistilledStudent(nn.Module):
+    """The student plus its training-only adapter; ``forward`` returns adapted distillation features (a
+    module forward, so DistributedDataParallel can synchronise its gradients)."""
+
+    def __init__(self, student: nn.Module, adapter: FeatureAdapter | None) -> None:
+        super().__init__()
+        self.student, self.adapter = student, adapter
+
+    def forward(self, x: torch.Tensor):
+        f = self.student.features(x)
+        return self.adapter(f) if self.adapter is not None else f

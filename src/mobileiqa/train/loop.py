@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from mobileiqa.models.checkpoint import atomic_torch_save
 from mobileiqa.train.data import SizeBatchSampler
+from mobileiqa.train.distributed import mean_across_ranks
 from mobileiqa.train.losses import check_finite
 
 StepFn = Callable[[tuple[Tensor, Tensor, Tensor]], dict[str, Tensor]]
@@ -141,7 +142,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         while self.state.epoch < cfg.epochs:
             self._train_epoch()
-            metrics = {**self._epoch_means, **self.eval_fn(), "lr": self.optimizer.param_groups[0]["lr"]}
+            metrics = {**mean_across_ranks(self._epoch_means), **self.eval_fn(),
+                       "lr": self.optimizer.param_groups[0]["lr"]}
             if self.scheduler is not None:
                 self.scheduler.step()
             metrics["epoch"] = self.state.epoch

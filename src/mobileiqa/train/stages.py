@@ -17,7 +17,9 @@ from mobileiqa.train.recipe import git_commit
 
 
 def _logger(params: Params, stage: str, dataset_dir):
-    if not params.tracking.enabled:
+    from mobileiqa.train.distributed import from_env
+
+    if not params.tracking.enabled or not from_env().main:  # only rank 0 tracks
         return contextlib.nullcontext(None)
     from mobileiqa.tracking.mlflow_logger import MlflowLogger
 
@@ -28,6 +30,8 @@ def _logger(params: Params, stage: str, dataset_dir):
 
 
 def _artifacts(logger, out_dir: Path, metrics: dict, title: str) -> None:
+    if not metrics:  # not rank 0
+        return
     plot = training_curves(metrics["history"], out_dir / "training_curves.png", title)
     if logger is not None:
         for path in (out_dir / "model.pt", out_dir / "metrics.json", plot):

@@ -13,6 +13,7 @@ import torch
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import save_model
+from mobileiqa.train import distributed
 from mobileiqa.train.loop import Logger, LoopConfig, Trainer, select_device
 from mobileiqa.train.losses import score_loss
 from mobileiqa.train.recipe import (
@@ -60,28 +61,33 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
                   weights: str | None = None, logger: Logger | None = None, resume: bool = False) -> dict:
     out_dir = Path(out_dir)
     device = setup_torch(cfg)
+    d = distributed.init(device)
+    device = distributed.device_for(d, device)
     dataset = PreparedDataset.load(dataset_dir)
     train_images = split_images(dataset, "train", cfg.resolution)
     val_images = split_images(dataset, "val", cfg.resolution)
     model = create_model(model_name, pretrained=weights).to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    net = distributed.wrap(model, d, device)
     optimizer = build_optimizer(model.parameters(), cfg)
     scheduler = build_scheduler(optimizer, cfg)
-    loader, sampler = train_loader(train_images, cfg)
+    loader, sampler = train_loader(train_images, cfg, d.rank, d.world_size)
 
     def step(batch):
         x, y, _ = batch
-        return {"loss": score_loss(model(x.to(device)), y.to(device), cfg.loss)}
+        return {"loss": score_loss(net(x.to(device)), y.to(device), cfg.loss)}
 
     def evaluate():
         return split_metrics(predict(model, val_images, cfg.batch_size, device), val_images.mos.numpy(), "val")
 
     loop = LoopConfig(epochs=cfg.epochs, accumulate=cfg.accumulate, max_grad_norm=cfg.max_grad_norm or None,
                       checkpoint_every_steps=cfg.checkpoint_every_steps)
-    trainer = Trainer(model, optimizer, scheduler, loader, sampler, step, evaluate, loop, out_dir / "checkpoints",
-                      logger, autocast_for(device, cfg))
+    trainer = Trainer(net, optimizer, scheduler, loader, sampler, step, evaluate, loop, out_dir / "checkpoints",
+                      logger if d.main else None, autocast_for(device, cfg))
     if resume:
         trainer.resume()
     trainer.fit()
-    return finish(trainer, model, model_name, out_dir, dataset, cfg)
+    metrics = finish(trainer, model, model_name, out_dir, dataset, cfg) if d.main else {}
+    distributed.barrier()
+    return metrics
