@@ -149,6 +149,10 @@ class Trainer:
             metrics["epoch"] = self.state.epoch
             self.history.append(metrics)
             self.logger.log_metrics(metrics, step=self.state.epoch)
+            if cfg.progress and is_main_process():
+                keys = [k for k in ("train_loss", "val_srcc", "val_plcc") if k in metrics]
+                shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)
+                tqdm.write(f"epoch {self.state.epoch + 1}/{cfg.epochs}: {shown}")
             value = metrics.get(cfg.select_metric, float("nan"))
             if not math.isnan(value) and value > self.state.best_metric:
                 self.state.best_metric, self.state.best_epoch = value, self.state.epoch
