@@ -77,11 +77,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_train_teacher(args: argparse.Namespace) -> int:
     from mobileiqa.train.stages import run_train_teacher
 
-    m = run_train_teacher(_load(args), args.dataset, args.out, resume=args.resume)
-    if not m:  # a non-zero torchrun rank: rank 0 reports
-        return 0
-    print(f"teacher: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
-          f"{args.out}/model.pt")
+    return _report("teacher", run_train_teacher(_load(args), args.dataset, args.out, resume=args.resume), args.out)
+
+
+def _report(role: str, m: dict, out: str) -> int:
+    if m:  # empty on non-zero torchrun ranks: rank 0 reports
+        print(f"{role}: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
+              f"{out}/model.pt")
     return 0
 
 
@@ -89,11 +91,7 @@ def _cmd_distill_student(args: argparse.Namespace) -> int:
     from mobileiqa.train.stages import run_distill_student
 
     m = run_distill_student(_load(args), args.dataset, args.teacher, args.out, resume=args.resume)
-    if not m:  # a non-zero torchrun rank: rank 0 reports
-        return 0
-    print(f"student: best epoch {m['best_epoch'] + 1}, val SRCC {m['val_srcc']:.4f}, PLCC {m['val_plcc']:.4f}; "
-          f"{args.out}/model.pt")
-    return 0
+    return _report("student", m, args.out)
 
 
 def _cmd_convert_reference(args: argparse.Namespace) -> int:

@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model
-from mobileiqa.train import distributed
 from mobileiqa.train.adapters import FeatureAdapter
-from mobileiqa.train.loop import Logger, LoopConfig, Trainer
+from mobileiqa.train.loop import Logger
 from mobileiqa.train.losses import DistillWeights, distill_terms
-from mobileiqa.train.recipe import (
-    TrainConfig,
-    autocast_for,
-    build_optimizer,
-    build_scheduler,
-    predict,
-    split_images,
-    split_metrics,
-    train_loader,
-)
-from mobileiqa.train.teacher import finish, setup_torch
+from mobileiqa.train.recipe import TrainConfig, close_run, open_run, run_loop, to_device
 
 
 @dataclass(frozen=True)
@@ -42,48 +29,26 @@ class DistillConfig:
 def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_path: str | os.PathLike,
                     out_dir: str | os.PathLike, model_name: str, weights: str | None = None,
                     logger: Logger | None = None, resume: bool = False) -> dict:
-    tcfg, out_dir = cfg.train, Path(out_dir)
-    device = setup_torch(tcfg)
-    d = distributed.init(device)
-    device = distributed.device_for(d, device)
-    dataset = PreparedDataset.load(dataset_dir)
-    train_images = split_images(dataset, "train", tcfg.resolution)
-    val_images = split_images(dataset, "val", tcfg.resolution)
+    ctx = open_run(cfg.train, dataset_dir, out_dir)
     teacher, _ = load_model(teacher_path)
-    teacher = teacher.to(device).eval().requires_grad_(False)
-    student = create_model(model_name, pretrained=weights).to(device)
+    teacher = teacher.to(ctx.device).eval().requires_grad_(False)
+    student = create_model(model_name, pretrained=weights)
     adapter = FeatureAdapter(student.config, teacher.config) if FeatureAdapter.needed(student.config,
                                                                                       teacher.config) else None
-    trainable = DistilledStudent(student, adapter).to(device)
-    if device.type == "cuda" and tcfg.channels_last:
-        trainable = trainable.to(memory_format=torch.channels_last)
-    net = distributed.wrap(trainable, d, device)
-    optimizer = build_optimizer(trainable.parameters(), tcfg)
-    scheduler = build_scheduler(optimizer, tcfg)
-    loader, sampler = train_loader(train_images, tcfg, d.rank, d.world_size)
+    trainable = to_device(DistilledStudent(student, adapter), ctx)
 
-    def step(batch):
-        x, y, _ = batch
-        x, y = x.to(device), y.to(device)
-        with torch.no_grad():
-            t = teacher.features(x)
-        return distill_terms(net(x), t, y, cfg.weights, tcfg.loss)
+    def make_step(net):
+        def step(batch):
+            x, y, _ = batch
+            x, y = x.to(ctx.device), y.to(ctx.device)
+            with torch.no_grad():
+                t = teacher.features(x)
+            return distill_terms(net(x), t, y, cfg.weights, cfg.train.loss)
+        return step
 
-    def evaluate():
-        return split_metrics(predict(student, val_images, tcfg.batch_size, device), val_images.mos.numpy(), "val")
-
-    loop = LoopConfig(epochs=tcfg.epochs, accumulate=tcfg.accumulate, max_grad_norm=tcfg.max_grad_norm or None,
-                      checkpoint_every_steps=tcfg.checkpoint_every_steps)
-    trainer = Trainer(net, optimizer, scheduler, loader, sampler, step, evaluate, loop,
-                      out_dir / "checkpoints", logger if d.main else None, autocast_for(device, tcfg))
-    if resume:
-        trainer.resume()
-    trainer.fit()
-    metrics = finish(trainer, student, model_name, out_dir, dataset, tcfg,
-                     {"teacher": str(teacher_path), "distill_weights": vars(cfg.weights)}, prefix="student.") \
-        if d.main else {}
-    distributed.barrier()
-    return metrics
+    trainer = run_loop(ctx, trainable, make_step, student, logger, resume)
+    meta = {"teacher": str(teacher_path), "distill_weights": vars(cfg.weights)}
+    return close_run(ctx, trainer, student, model_name, meta, prefix="student.")
 
 
 class DistilledStudent(nn.Module):

@@ -16,8 +16,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.models.checkpoint import save_model
 from mobileiqa.preprocess import ResolutionPolicy
+from mobileiqa.train import distributed
 from mobileiqa.train.data import ManifestImages, SizeBatchSampler, collate
+from mobileiqa.train.distributed import Dist
+from mobileiqa.train.loop import LoopConfig, Trainer, select_device
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,80 @@ def write_metrics(path: Path, metrics: dict) -> None:
 
 def recipe_dict(cfg: TrainConfig) -> dict:
     return asdict(cfg)
+
+
+@dataclass
+class RunContext:
+    """One training run: its recipe, device, rank, dataset splits and output folder."""
+
+    cfg: TrainConfig
+    device: torch.device
+    dist: Dist
+    dataset: PreparedDataset
+    train_images: ManifestImages
+    val_images: ManifestImages
+    out_dir: Path
+
+
+def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> RunContext:
+    """Seed, threads, device (and the torchrun process group), and the train/val splits."""
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = select_device(cfg.device)
+    d = distributed.init(device)
+    dataset = PreparedDataset.load(dataset_dir)
+    return RunContext(cfg, distributed.device_for(d, device), d, dataset,
+                      split_images(dataset, "train", cfg.resolution), split_images(dataset, "val", cfg.resolution),
+                      Path(out_dir))
+
+
+def to_device(module: nn.Module, ctx: RunContext) -> nn.Module:
+    module = module.to(ctx.device)
+    if ctx.device.type == "cuda" and ctx.cfg.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module, logger=None,
+             resume: bool = False) -> Trainer:
+    """Train ``trainable`` (wrapped for DDP when launched by torchrun) with ``make_step(net)``'s step function,
+    validating ``scored`` after every epoch."""
+    cfg = ctx.cfg
+    net = distributed.wrap(trainable, ctx.dist, ctx.device)
+    optimizer = build_optimizer(trainable.parameters(), cfg)
+    loader, sampler = train_loader(ctx.train_images, cfg, ctx.dist.rank, ctx.dist.world_size)
+
+    def evaluate():
+        pred = predict(scored, ctx.val_images, cfg.batch_size, ctx.device)
+        return split_metrics(pred, ctx.val_images.mos.numpy(), "val")
+
+    loop = LoopConfig(epochs=cfg.epochs, accumulate=cfg.accumulate, max_grad_norm=cfg.max_grad_norm or None,
+                      checkpoint_every_steps=cfg.checkpoint_every_steps)
+    trainer = Trainer(net, optimizer, build_scheduler(optimizer, cfg), loader, sampler, make_step(net), evaluate,
+                      loop, ctx.out_dir / "checkpoints", logger if ctx.dist.main else None,
+                      autocast_for(ctx.device, cfg))
+    if resume:
+        trainer.resume()
+    trainer.fit()
+    return trainer
+
+
+def close_run(ctx: RunContext, trainer: Trainer, model: nn.Module, name: str, extra_meta: dict | None = None,
+              prefix: str = "") -> dict:
+    """On rank 0: reload the best epoch into ``model`` (keys under ``prefix``), save ``model.pt`` with its
+    provenance and write ``metrics.json``. Other ranks return ``{}``."""
+    metrics: dict = {}
+    if ctx.dist.main:
+        state = torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+        meta = {"dataset_sha256": ctx.dataset.manifest_sha256, "git_commit": git_commit(),
+                "best_epoch": trainer.state.best_epoch, "resolution": ctx.cfg.resolution.to_dict(),
+                **(extra_meta or {})}
+        save_model(model.cpu(), name, ctx.out_dir / "model.pt", meta=meta)
+        best_row = trainer.history[trainer.state.best_epoch]
+        metrics = {"best_epoch": trainer.state.best_epoch,
+                   **{k: v for k, v in best_row.items() if k.startswith("val_")}, "history": trainer.history}
+        write_metrics(ctx.out_dir / "metrics.json", metrics)
+    distributed.barrier()
+    return metrics
