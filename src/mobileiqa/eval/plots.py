@@ -26,6 +26,10 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str = "
             ax_val.plot(epochs, [h.get(key, float("nan")) for h in history], marker="o", label=key[4:].upper())
     ax_val.set(xlabel="epoch", ylabel="correlation", title="validation")
     ax_val.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_val):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
