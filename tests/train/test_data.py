@@ -40,8 +40,8 @@ def test_batches_hold_one_size_and_cover_every_item_once():
     s = SizeBatchSampler(SIZES, 3, shuffle=True, flips=True, seed=1)
     batches = _all(s)
     assert len(batches) == len(s) == 3 + 2 + 2
-    assert sorted(i for b in batches for i, _, _ in b) == list(range(len(SIZES)))
-    assert all(len({SIZES[i] for i, _, _ in b}) == 1 for b in batches)
+    assert sorted(i for b in batches for i, *_ in b) == list(range(len(SIZES)))
+    assert all(len({SIZES[i] for i, *_ in b}) == 1 for b in batches)
 
 
 def test_epochs_are_seeded_and_resume_mid_epoch():
@@ -61,7 +61,7 @@ def test_ranks_get_equal_disjoint_shards():
     shards = [SizeBatchSampler(SIZES, 2, shuffle=True, seed=0, rank=r, world_size=3) for r in range(3)]
     batches = [_all(s) for s in shards]
     assert len({len(b) for b in batches}) == 1 and len(batches[0]) == len(shards[0])
-    seen = [i for b in batches for batch in b for i, _, _ in batch]
+    seen = [i for b in batches for batch in b for i, *_ in batch]
     assert set(seen) == set(range(len(SIZES)))  # every item somewhere (a few repeated to even out ranks)
 
 
@@ -77,3 +77,19 @@ def test_dataset_yields_normalised_tensors_with_flips(tiny_dataset):
     loader = DataLoader(ds, batch_sampler=SizeBatchSampler(ds.sizes(), 4, shuffle=True, seed=0), collate_fn=collate)
     images, mos, index = next(iter(loader))
     assert images.ndim == 4 and images.shape[0] == mos.shape[0] == index.shape[0] <= 4
+
+
+def test_crops_keep_native_scale_and_a_fixed_window(tiny_dataset):
+    out, _, _ = tiny_dataset
+    df = read_manifest(out / "manifest.csv")
+    part = df[df["split"] == "train"]
+    whole = ManifestImages(part, out, ResolutionPolicy("long_side", 96))
+    crops = ManifestImages(part, out, ResolutionPolicy("long_side", 96), crop=64)
+    assert all(s == (64, 64) for s in crops.sizes())  # every 96-px image has both sides >= 64
+    full, _, _ = whole[0]
+    corner, _, _ = crops[(0, False, False, 1.0, 1.0)]  # bottom-right window
+    assert torch.equal(corner, full[:, -64:, -64:])
+    origin, _, _ = crops[(0, False, False, 0.0, 0.0)]
+    assert torch.equal(origin, full[:, :64, :64])
+    with pytest.raises(ValueError, match="crop"):
+        ManifestImages(part, out, ResolutionPolicy("long_side", 96), crop=10)

@@ -176,3 +176,11 @@ def test_torchrun_two_cpu_processes_share_the_work(prepared_tiny, tmp_path):
     batches = 8  # 75 images: the train split's 25 images in batches of 4 give 7 batches, padded to 8 for 2 ranks
     assert state["step"] == 2 * batches // 2  # each rank stepped through its half, in both epochs
     assert proc.stdout.count("teacher: best epoch") == 1  # only rank 0 reports and writes files
+
+
+def test_crop_training_validates_on_whole_images(prepared_tiny, tiny_params, tmp_path):
+    cfg = replace(tiny_params.train_teacher, crop=64, epochs=1)
+    metrics = train_teacher(cfg, prepared_tiny, tmp_path, tiny_params.models.teacher)
+    assert len(metrics["history"]) == 1 and -1 <= metrics["val_srcc"] <= 1
+    _, info = load_model(tmp_path / "model.pt")
+    assert info["meta"]["resolution"]["long_side"] == 96  # the policy that evaluation and export share

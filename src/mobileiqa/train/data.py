@@ -21,17 +21,23 @@ from torch.utils.data import Dataset, Sampler
 from mobileiqa.data.images import load_image
 from mobileiqa.preprocess import ResolutionPolicy, normalise
 
-Item = tuple[int, bool, bool]  # (row index, horizontal flip, vertical flip)
+Item = tuple[int, bool, bool, float, float]  # (row index, h-flip, v-flip, crop row fraction, crop column fraction)
 
 
 class ManifestImages(Dataset):
-    """Images of one manifest split; ``__getitem__`` takes ``(index, hflip, vflip)`` or an index."""
+    """Images of one manifest split; ``__getitem__`` takes an :data:`Item` or a plain index.
 
-    def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy) -> None:
+    ``crop`` > 0 trains on ``crop x crop`` windows of the resized image (smaller sides are kept whole), so
+    distortions stay at their native scale while steps get cheaper; evaluation uses whole images (crop 0).
+    """
+
+    def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy, crop: int = 0) -> None:
         if len(frame) == 0:
             raise ValueError("no images in this split of the manifest")
+        if crop and crop < 64:
+            raise ValueError(f"crop must be 0 (whole images) or >= 64 px, got {crop}")
         self.frame = frame.reset_index(drop=True)
-        self.root, self.policy = Path(root), policy
+        self.root, self.policy, self.crop = Path(root), policy, crop
         self.paths = self.frame["path"].tolist()
         self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
 
@@ -40,12 +46,19 @@ class ManifestImages(Dataset):
 
     def sizes(self) -> list[tuple[int, int]]:
         """Model input size ``(width, height)`` of every row, from the manifest (no decoding)."""
-        return [self.policy.target_size(int(w), int(h)) for w, h in zip(self.frame["width"], self.frame["height"],
-                                                                        strict=True)]
+        sizes = [self.policy.target_size(int(w), int(h)) for w, h in zip(self.frame["width"], self.frame["height"],
+                                                                         strict=True)]
+        return [(min(w, self.crop), min(h, self.crop)) for w, h in sizes] if self.crop else sizes
 
     def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
-        index, hflip, vflip = (item, False, False) if isinstance(item, int | np.integer) else item
+        index, hflip, vflip, *where = (item, False, False) if isinstance(item, int | np.integer) else item
+        fy, fx = where or (0.0, 0.0)
         arr = np.asarray(self.policy.apply(load_image(self.root / self.paths[index])))
+        if self.crop:
+            h, w = arr.shape[:2]
+            ch, cw = min(h, self.crop), min(w, self.crop)
+            y0, x0 = min(int(fy * (h - ch + 1)), h - ch), min(int(fx * (w - cw + 1)), w - cw)
+            arr = arr[y0:y0 + ch, x0:x0 + cw]
         if hflip:
             arr = arr[:, ::-1]
         if vflip:
@@ -95,7 +108,9 @@ class SizeBatchSampler(Sampler[list[Item]]):
         out = []
         for b in batches:
             f = rng.random((len(b), 2)) < 0.5 if self.flips else np.zeros((len(b), 2), bool)
-            out.append([(int(i), bool(h), bool(v)) for i, (h, v) in zip(b, f, strict=True)])
+            c = rng.random((len(b), 2)) if self.shuffle else np.zeros((len(b), 2))  # crop position fractions
+            out.append([(int(i), bool(h), bool(v), float(y), float(x))
+                        for i, (h, v), (y, x) in zip(b, f, c, strict=True)])
         return out
 
     def __iter__(self) -> Iterator[list[Item]]:

@@ -37,6 +37,7 @@ class TrainConfig:
     t_max: int = 0  # cosine period in epochs; 0 = epochs
     loss: str = "mse"  # mse | mae
     flips: bool = True  # random horizontal + vertical flips
+    crop: int = 0  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
     seed: int = 0
     device: str = "auto"  # auto = cuda -> mps -> cpu
     threads: int = 0  # torch CPU threads; 0 = torch's default
@@ -76,14 +77,14 @@ def autocast_for(device: torch.device, cfg: TrainConfig):
     return contextlib.nullcontext
 
 
-def split_images(dataset, split: str, policy: ResolutionPolicy) -> ManifestImages:
+def split_images(dataset, split: str, policy: ResolutionPolicy, crop: int = 0) -> ManifestImages:
     from mobileiqa.data.manifest import read_manifest
 
     frame = read_manifest(dataset.manifest)
     part = frame[frame["split"] == split]
     if part.empty:
         raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
-    return ManifestImages(part, dataset.root, policy)
+    return ManifestImages(part, dataset.root, policy, crop)
 
 
 def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
@@ -157,7 +158,8 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     d = distributed.init(device)
     dataset = PreparedDataset.load(dataset_dir)
     return RunContext(cfg, distributed.device_for(d, device), d, dataset,
-                      split_images(dataset, "train", cfg.resolution), split_images(dataset, "val", cfg.resolution),
+                      split_images(dataset, "train", cfg.resolution, cfg.crop),
+                      split_images(dataset, "val", cfg.resolution),
                       Path(out_dir))
 
 
