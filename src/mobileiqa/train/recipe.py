@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +130,6 @@ def write_metrics(path: Path, metrics: dict) -> None:
     from mobileiqa.atomic import write_text
 
     write_text(path, json.dumps(metrics, indent=2, default=float) + "\n")
-
-
-def recipe_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
 
 
 @dataclass
