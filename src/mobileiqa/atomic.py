@@ -36,7 +36,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, data) -> Path:
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return write_text(path, json.dumps(data, indent=2, default=float) + "\n")  # numpy scalars as floats
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

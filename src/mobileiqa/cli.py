@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -13,9 +14,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     names, height, width = list_models(args.role), args.height, args.width
     if args.params:
-        from mobileiqa.config import load_params
-
-        params = load_params(args.params, args.overlay, args.set)
+        params = _load(args)
         names = [params.models.teacher, params.models.student]
         height, width = height or params.summary.height, width or params.summary.width
     height, width = height or 1231, width or 1907
@@ -123,6 +122,16 @@ def _add_params_args(p: argparse.ArgumentParser, what: str, default: str | None 
                    help="override one value, e.g. models.student=NAME (repeatable)")
 
 
+# Command groups that live beside their library code. Each module has ``register(subparsers, add_params_args)``
+# and imports nothing heavy at module level (the parser is built on every call).
+_COMMAND_MODULES = (
+    "mobileiqa.eval.commands",
+    "mobileiqa.export.commands",
+    "mobileiqa.tracking.commands",
+    "mobileiqa.orchestration.commands",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mobileiqa", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="benchmarks/results")
     p.add_argument("--out", default="docs/BENCHMARKS.md")
     p.set_defaults(func=_cmd_render_benchmarks)
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub, _add_params_args)
     return parser
 
 

@@ -21,8 +21,11 @@ import yaml
 
 from mobileiqa.data.prepare import DataConfig
 from mobileiqa.data.validate import GateOptions
+from mobileiqa.eval.settings import EvaluateConfig
+from mobileiqa.export.settings import ExportConfig
 from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
 from mobileiqa.tracking.mlflow_logger import TrackingConfig
+from mobileiqa.tracking.settings import RegisterConfig
 from mobileiqa.train.distill import DistillConfig
 from mobileiqa.train.recipe import TrainConfig
 
@@ -53,6 +56,9 @@ class Params:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     train_teacher: TrainConfig = field(default_factory=TrainConfig)
     distill_student: DistillConfig = field(default_factory=DistillConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
 
@@ -102,7 +108,11 @@ def build(cls: type, data: dict, where: str = "params") -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
-    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+    values = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # a dataclass's own checks (e.g. TrainConfig.optimizer)
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _merge(base: dict, over: dict) -> dict:

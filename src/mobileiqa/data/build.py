@@ -17,6 +17,7 @@ interrupted build resumes and a repeated build only refits the (cheap) calibrati
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
-from mobileiqa.data.images import ImageError, load_image
+from mobileiqa.data.images import ImageError, load_image, probe_image
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -97,6 +98,7 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
         Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
 
 
+@functools.cache
 def _code_digest() -> str:
     """Digest of the modules that decide what a photo produces, so a code change invalidates the cache."""
     from mobileiqa.data import annotators, distortions, images
@@ -193,8 +195,6 @@ def build_dataset(photos_dir, out_dir, spec: BuildSpec = BuildSpec(), progress: 
     bad = []
     for p in photos:
         try:
-            from mobileiqa.data.images import probe_image
-
             probe_image(p)
         except ImageError as exc:
             bad.append(str(exc))

@@ -57,6 +57,11 @@ def wrap(module: torch.nn.Module, d: Dist, device: torch.device) -> torch.nn.Mod
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+def is_main_process() -> bool:
+    """True outside torchrun and on rank 0."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def mean_across_ranks(values: dict[str, float]) -> dict[str, float]:
     if not (dist.is_available() and dist.is_initialized()) or not values:
         return values

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from mobileiqa.models.checkpoint import atomic_torch_save
 from mobileiqa.train.data import SizeBatchSampler
-from mobileiqa.train.distributed import mean_across_ranks
+from mobileiqa.train.distributed import is_main_process, mean_across_ranks
 from mobileiqa.train.losses import check_finite
 
 StepFn = Callable[[tuple[Tensor, Tensor, Tensor]], dict[str, Tensor]]
@@ -78,9 +78,6 @@ def select_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def is_main_process() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or \
-        torch.distributed.get_rank() == 0
 
 
 class Trainer:

@@ -5,7 +5,6 @@ optimiser and schedule, split prediction and metrics, and the run driver around 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mobileiqa.atomic import write_json
+from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.preprocess import ResolutionPolicy
@@ -77,10 +78,8 @@ def autocast_for(device: torch.device, cfg: TrainConfig):
     return contextlib.nullcontext
 
 
-def split_images(dataset, split: str, policy: ResolutionPolicy, crop: int = 0) -> ManifestImages:
-    from mobileiqa.data.manifest import read_manifest
-
-    frame = read_manifest(dataset.manifest)
+def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0) -> ManifestImages:
+    """The ``split`` rows of the manifest ``frame`` of ``dataset``."""
     part = frame[frame["split"] == split]
     if part.empty:
         raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
@@ -98,15 +97,14 @@ def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: torch.device,
-            forward=None) -> np.ndarray:
+def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: torch.device) -> np.ndarray:
     """Scores for every row of ``images`` in row order (eval mode, no flips)."""
     model.eval()
     sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
     loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     out = np.empty(len(images), np.float64)
     for x, _, idx in loader:
-        y = (forward or model)(x.to(device))
+        y = model(x.to(device))
         out[idx.numpy()] = y.float().cpu().numpy()
     return out
 
@@ -124,12 +122,6 @@ def git_commit(cwd: str | os.PathLike = ".") -> str:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def write_metrics(path: Path, metrics: dict) -> None:
-    from mobileiqa.atomic import write_text
-
-    write_text(path, json.dumps(metrics, indent=2, default=float) + "\n")
 
 
 @dataclass
@@ -153,9 +145,10 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     device = select_device(cfg.device)
     d = distributed.init(device)
     dataset = PreparedDataset.load(dataset_dir)
+    frame = read_manifest(dataset.manifest)
     return RunContext(cfg, distributed.device_for(d, device), d, dataset,
-                      split_images(dataset, "train", cfg.resolution, cfg.crop),
-                      split_images(dataset, "val", cfg.resolution),
+                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop),
+                      split_images(dataset, frame, "val", cfg.resolution),
                       Path(out_dir))
 
 
@@ -205,6 +198,6 @@ def close_run(ctx: RunContext, trainer: Trainer, model: nn.Module, name: str, ex
         best_row = trainer.history[trainer.state.best_epoch]
         metrics = {"best_epoch": trainer.state.best_epoch,
                    **{k: v for k, v in best_row.items() if k.startswith("val_")}, "history": trainer.history}
-        write_metrics(ctx.out_dir / "metrics.json", metrics)
+        write_json(ctx.out_dir / "metrics.json", metrics)
     distributed.barrier()
     return metrics

@@ -1,0 +1,1 @@
+"""Mobile export: ONNX, ORT format, int8 quantisation, embedded metadata."""

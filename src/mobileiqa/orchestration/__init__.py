@@ -1,0 +1,1 @@
+"""Orchestration: the Kubeflow pipeline (compile, local run, submit)."""
