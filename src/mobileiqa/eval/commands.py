@@ -1,4 +1,4 @@
-"""CLI commands of this area (evaluate, benchmark); registered by mobileiqa.cli."""
+"""CLI commands of the evaluation area: ``baselines`` and ``evaluate``; registered by mobileiqa.cli."""
 
 from __future__ import annotations
 
@@ -6,5 +6,49 @@ import argparse
 from collections.abc import Callable
 
 
+def _load(args: argparse.Namespace):
+    from mobileiqa.config import load_params
+
+    return load_params(args.params, args.overlay, args.set)
+
+
+def _cmd_baselines(args: argparse.Namespace) -> int:
+    from mobileiqa.eval.stages import run_baselines
+
+    info = run_baselines(_load(args), args.dataset, args.out)
+    print(f"scored {info['n']} {info['split']} images with {', '.join(info['baselines'])}; {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mobileiqa.eval.stages import run_evaluate
+
+    out = run_evaluate(_load(args), args.dataset, args.model, args.out, teacher_path=args.teacher,
+                       baselines_dir=args.baselines)
+    m = out["model"]
+    print(f"student on {out['split']} ({out['n']} images): SRCC {m['srcc']:.4f}, PLCC {m['plcc']:.4f}, "
+          f"KRCC {m['krcc']:.4f}")
+    if out.get("teacher"):
+        print(f"teacher: SRCC {out['teacher']['srcc']:.4f}, PLCC {out['teacher']['plcc']:.4f}")
+    for name, r in out["baselines"].items():
+        print(f"{name}: SRCC {r['srcc']:.4f} (sign-adjusted)")
+    print(f"report: {args.out}/report.md")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None:
     """Add this area's subcommands to the ``mobileiqa`` parser."""
+    p = sub.add_parser("baselines", help="score the evaluated split with NIQE, PIQE and BRISQUE (cached per dataset)")
+    add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset")
+    p.add_argument("--out", default="artifacts/baselines")
+    p.set_defaults(func=_cmd_baselines)
+
+    p = sub.add_parser("evaluate", help="accuracy of the student (and teacher) with baselines, plots and tables")
+    add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset")
+    p.add_argument("--model", default="artifacts/student/model.pt", help=".pt, .onnx or .ort file of the student")
+    p.add_argument("--teacher", help="also evaluate this teacher checkpoint (and compare)")
+    p.add_argument("--baselines", help="folder written by `mobileiqa baselines` (else they are scored here)")
+    p.add_argument("--out", default="artifacts/eval")
+    p.set_defaults(func=_cmd_evaluate)

@@ -1,4 +1,5 @@
-"""Plots as PNG files (matplotlib, headless): training curves now; scatter and per-distortion bars later."""
+"""Plots as PNG files (matplotlib, headless): training curves, predicted-vs-MOS scatter with the logistic fit,
+per-distortion SRCC bars (model vs baselines), behavioural curves, latency vs resolution."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ from pathlib import Path
 from mobileiqa.atomic import atomic_path
 
 
-def training_curves(history: list[dict], path: str | os.PathLike, title: str = "") -> Path:
-    """Loss terms per epoch (left) and validation correlations (right)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    _pyplot().close(fig)
+    return Path(path)
+
+
+def training_curves(history: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Loss terms per epoch (left) and validation correlations (right)."""
+    plt = _pyplot()
     epochs = [int(h["epoch"]) + 1 for h in history]
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
     for key in sorted({k for h in history for k in h if k.startswith("train_loss")}):
@@ -33,7 +46,74 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str = "
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
+
+
+def scatter_with_fit(pred, mos, fit, path: str | os.PathLike, title: str = "", srcc: float | None = None) -> Path:
+    """Predicted score vs MOS with the fitted 4-parameter logistic (``fit`` is a callable or None)."""
+    import numpy as np
+
+    plt = _pyplot()
+    pred, mos = np.asarray(pred, float), np.asarray(mos, float)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(pred, mos, s=8, alpha=0.5, edgecolors="none")
+    if fit is not None and len(pred):
+        xs = np.linspace(pred.min(), pred.max(), 200)
+        ax.plot(xs, fit(xs), color="C3", lw=2, label="logistic fit")
+        ax.legend(loc="lower right")
+    label = f" (SRCC {srcc:.3f})" if srcc is not None else ""
+    ax.set(xlabel="predicted score", ylabel="MOS (normalised)", title=(title or "prediction vs MOS") + label)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def grouped_bars(table: dict[str, dict[str, float | None]], path: str | os.PathLike, ylabel: str = "SRCC",
+                 title: str = "") -> Path:
+    """Bars per group (x) and scorer (colour): ``table[scorer][group] = value`` (None drawn as a gap)."""
+    import numpy as np
+
+    plt = _pyplot()
+    scorers = list(table)
+    groups = list(next(iter(table.values()))) if table else []
+    width = 0.8 / max(len(scorers), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(groups) * max(len(scorers), 1) / 2 + 4), 4.5))
+    x = np.arange(len(groups))
+    for i, name in enumerate(scorers):
+        vals = [table[name].get(g) for g in groups]
+        ax.bar(x + i * width - 0.4 + width / 2, [np.nan if v is None else v for v in vals], width, label=name)
+    ax.set_xticks(x, groups, rotation=60, ha="right")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(ncols=min(len(scorers), 4), fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def level_curves(curves: dict[str, list[float]], path: str | os.PathLike, title: str = "") -> Path:
+    """Mean score per distortion level (0 = pristine) for each distortion type."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ys in curves.items():
+        ax.plot(range(len(ys)), ys, marker="o", label=name)
+    ax.set(xlabel="distortion level (0 = pristine)", ylabel="mean predicted score", title=title or "behaviour")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def latency_vs_resolution(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Latency (s) vs megapixels, one line per (model, backend, threads): rows with keys model, backend, threads,
+    height, width, latency_s."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    lines: dict[tuple, list[tuple[float, float]]] = {}
+    for r in rows:
+        key = (r["model"], r.get("backend", "torch"), r.get("threads", 1))
+        lines.setdefault(key, []).append((r["height"] * r["width"] / 1e6, r["latency_s"]))
+    for (model, backend, threads), pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{model} {backend} {threads}t")
+    ax.set(xlabel="megapixels", ylabel="latency (s, median)", xscale="log", yscale="log", title=title or "latency")
+    ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,10 +1,36 @@
-"""Typed params.yaml section for evaluation (metrics, baselines, plots); read through mobileiqa.config."""
+"""Typed params.yaml section for evaluation (split, baselines, bootstrap, behavioural checks); read through
+mobileiqa.config."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """Behavioural checks on a trained model: the score must fall as a monotone distortion grows, and a
+    high-quality JPEG re-encode must barely move it."""
+
+    types: tuple[str, ...] = ("gaussian_blur", "white_noise", "jpeg")
+    photos: int = 6               # test-split reference photos used (first N by id)
+    reencode_quality: int = 95
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
     """The `evaluate` section of params.yaml."""
+
+    split: str = "test"
+    baselines: tuple[str, ...] = ("niqe", "piqe", "brisque")
+    n_boot: int = 1000            # bootstrap resamples for the 95 % intervals
+    seed: int = 0
+    batch_size: int = 8
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.n_boot < 0:
+            raise ValueError(f"n_boot must be >= 0, got {self.n_boot}")

@@ -1,0 +1,201 @@
+"""The ``baselines`` and ``evaluate`` pipeline stages: config in, files (and an MLflow run) out.
+
+``run_baselines`` scores the evaluated split once with the classic baselines (NIQE, PIQE, BRISQUE); their scores do
+not depend on the model, so the DVC pipeline caches them in their own stage. ``run_evaluate`` scores the student
+(and, when given, the teacher) through :class:`mobileiqa.predict.Predictor`, joins the baselines, and writes:
+
+    metrics.json      every scorer's metrics (raw + logistic, 95 % intervals, per type/level), paired comparisons,
+                      behavioural checks, dataset hash — the DVC metrics file
+    predictions.csv   one row per image: id, MOS, distortion, one column per scorer — a DVC plot (scatter)
+    report.md         the accuracy table (model rows and baselines) and SRCC per distortion type
+    plots/*.png       scatter with logistic fit, per-distortion SRCC bars, behaviour curves
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mobileiqa.atomic import atomic_path, write_json, write_text
+from mobileiqa.data.manifest import read_manifest
+from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.eval import plots
+from mobileiqa.eval.behaviour import behaviour_checks
+from mobileiqa.eval.evaluate import (
+    Column,
+    column_metrics,
+    compare,
+    markdown_table,
+    per_type_table,
+    score_in_chunks,
+    split_frame,
+)
+from mobileiqa.tracking.stage_run import stage_logger
+
+BASELINE_FILE = "scores.csv"
+
+
+def _split(params, dataset_dir) -> tuple[PreparedDataset, pd.DataFrame]:
+    dataset = PreparedDataset.load(dataset_dir)
+    return dataset, split_frame(read_manifest(dataset.manifest), dataset.root, params.evaluate.split)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def run_baselines(params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+    """Score the evaluated split with each configured baseline; writes ``scores.csv`` and ``baselines.json``."""
+    from mobileiqa.eval.baselines import get_baseline, score_images
+
+    dataset, frame = _split(params, dataset_dir)
+    out_dir = Path(out_dir)
+    scores = pd.DataFrame({"image_id": frame["image_id"]})
+    info = {"split": params.evaluate.split, "n": len(frame), "manifest_sha256": dataset.manifest_sha256,
+            "baselines": {}}
+    for name in params.evaluate.baselines:
+        scores[name] = score_images(name, list(frame["file"]), progress=True)
+        info["baselines"][name] = {"higher_is_better": bool(get_baseline(name).higher_is_better)}
+    _write_csv(scores, out_dir / BASELINE_FILE)
+    write_json(out_dir / "baselines.json", info)
+    return info
+
+
+def _join_baselines(frame: pd.DataFrame, baselines_dir: Path, dataset: PreparedDataset, split: str) -> dict:
+    info_path = baselines_dir / "baselines.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} not found: run the baselines stage first (`mobileiqa baselines`)")
+    info = json.loads(info_path.read_text())
+    if info["manifest_sha256"] != dataset.manifest_sha256 or info["split"] != split:
+        raise ValueError(f"{info_path} was computed for another dataset or split (split {info['split']!r}, manifest "
+                         f"{info['manifest_sha256'][:12]}; now {split!r}, {dataset.manifest_sha256[:12]}): rerun "
+                         "`mobileiqa baselines`")
+    scores = pd.read_csv(baselines_dir / BASELINE_FILE, dtype={"image_id": str})
+    merged = frame[["image_id"]].merge(scores, on="image_id", how="left")
+    for name in info["baselines"]:
+        if merged[name].isna().any():
+            raise ValueError(f"{baselines_dir / BASELINE_FILE}: no {name} score for image "
+                             f"{merged.loc[merged[name].isna(), 'image_id'].iloc[0]}; rerun `mobileiqa baselines`")
+        frame[name] = merged[name].to_numpy()
+    return info["baselines"]
+
+
+def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> list[tuple[str, np.ndarray]]:
+    """Pristine references of the split's photos (the default dataset keeps them in refs/), first ``count`` by id."""
+    from mobileiqa.data.images import load_rgb_array
+
+    refs = []
+    for content_id in sorted(frame["content_id"].astype(str).unique()):
+        path = dataset.root / "refs" / f"{content_id}.png"
+        if path.is_file():
+            refs.append((content_id, load_rgb_array(path)))
+        if len(refs) == count:
+            break
+    return refs
+
+
+def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike,
+                 out_dir: str | os.PathLike, teacher_path: str | os.PathLike | None = None,
+                 baselines_dir: str | os.PathLike | None = None) -> dict:
+    """Evaluate the student (and optionally the teacher) with the baselines on ``evaluate.split``."""
+    from mobileiqa.predict import Predictor
+
+    cfg = params.evaluate
+    dataset, frame = _split(params, dataset_dir)
+    out_dir = Path(out_dir)
+    files = list(frame["file"])
+    models = {"student": Predictor.from_path(model_path)}
+    if teacher_path is not None:
+        models["teacher"] = Predictor.from_path(teacher_path)
+    columns = []
+    for name, predictor in models.items():
+        frame[name] = score_in_chunks(predictor, files, cfg.batch_size, f"score {name}")
+        columns.append(Column(name, "model", predictor.scale.higher_is_better))
+    if baselines_dir is not None:
+        kinds = _join_baselines(frame, Path(baselines_dir), dataset, cfg.split)
+    else:
+        from mobileiqa.eval.baselines import get_baseline, score_images
+
+        kinds = {}
+        for name in cfg.baselines:
+            frame[name] = score_images(name, files, progress=True)
+            kinds[name] = {"higher_is_better": bool(get_baseline(name).higher_is_better)}
+    columns += [Column(name, "baseline", bool(k["higher_is_better"])) for name, k in kinds.items()]
+
+    results = {c.name: column_metrics(frame, c, cfg.n_boot, cfg.seed) for c in columns}
+    by_name = {c.name: c for c in columns}
+    comparisons = {}
+    if "teacher" in by_name:
+        comparisons["student_minus_teacher"] = compare(frame, by_name["student"], by_name["teacher"], cfg.n_boot,
+                                                       cfg.seed)
+    baselines = [c for c in columns if c.kind == "baseline"]
+    if baselines:
+        best = max(baselines, key=lambda c: results[c.name]["srcc"] or -1)
+        comparisons[f"student_minus_{best.name}"] = compare(frame, by_name["student"], best, cfg.n_boot, cfg.seed)
+    student = models["student"]
+    refs = _references(dataset, frame, cfg.behaviour.photos)
+    behaviour = None
+    if refs:
+        behaviour = behaviour_checks(student, refs, cfg.behaviour.types, cfg.behaviour.reencode_quality,
+                                     float(frame["student"].std()))
+
+    out = {"split": cfg.split, "n": len(frame), "dataset_sha256": dataset.manifest_sha256,
+           "model_path": str(model_path), "model": results["student"], "teacher": results.get("teacher"),
+           "baselines": {c.name: results[c.name] for c in baselines}, "comparisons": comparisons,
+           "behaviour": behaviour if behaviour is not None else "skipped: the dataset keeps no reference photos"}
+    keep = ["image_id", "mos", "dist_type", "dist_level", *[c.name for c in columns]]
+    _write_csv(frame[keep], out_dir / "predictions.csv")
+    figures = _plots(frame, results, behaviour, out_dir / "plots")
+    write_text(out_dir / "report.md", _report(out, results))
+    write_json(out_dir / "metrics.json", out)
+    with stage_logger(params, "evaluate", dataset_dir) as logger:
+        if logger is not None:
+            logger.log_metrics({f"{name}_{k}": r[k] for name, r in results.items()
+                                for k in ("srcc", "krcc", "plcc", "plcc_logistic") if r[k] is not None}, step=0)
+            for path in (out_dir / "metrics.json", out_dir / "report.md", out_dir / "predictions.csv", *figures):
+                logger.log_artifact(path)
+    return out
+
+
+def _plots(frame: pd.DataFrame, results: dict, behaviour: dict | None, folder: Path) -> list[Path]:
+    from mobileiqa.eval.metrics import LogisticFit
+
+    model = results["student"]
+    fit = LogisticFit(**model["fit"]) if model.get("fit") else None
+    figures = [plots.scatter_with_fit(frame["student"], frame["mos"], fit, folder / "scatter.png",
+                                      "student: prediction vs MOS", model["srcc"])]
+    per_type = {name: r["per_type"] for name, r in results.items() if "per_type" in r}
+    if per_type:
+        figures.append(plots.grouped_bars(per_type, folder / "per_type_srcc.png", "SRCC",
+                                          "SRCC per distortion type (baselines sign-adjusted)"))
+    if behaviour:
+        curves = {t: b["mean_score_per_level"] for t, b in behaviour["types"].items()}
+        figures.append(plots.level_curves(curves, folder / "behaviour.png", "student score vs distortion level"))
+    return figures
+
+
+def _report(out: dict, results: dict) -> str:
+    parts = [f"# Evaluation on the {out['split']} split ({out['n']} images)\n",
+             f"Dataset manifest sha256 `{out['dataset_sha256'][:16]}`. Baselines are lower-is-better scores, negated "
+             "before every metric so that all correlations read the same way.\n", markdown_table(results)]
+    for name, diff in out["comparisons"].items():
+        d = diff["srcc"]
+        parts.append(f"- {name.replace('_', ' ')}: ΔSRCC {d['observed']:+.4f} (95 % CI {d['low']:+.4f} to "
+                     f"{d['high']:+.4f})")
+    table = per_type_table(results)
+    if table:
+        parts += ["\n## SRCC per distortion type\n", table]
+    if isinstance(out["behaviour"], dict):
+        parts.append("\n## Behaviour\n")
+        parts.append("| distortion | mean Spearman(level, score) | falling at every level |\n|---|---|---|")
+        for t, b in out["behaviour"]["types"].items():
+            parts.append(f"| {t} | {b['mean_spearman_level_vs_score']:+.3f} | {b['falling_fraction']:.0%} |")
+        r = out["behaviour"]["reencode"]
+        parts.append(f"\nJPEG q{r['quality']} re-encode: mean |Δscore| {r['mean_abs_shift']:.4f} "
+                     f"(split score std {r['split_score_std']:.4f}).")
+    return "\n".join(parts) + "\n"
