@@ -36,6 +36,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark_generalisation(args: argparse.Namespace) -> int:
+    from mobileiqa.eval.generalisation import leave_one_group_out
+
+    result = leave_one_group_out(_load(args), args.dataset, args.out, tuple(args.group) or None)
+    for r in result["groups"]:
+        print(f"without {r['group']:20} unseen SRCC {r['unseen_srcc']:.3f} (n={r['unseen_n']}), seen "
+              f"{r['seen_srcc']:.3f}")
+    print(f"mean unseen SRCC {result['mean_unseen_srcc']:.3f}, seen {result['mean_seen_srcc']:.3f}; "
+          f"{args.out}/generalisation.md")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None:
     """Add this area's subcommands to the ``mobileiqa`` parser."""
     p = sub.add_parser("baselines", help="score the evaluated split with NIQE, PIQE and BRISQUE (cached per dataset)")
@@ -52,3 +64,12 @@ def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None
     p.add_argument("--baselines", help="folder written by `mobileiqa baselines` (else they are scored here)")
     p.add_argument("--out", default="artifacts/eval")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("benchmark", help="benchmarks that are not part of dvc repro (cached results)")
+    bench = p.add_subparsers(dest="benchmark", required=True)
+    b = bench.add_parser("generalisation", help="leave one distortion group out: train without it, test on it")
+    add_params_args(b, "params file", default="params.yaml")
+    b.add_argument("--dataset", default="artifacts/dataset")
+    b.add_argument("--out", default="artifacts/benchmarks/generalisation", help="results and per-group cache")
+    b.add_argument("--group", action="append", default=[], help="only this group (repeatable)")
+    b.set_defaults(func=_cmd_benchmark_generalisation)

@@ -19,6 +19,15 @@ class BehaviourConfig:
 
 
 @dataclass(frozen=True)
+class GeneralisationConfig:
+    """Leave-one-distortion-group-out benchmark (``mobileiqa benchmark generalisation``; not part of dvc repro)."""
+
+    model: str = ""               # "" = models.student, trained directly on MOS with the train_teacher recipe
+    epochs: int = 3               # the fixed, smaller budget per held-out group
+    groups: tuple[str, ...] = ()  # () = all seven KADID groups
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     """The `evaluate` section of params.yaml."""
 
@@ -28,6 +37,7 @@ class EvaluateConfig:
     seed: int = 0
     batch_size: int = 8
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    generalisation: GeneralisationConfig = field(default_factory=GeneralisationConfig)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
