@@ -57,15 +57,40 @@ def _dataset_build_section(data: dict) -> list[str]:
 SECTIONS = {"model_compute": _model_compute_section, "dataset_build": _dataset_build_section}
 
 
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "–" if value is None else str(value)
+
+
+def _generic_section(kind: str, data: dict) -> list[str]:
+    """Any other result file: its notes, then its ``rows`` (list of flat dicts) as a table."""
+    lines = [f"### {kind.replace('_', ' ').capitalize()} — `{data.get('machine', '?')}`", ""]
+    if data.get("command"):
+        lines.append(f"Command: `{data['command']}`  ")
+    if data.get("date"):
+        lines.append(f"Date: {data['date']}.  ")
+    if data.get("notes"):
+        lines.append(str(data["notes"]))
+    rows = [r for r in data.get("rows", []) if isinstance(r, dict)]
+    if rows:
+        keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict | list)))
+        lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(_cell(r.get(k)) for k in keys) + " |" for r in rows]
+    return [*lines, ""]
+
+
 def render(results_dir: str | Path) -> str:
     out = [HEADER]
     files = sorted(Path(results_dir).glob("*/*.json"))
     if not files:
         out.append("No results yet: run `python benchmarks/model_compute.py`.\n")
-    for kind, section in SECTIONS.items():
+    kinds = list(SECTIONS) + sorted({f.stem for f in files} - set(SECTIONS))
+    for kind in kinds:
         chosen = [f for f in files if f.stem == kind]
         if chosen:
             out.append(f"## {kind.replace('_', ' ').capitalize()}\n")
         for f in chosen:
-            out.extend(section(json.loads(f.read_text())))
+            data = json.loads(f.read_text())
+            out.extend(SECTIONS[kind](data) if kind in SECTIONS else _generic_section(kind, data))
     return "\n".join(out).rstrip() + "\n"
