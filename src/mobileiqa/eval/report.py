@@ -20,17 +20,17 @@ def _model_compute_section(data: dict) -> list[str]:
         f"### Model compute — `{data['machine']}`",
         "",
         f"Command: `{data['command']}`  ",
-        f"Date: {data['date']}; torch {data['torch']}; {data['threads']} thread(s); batch 1, eval mode, fp32; "
+        f"Date: {data['date']}; torch {data['torch']}; batch 1, eval mode, fp32; "
         "latency = median of the timed runs after one warm-up; peak memory = growth of the process's peak RSS "
         "during the forward passes over the built model.",
         "",
-        "| model | params (M) | input (W×H) | GMACs | latency (s) | peak memory (MB) |",
-        "|---|---:|---|---:|---:|---:|",
+        "| model | params (M) | input (W×H) | GMACs | threads | latency (s) | peak memory (MB) |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in data["rows"]:
         mem = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         lines.append(f"| {r['model']} | {r['params_m']:.2f} | {r['width']}×{r['height']} | {r['gmacs']:.2f} | "
-                     f"{r['latency_s']:.3f} | {mem} |")
+                     f"{r.get('threads', data['threads'])} | {r['latency_s']:.3f} | {mem} |")
     return [*lines, ""]
 
 
