@@ -30,12 +30,13 @@ if [ ! -d .git ]; then
   echo "setup: not a git checkout; DVC stages need one (git init && git add -A && git commit)" >&2
 fi
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true
+# Debian packages are fetched by name (photos, BRISQUE's model files in opencv-data) or installed (PostgreSQL
+# for the registry tests): refresh the package lists once on a fresh machine (as root)
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] && [ "$(id -u)" = 0 ]; then
+  echo "setup: apt-get update (package lists are empty)" >&2
+  apt-get update -qq
+fi
 if [ "$with_photos" = 1 ]; then
-  # apt-get download needs package lists; refresh them once on a fresh machine (as root)
-  if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] && [ "$(id -u)" = 0 ]; then
-    echo "setup: apt-get update (package lists are empty)" >&2
-    apt-get update -qq
-  fi
   .venv/bin/mobileiqa fetch-photos --out data --cache .cache/debs
 fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, timm; print(f"torch {torch.__version__}, timm {timm.__version__}")'))" >&2

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-#: Weights of the YIQ luma (MATLAB ``rgb2ntsc`` / ``rgb2gray`` up to rounding).
+#: Weights of the YIQ luma (MATLAB ``rgb2ntsc``; ``rgb2gray`` differs in the fourth decimal).
 YIQ_LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -29,33 +29,51 @@ def check_rgb_uint8(rgb: np.ndarray, who: str) -> np.ndarray:
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """YIQ luma of an RGB uint8 image as float64 in 0..255 (not rounded)."""
-    return rgb.astype(np.float64) @ YIQ_LUMA
+    """YIQ luma of an RGB uint8 image in 0..1 as pyiqa computes it: ``rgb / 255`` in float32, then the weighted
+    sum as a float32 fused multiply-add chain (R, G, B; what its matrix product does on CPU). Returns float32:
+    callers scale it in float32 too (as pyiqa does) before rounding.
+
+    The arithmetic matters only for exact ties: ``0.299 R + 0.587 G + 0.114 B`` lands on ``k + 0.5`` for about
+    0.1 % of pixels, and round-off decides which way those round once the luma is scaled to 0..255. On the
+    calibration image I03 NIQE moved by up to 0.02 between plain float64, plain float32 and this chain; only
+    this chain reproduces the published values. It is emulated in float64 (float32 products are exact there;
+    the sum rounded twice can differ from a true FMA only in rare halfway cases), so it does not depend on the
+    CPU or BLAS.
+    """
+    x = (rgb.astype(np.float32) / np.float32(255)).astype(np.float64)
+    w = YIQ_LUMA.astype(np.float32).astype(np.float64)
+    acc = (x[..., 0] * w[0]).astype(np.float32)
+    for c in (1, 2):
+        acc = (acc.astype(np.float64) + x[..., c] * w[c]).astype(np.float32)
+    return acc
 
 
 def gaussian_window(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: a normalised ``size`` x ``size`` Gaussian."""
-    g = _gaussian_1d(size, sigma)
-    return np.outer(g, g)
-
-
-def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', size, sigma)``: a normalised ``size`` x ``size`` Gaussian (float64)."""
     x = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma ** 2))
+    g[g < np.finfo(g.dtype).eps * g.max()] = 0
     return g / g.sum()
 
 
-def gaussian_filter(img: np.ndarray, size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
-    """``imfilter(img, fspecial('gaussian', size, sigma), 'replicate')`` (separable, so two 1-D passes)."""
-    g = _gaussian_1d(size, sigma)
-    return ndimage.correlate1d(ndimage.correlate1d(img, g, axis=0, mode="nearest"), g, axis=1, mode="nearest")
+#: The MSCN window as pyiqa applies it: ``fspecial('gaussian', 7, 7/6)`` stored as float32, so its weights sum
+#: to 1 + 1.1e-8 rather than 1. In a perfectly flat region that makes every coefficient ``I - mu`` slightly
+#: negative instead of round-off noise of either sign, and NIQE's AGGD fit of such patches depends on those
+#: signs: the published calibration values (one of them by 0.4) are only reproduced with this window.
+MSCN_WINDOW = gaussian_window().astype(np.float32).astype(np.float64)
+MSCN_WINDOW.setflags(write=False)
 
 
-def mscn(img: np.ndarray, c: float = 1.0) -> np.ndarray:
-    """Mean-subtracted contrast-normalised coefficients ``(I - mu) / (sigma + c)`` with a 7x7, sigma 7/6
-    Gaussian (replicate borders), as in NIQE, BRISQUE and PIQE."""
-    mu = gaussian_filter(img)
-    sigma = np.sqrt(np.abs(gaussian_filter(img * img) - mu * mu))
+def imfilter(img: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``imfilter(img, window, 'replicate')``: correlation with replicated borders, same size."""
+    return ndimage.correlate(img, window, mode="nearest")
+
+
+def mscn(img: np.ndarray, c: float = 1.0, window: np.ndarray = MSCN_WINDOW) -> np.ndarray:
+    """Mean-subtracted contrast-normalised coefficients ``(I - mu) / (sigma + c)`` with local Gaussian mean
+    and deviation (default window: :data:`MSCN_WINDOW`, replicate borders), as in NIQE and PIQE."""
+    mu = imfilter(img, window)
+    sigma = np.sqrt(np.abs(imfilter(img * img, window) - mu * mu))
     return (img - mu) / (sigma + c)
 
 
