@@ -76,7 +76,7 @@ def test_features_are_batch_first_and_consistent(model):
         assert torch.equal(f.score, net.head(f.fused))
 
 
-@pytest.mark.parametrize("variant", ["tiny", "lite"])
+@pytest.mark.parametrize("variant", ["tiny", "lite", "nano"])
 @pytest.mark.parametrize("size", SIZES)
 def test_teacher_and_student_features_match_in_shape(variant, size):
     teacher = create_model(next(n for n in list_models("teacher") if n.endswith(variant))).eval()

@@ -1,8 +1,9 @@
 """Registry of MobileIQA variants: ``create_model(name)``, ``list_models()``, ``get_spec(name)``.
 
 Names read ``mobileiqa_<role>_<backbone>[_<variant>]``. The paper-faithful pair has no variant suffix;
-``_lite`` variants are meant for CPU training and phones; ``_tiny`` variants exist so tests run the real code
-path cheaply.
+``_lite`` variants are meant for CPU training and phones; ``_nano`` variants are the CPU default pair, small
+enough to train from scratch in minutes on two cores (docs/TRAINING.md); ``_tiny`` variants exist so tests run
+the real code path cheaply.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ STUDENT_HEAD = replace(TEACHER_HEAD, head_pool=2, sigmoid=True)
 # Lite heads: pool before expanding, a 12x12 grid, 64 channels and rank-64 token attention (see README zoo).
 LITE = dict(grid=12, width=64, lda_hidden=128, lda_pool_first=True, attn_rank=64, head_channels=64,
             head_hidden=32, head_pool=2)
+# Nano heads: an 8x8 grid, 32 channels, 2 opinions and rank-16 token attention (the CPU default pair). The LDA
+# keeps the paper's order (expand + GELU, then pool): the recipe trains on 128 px crops and validates on whole
+# images, and pooling the backbone's linear stage outputs first would average over windows of a different size
+# in each (docs/TRAINING.md).
+NANO = dict(grid=8, width=32, lda_hidden=32, lda_pool_first=False, num_opinions=2, qk_ratio=4, attn_rank=16,
+            head_channels=32, head_hidden=16, head_pool=2)
 TINY = dict(grid=6, width=16, lda_hidden=16, lda_pool_first=True, num_opinions=2, qk_ratio=4, attn_rank=8,
             head_channels=16, head_hidden=8, head_pool=2)
 
@@ -74,7 +81,11 @@ for _spec in (
     ModelSpec("mobileiqa_teacher_mobilevitv2_100_lite", TEACHER, "mobilevitv2_100",
               replace(TEACHER_HEAD, **LITE), "lite teacher for CPU training"),
     ModelSpec("mobileiqa_student_mobilenetv3_large_100_lite", STUDENT, "mobilenetv3_large_100",
-              replace(STUDENT_HEAD, **LITE), "lite student for CPU training and phones (default student)"),
+              replace(STUDENT_HEAD, **LITE), "lite student for CPU training and phones"),
+    ModelSpec("mobileiqa_teacher_mobilenetv3_small_100_nano", TEACHER, "mobilenetv3_small_100",
+              replace(TEACHER_HEAD, **NANO), "nano teacher: the CPU default teacher (trained from scratch)"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_050_nano", STUDENT, "mobilenetv3_small_050",
+              replace(STUDENT_HEAD, **NANO), "nano student: the CPU default student (distilled from scratch)"),
     ModelSpec("mobileiqa_teacher_mobilevitv2_050_tiny", TEACHER, "mobilevitv2_050",
               replace(TEACHER_HEAD, **TINY), "tiny teacher for tests"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_tiny", STUDENT, "mobilenetv3_small_050",
@@ -82,5 +93,5 @@ for _spec in (
 ):
     register(_spec)
 
-DEFAULT_TEACHER = "mobileiqa_teacher_mobilevitv2_100_lite"
-DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_large_100_lite"
+DEFAULT_TEACHER = "mobileiqa_teacher_mobilenetv3_small_100_nano"
+DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_small_050_nano"

@@ -3,7 +3,9 @@ size so aspect ratios survive (no padding, no squashing), with flips decided by 
 
 :class:`SizeBatchSampler` owns all randomness of an epoch (order and flips) from ``(seed, epoch)``, supports
 resuming mid-epoch (``start_batch``) and sharding across ranks (equal batch counts per rank), so a resumed or
-distributed run sees exactly the batches an uninterrupted single run would.
+distributed run sees exactly the batches an uninterrupted single run would. :class:`PhotoBatchSampler` does the
+same for crop training with batches of several images of each of several reference photos (for the within-photo
+ranking loss) and several crops of each image.
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ class ManifestImages(Dataset):
 
     ``crop`` > 0 trains on ``crop x crop`` windows of the resized image (smaller sides are kept whole), so
     distortions stay at their native scale while steps get cheaper; evaluation uses whole images (crop 0).
+
+    ``cache`` keeps every decoded, resized image in memory (uint8) after its first use: crop training reads each
+    image many times.
     """
 
-    def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy, crop: int = 0) -> None:
+    def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy, crop: int = 0,
+                 cache: bool = False) -> None:
         if len(frame) == 0:
             raise ValueError("no images in this split of the manifest")
         if crop and crop < 64:
             raise ValueError(f"crop must be 0 (whole images) or >= 64 px, got {crop}")
         self.frame = frame.reset_index(drop=True)
         self.root, self.policy, self.crop = Path(root), policy, crop
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.paths = self.frame["path"].tolist()
         self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
 
@@ -53,7 +60,11 @@ class ManifestImages(Dataset):
     def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, hflip, vflip, *where = (item, False, False) if isinstance(item, int | np.integer) else item
         fy, fx = where or (0.0, 0.0)
-        arr = np.asarray(self.policy.apply(load_image(self.root / self.paths[index])))
+        arr = self._cache.get(index) if self._cache is not None else None
+        if arr is None:
+            arr = np.asarray(self.policy.apply(load_image(self.root / self.paths[index])))
+            if self._cache is not None:
+                self._cache[index] = arr
         if self.crop:
             h, w = arr.shape[:2]
             ch, cw = min(h, self.crop), min(w, self.crop)
@@ -118,4 +129,60 @@ class SizeBatchSampler(Sampler[list[Item]]):
 
     def __len__(self) -> int:
         n = sum(-(-len(g) // self.batch_size) for g in self.groups.values())
+        return -(-n // self.world_size) - self.start_batch
+
+
+class PhotoBatchSampler(Sampler[list[Item]]):
+    """Crop-training batches: ``photos_per_batch`` reference photos (``groups[i]`` = row ``i``'s photo) with up to
+    ``images_per_photo`` of their images each, every image repeated ``crops`` times with its own crop position
+    and flips. An epoch shows every row once per crop; all randomness comes from ``(seed, epoch)``; ``start_batch``
+    resumes mid-epoch and ``rank``/``world_size`` shard batches like :class:`SizeBatchSampler`. Items must all
+    have one size (crops smaller than every image), which the caller checks.
+    """
+
+    def __init__(self, groups: Sequence, images_per_photo: int, photos_per_batch: int, *, crops: int = 1,
+                 flips: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if min(images_per_photo, photos_per_batch, crops) < 1:
+            raise ValueError("images_per_photo, photos_per_batch and crops must be >= 1")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.photos: dict = defaultdict(list)
+        for i, g in enumerate(groups):
+            self.photos[g].append(i)
+        self.keys = sorted(self.photos, key=str)
+        self.k, self.p, self.crops, self.flips, self.seed = images_per_photo, photos_per_batch, crops, flips, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _chunks(self) -> int:
+        return sum(-(-len(v) // self.k) for v in self.photos.values())
+
+    def _epoch_batches(self) -> list[list[Item]]:
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        chunks: list[list[int]] = []
+        for key in self.keys:
+            idx = rng.permutation(self.photos[key]).tolist()
+            chunks += [idx[i:i + self.k] for i in range(0, len(idx), self.k)]
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+        batches = [[i for c in chunks[j:j + self.p] for i in c] for j in range(0, len(chunks), self.p)]
+        if self.world_size > 1:
+            extra = (-len(batches)) % self.world_size
+            batches = (batches + batches[:extra])[self.rank::self.world_size]
+        out = []
+        for b in batches:
+            rows = np.repeat(np.asarray(b, np.int64), self.crops)
+            f = rng.random((len(rows), 2)) < 0.5 if self.flips else np.zeros((len(rows), 2), bool)
+            c = rng.random((len(rows), 2))
+            out.append([(int(i), bool(h), bool(v), float(y), float(x))
+                        for i, (h, v), (y, x) in zip(rows, f, c, strict=True)])
+        return out
+
+    def __iter__(self) -> Iterator[list[Item]]:
+        yield from self._epoch_batches()[self.start_batch:]
+
+    def __len__(self) -> int:
+        n = -(-self._chunks() // self.p)
         return -(-n // self.world_size) - self.start_batch

@@ -50,6 +50,7 @@ class LoopConfig:
     max_grad_norm: float | None = None
     checkpoint_every_steps: int = 0  # 0 = only at the end of each epoch
     select_metric: str = "val_srcc"  # best epoch = max of this validation metric
+    step_scheduler: bool = False  # step the scheduler after every optimiser step (onecycle), not every epoch
     progress: bool = True
 
 
@@ -141,7 +142,7 @@ class Trainer:
             self._train_epoch()
             metrics = {**mean_across_ranks(self._epoch_means), **self.eval_fn(),
                        "lr": self.optimizer.param_groups[0]["lr"]}
-            if self.scheduler is not None:
+            if self.scheduler is not None and not cfg.step_scheduler:
                 self.scheduler.step()
             metrics["epoch"] = self.state.epoch
             self.history.append(metrics)
@@ -186,6 +187,8 @@ class Trainer:
                         nn.utils.clip_grad_norm_(self.trainable.parameters(), cfg.max_grad_norm)
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
+                    if self.scheduler is not None and cfg.step_scheduler:
+                        self.scheduler.step()
                     st.step += 1
                     if cfg.checkpoint_every_steps and st.step % cfg.checkpoint_every_steps == 0:
                         self.save(self.last_path)

@@ -21,27 +21,35 @@ from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.preprocess import ResolutionPolicy
 from mobileiqa.train import distributed
-from mobileiqa.train.data import ManifestImages, SizeBatchSampler, collate
+from mobileiqa.train.data import ManifestImages, PhotoBatchSampler, SizeBatchSampler, collate
 from mobileiqa.train.distributed import Dist
 from mobileiqa.train.loop import LoopConfig, Trainer, select_device
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 8
+    # defaults = the CPU from-scratch recipe of params.yaml (docs/TRAINING.md)
+    epochs: int = 8
+    batch_size: int = 32
     accumulate: int = 1  # gradient accumulation: optimiser step every N batches
     optimizer: str = "adamw"  # adam | adamw | sgd
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
-    scheduler: str = "cosine"  # cosine (per epoch) | none
+    scheduler: str = "onecycle"  # cosine (per epoch) | onecycle (per optimiser step) | none
     t_max: int = 0  # cosine period in epochs; 0 = epochs
+    warmup: float = 0.2  # onecycle: fraction of the steps spent warming up to lr
     loss: str = "mse"  # mse | mae
     flips: bool = True  # random horizontal + vertical flips
-    crop: int = 0  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
+    crop: int = 128  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
+    crops_per_image: int = 2  # crop windows of each image per batch (needs crop and images_per_photo)
+    images_per_photo: int = 4  # > 0: batches of batch_size // this photos x this many of their images (crop only)
+    rank_weight: float = 1.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
+    aux_weight: float = 0.5  # training-only distortion type + level classification (synthetic data only)
+    cache_images: bool = True  # keep decoded train/val images in memory
+    eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
     seed: int = 0
     device: str = "auto"  # auto = cuda -> mps -> cpu
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    threads: int = 1  # torch CPU threads; 0 = torch's default
     workers: int = 0  # DataLoader worker processes
     checkpoint_every_steps: int = 50  # 0 = only at the end of each epoch
     max_grad_norm: float = 0.0  # 0 = no clipping
@@ -52,10 +60,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
-        if self.scheduler not in ("cosine", "none"):
-            raise ValueError(f"scheduler must be cosine or none, got {self.scheduler!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1:
-            raise ValueError("epochs, batch_size and accumulate must be >= 1")
+        if self.scheduler not in ("cosine", "onecycle", "none"):
+            raise ValueError(f"scheduler must be cosine, onecycle or none, got {self.scheduler!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1 or self.crops_per_image < 1:
+            raise ValueError("epochs, batch_size, accumulate and crops_per_image must be >= 1")
+        if self.images_per_photo and not self.crop:
+            raise ValueError("images_per_photo > 0 batches crops of one size: set crop too (e.g. 128)")
+        if self.images_per_photo > self.batch_size:
+            raise ValueError(f"images_per_photo {self.images_per_photo} exceeds batch_size {self.batch_size}")
+        if self.crops_per_image > 1 and not self.images_per_photo:
+            raise ValueError("crops_per_image > 1 needs images_per_photo > 0 (photo batches of crops)")
+        if self.rank_weight and self.images_per_photo < 2:
+            raise ValueError("rank_weight > 0 compares images of one photo: set images_per_photo >= 2")
+        if not 0 < self.warmup < 1:
+            raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
 
 
 def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -66,9 +84,14 @@ def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
 
 
-def build_scheduler(optimizer, cfg: TrainConfig):
+def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
+    """The lr schedule; ``onecycle`` steps once per optimiser step (``steps_per_epoch`` of them per epoch), the
+    others once per epoch (see :attr:`~.loop.LoopConfig.step_scheduler`)."""
     if cfg.scheduler == "none":
         return None
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                   pct_start=cfg.warmup)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs)
 
 
@@ -78,17 +101,31 @@ def autocast_for(device: torch.device, cfg: TrainConfig):
     return contextlib.nullcontext
 
 
-def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0) -> ManifestImages:
+def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0,
+                 cache: bool = False) -> ManifestImages:
     """The ``split`` rows of the manifest ``frame`` of ``dataset``."""
     part = frame[frame["split"] == split]
     if part.empty:
         raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
-    return ManifestImages(part, dataset.root, policy, crop)
+    return ManifestImages(part, dataset.root, policy, crop, cache)
+
+
+def train_sampler(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
+    """Size-grouped batches of whole images or crops, or (``images_per_photo`` > 0) photo batches of crops."""
+    if not cfg.images_per_photo:
+        return SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
+                                rank=rank, world_size=world_size)
+    sizes = set(images.sizes())
+    if len(sizes) > 1:
+        raise ValueError(f"images_per_photo needs crops smaller than every training image, but crop {cfg.crop} "
+                         f"leaves sizes {sorted(sizes)}; lower train crop")
+    return PhotoBatchSampler(images.frame["content_id"].astype(str).tolist(), cfg.images_per_photo,
+                             max(1, cfg.batch_size // cfg.images_per_photo), crops=cfg.crops_per_image,
+                             flips=cfg.flips, seed=cfg.seed, rank=rank, world_size=world_size)
 
 
 def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
-    sampler = SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
-                               rank=rank, world_size=world_size)
+    sampler = train_sampler(images, cfg, rank, world_size)
     # a private generator: iterating a DataLoader draws a seed, which must not shift the global RNG (dropout),
     # or a run resumed mid-epoch would diverge from an uninterrupted one
     loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
@@ -147,9 +184,31 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
     return RunContext(cfg, distributed.device_for(d, device), d, dataset,
-                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop),
-                      split_images(dataset, frame, "val", cfg.resolution),
+                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop, cfg.cache_images),
+                      split_images(dataset, frame, "val", cfg.resolution, cache=cfg.cache_images),
                       Path(out_dir))
+
+
+def training_extras(ctx: RunContext, width: int):
+    """Row labels of the training split and, when ``aux_weight`` > 0, a fresh training-only auxiliary head."""
+    from mobileiqa.train.auxiliary import AuxHead, BatchLabels
+
+    labels = BatchLabels(ctx.train_images.frame, need_distortions=ctx.cfg.aux_weight > 0,
+                         source=str(ctx.dataset.manifest))
+    aux = AuxHead(width, len(labels.type_names), labels.num_levels) if ctx.cfg.aux_weight else None
+    return labels, aux
+
+
+def extra_terms(cfg: TrainConfig, score, mos, logits, labels, idx) -> dict:
+    """The recipe's weighted ranking and auxiliary loss terms (empty when their weights are 0)."""
+    from mobileiqa.train.auxiliary import aux_loss, rank_loss
+
+    terms = {}
+    if cfg.rank_weight:
+        terms["loss_rank"] = cfg.rank_weight * rank_loss(score, mos, labels.photo[idx.cpu()])
+    if cfg.aux_weight and logits is not None:
+        terms["loss_aux"] = cfg.aux_weight * aux_loss(logits, labels, idx)
+    return terms
 
 
 def to_device(module: nn.Module, ctx: RunContext) -> nn.Module:
@@ -169,13 +228,15 @@ def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module
     loader, sampler = train_loader(ctx.train_images, cfg, ctx.dist.rank, ctx.dist.world_size)
 
     def evaluate():
-        pred = predict(scored, ctx.val_images, cfg.batch_size, ctx.device)
+        pred = predict(scored, ctx.val_images, cfg.eval_batch_size or cfg.batch_size, ctx.device)
         return split_metrics(pred, ctx.val_images.mos.numpy(), "val")
 
     loop = LoopConfig(epochs=cfg.epochs, accumulate=cfg.accumulate, max_grad_norm=cfg.max_grad_norm or None,
-                      checkpoint_every_steps=cfg.checkpoint_every_steps)
-    trainer = Trainer(net, optimizer, build_scheduler(optimizer, cfg), loader, sampler, make_step(net), evaluate,
-                      loop, ctx.out_dir / "checkpoints", logger if ctx.dist.main else None,
+                      checkpoint_every_steps=cfg.checkpoint_every_steps, step_scheduler=cfg.scheduler == "onecycle")
+    steps_per_epoch = -(-len(sampler) // cfg.accumulate)
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+    trainer = Trainer(net, optimizer, scheduler, loader, sampler, make_step(net), evaluate, loop,
+                      ctx.out_dir / "checkpoints", logger if ctx.dist.main else None,
                       autocast_for(ctx.device, cfg))
     if resume:
         trainer.resume()
@@ -196,7 +257,7 @@ def close_run(ctx: RunContext, trainer: Trainer, model: nn.Module, name: str, ex
                 **(extra_meta or {})}
         save_model(model.cpu(), name, ctx.out_dir / "model.pt", meta=meta)
         best_row = trainer.history[trainer.state.best_epoch]
-        metrics = {"best_epoch": trainer.state.best_epoch,
+        metrics = {"best_epoch": trainer.state.best_epoch, "steps": trainer.state.step,
                    **{k: v for k, v in best_row.items() if k.startswith("val_")}, "history": trainer.history}
         write_json(ctx.out_dir / "metrics.json", metrics)
     distributed.barrier()

@@ -1,0 +1,83 @@
+"""Training-only extras of the from-scratch CPU recipe (docs/TRAINING.md), never part of an exported model:
+
+* :class:`AuxHead` — distortion type and level classification from the pooled fused MAL map. The default
+  dataset's MOS is almost a function of (type, level) (a per-(type, level) mean MOS reaches val SRCC 0.94), so
+  this auxiliary task gives the randomly initialised backbone a dense, well-posed signal.
+* :func:`rank_loss` — a within-photo pairwise ranking loss: images of the same reference photo, ordered by MOS
+  (SRCC is a rank metric, and content varies less within a photo than across photos).
+* :class:`TrainingNet` — the trained model plus its training-only adapter and auxiliary head; ``forward``
+  returns both, so DistributedDataParallel sees every trained parameter inside one forward.
+* :class:`BatchLabels` — per-row codes (photo, distortion type, level) the step functions look up by index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mobileiqa.models.iqa_net import IQAFeatures
+
+
+class BatchLabels:
+    """Integer codes of a split's rows: ``photo`` (content_id), ``type`` (dist_type), ``level`` (dist_level)."""
+
+    def __init__(self, frame: pd.DataFrame, need_distortions: bool = False, source: str = "the manifest") -> None:
+        self.photo = torch.tensor(pd.factorize(frame["content_id"].astype(str))[0].astype(np.int64))
+        types = frame["dist_type"].fillna("").astype(str) if "dist_type" in frame else pd.Series([""] * len(frame))
+        levels = frame["dist_level"].fillna(0).astype(int) if "dist_level" in frame else pd.Series([0] * len(frame))
+        if need_distortions and ((types == "").any() or (levels < 1).any()):
+            raise ValueError(f"{source}: aux_weight > 0 needs dist_type and dist_level (1..5) on every training row "
+                             "(synthetic data such as the default dataset); set aux_weight: 0 for this dataset")
+        self.type_names = sorted(set(types))
+        self.type = torch.tensor(types.map({t: i for i, t in enumerate(self.type_names)}).to_numpy(np.int64))
+        self.level = torch.tensor(np.clip(levels.to_numpy(np.int64) - 1, 0, None))
+        self.num_levels = int(self.level.max()) + 1 if len(self.level) else 1
+
+
+class AuxHead(nn.Module):
+    """Linear distortion-type and -level logits from the globally pooled fused map ``(B, C, G, G)``."""
+
+    def __init__(self, width: int, num_types: int, num_levels: int) -> None:
+        super().__init__()
+        self.num_types = num_types
+        self.fc = nn.Linear(width, num_types + num_levels)
+
+    def forward(self, fused: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.fc(fused.mean(dim=(2, 3)))
+        return logits[:, :self.num_types], logits[:, self.num_types:]
+
+
+def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) -> Tensor:
+    types, levels = logits
+    idx = idx.cpu()
+    return (F.cross_entropy(types, labels.type[idx].to(types.device))
+            + F.cross_entropy(levels, labels.level[idx].to(levels.device)))
+
+
+def rank_loss(score: Tensor, mos: Tensor, group: Tensor, margin: float = 0.02, scale: float = 10.0) -> Tensor:
+    """Mean logistic loss ``softplus(-scale * sign(dy) * ds) / scale`` over pairs of the same ``group`` whose
+    MOS differ by more than ``margin``; 0 (with a graph) when the batch has no such pair."""
+    dy = mos[:, None] - mos[None, :]
+    ds = score[:, None] - score[None, :]
+    pairs = (group[:, None] == group[None, :]).to(score.device) & (dy.abs() > margin)
+    if not bool(pairs.any()):
+        return score.sum() * 0.0
+    return F.softplus(-scale * torch.sign(dy) * ds)[pairs].mean() / scale
+
+
+class TrainingNet(nn.Module):
+    """``model`` (an IQANet) plus a training-only distillation ``adapter`` and ``aux`` head; ``forward`` returns
+    ``(features, aux logits or None)`` with the adapter applied to the LDA/opinion features (``fused`` and
+    ``score`` are the model's own)."""
+
+    def __init__(self, model: nn.Module, adapter: nn.Module | None = None, aux: AuxHead | None = None) -> None:
+        super().__init__()
+        self.model, self.adapter, self.aux = model, adapter, aux
+
+    def forward(self, x: Tensor) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
+        f = self.model.features(x)
+        logits = self.aux(f.fused) if self.aux is not None else None
+        return (self.adapter(f) if self.adapter is not None else f), logits

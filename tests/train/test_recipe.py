@@ -1,0 +1,105 @@
+"""The from-scratch CPU recipe's pieces: photo batches of crops, the within-photo ranking loss, the
+training-only auxiliary head, the one-cycle schedule, and their validation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import torch
+
+from mobileiqa.models.checkpoint import load_model
+from mobileiqa.train.auxiliary import AuxHead, BatchLabels, TrainingNet, aux_loss, rank_loss
+from mobileiqa.train.data import PhotoBatchSampler
+from mobileiqa.train.recipe import TrainConfig
+from mobileiqa.train.teacher import train_teacher
+
+GROUPS = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 6
+
+
+def test_photo_batches_hold_few_photos_and_cover_every_row_once_per_crop():
+    s = PhotoBatchSampler(GROUPS, images_per_photo=2, photos_per_batch=2, crops=3, flips=True, seed=4)
+    batches = list(s)
+    assert len(batches) == len(s)
+    counts = Counter(i for b in batches for i, *_ in b)
+    assert sorted(counts) == list(range(len(GROUPS))) and set(counts.values()) == {3}
+    for b in batches:
+        rows = {i for i, *_ in b}
+        assert len(rows) <= 2 * 2 and len({GROUPS[i] for i in rows}) <= 2  # <= 2 chunks of <= 2 images
+        assert all(n == 3 for n in Counter(i for i, *_ in b).values())
+        crops = [(y, x) for i, _, _, y, x in b]
+        assert len(set(crops)) == len(crops)  # every crop of an image has its own window
+
+
+def test_photo_batches_are_seeded_resumable_and_sharded():
+    s = PhotoBatchSampler(GROUPS, 2, 2, crops=2, flips=True, seed=1)
+    s.set_epoch(3)
+    full = list(s)
+    assert full == list(s) and full != list(PhotoBatchSampler(GROUPS, 2, 2, crops=2, flips=True, seed=2))
+    s.set_epoch(3, start_batch=2)
+    assert list(s) == full[2:] and len(s) == len(full) - 2
+    shards = [PhotoBatchSampler(GROUPS, 2, 2, crops=2, seed=1, rank=r, world_size=2) for r in (0, 1)]
+    assert len(list(shards[0])) == len(list(shards[1])) == len(shards[0])
+
+
+def test_rank_loss_prefers_the_right_order_within_a_photo_only():
+    mos = torch.tensor([0.1, 0.5, 0.9, 0.3])
+    photo = torch.tensor([0, 0, 0, 1])
+    good = rank_loss(torch.tensor([0.0, 0.5, 1.0, 0.0]), mos, photo)
+    bad = rank_loss(torch.tensor([1.0, 0.5, 0.0, 0.0]), mos, photo)
+    assert good < bad
+    score = torch.tensor([0.9, 0.1, 0.5, 0.2], requires_grad=True)
+    lone = rank_loss(score, mos, torch.arange(4))  # no two images of one photo: no pairs
+    lone.backward()
+    assert float(lone) == 0.0 and score.grad is not None
+
+
+def test_aux_labels_need_synthetic_distortions():
+    frame = pd.DataFrame({"content_id": ["p", "p", "q"], "dist_type": ["blur", "noise", "blur"],
+                          "dist_level": [1, 3, 2]})
+    labels = BatchLabels(frame, need_distortions=True)
+    assert labels.type_names == ["blur", "noise"] and labels.num_levels == 3
+    assert labels.photo.tolist() == [0, 0, 1] and labels.level.tolist() == [0, 2, 1]
+    head = AuxHead(8, 2, 3)
+    loss = aux_loss(head(torch.randn(2, 8, 4, 4)), labels, torch.tensor([2, 0]))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    authentic = frame.assign(dist_type=["", "", ""], dist_level=[0, 0, 0])
+    with pytest.raises(ValueError, match="aux_weight"):
+        BatchLabels(authentic, need_distortions=True, source="m.csv")
+    BatchLabels(authentic)  # fine without the auxiliary task
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(crop=0, images_per_photo=2), "crop"),
+    (dict(crop=64, crops_per_image=2, images_per_photo=0, rank_weight=0.0), "images_per_photo"),
+    (dict(crop=64, images_per_photo=1, rank_weight=1.0), "images_per_photo >= 2"),
+    (dict(crop=64, images_per_photo=16, batch_size=8), "batch_size"),
+    (dict(scheduler="step"), "onecycle"),
+    (dict(warmup=1.5), "warmup"),
+])
+def test_recipe_options_are_checked(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
+
+
+def test_training_net_keeps_extras_out_of_the_model():
+    from mobileiqa.models import create_model
+
+    model = create_model("mobileiqa_student_mobilenetv3_small_050_tiny")
+    net = TrainingNet(model, aux=AuxHead(model.config.width, 5, 2))
+    features, (types, levels) = net(torch.randn(2, 3, 64, 64))
+    assert features.score.shape == (2,) and types.shape == (2, 5) and levels.shape == (2, 2)
+    assert not any(k.startswith("aux") for k in model.state_dict())
+
+
+def test_recipe_trains_on_photo_batches_of_crops(prepared_tiny, tiny_params, tmp_path):
+    cfg = replace(tiny_params.train_teacher, epochs=2, crop=64, images_per_photo=2, crops_per_image=2,
+                  batch_size=4, rank_weight=1.0, aux_weight=0.5, scheduler="onecycle", cache_images=True)
+    metrics = train_teacher(cfg, prepared_tiny, tmp_path, tiny_params.models.teacher)
+    rows = metrics["history"]
+    assert {"train_loss_score", "train_loss_rank", "train_loss_aux"} <= set(rows[0])
+    assert rows[0]["lr"] > rows[-1]["lr"] and rows[-1]["lr"] < cfg.lr * 0.05  # one cycle ends near 0
+    model, _ = load_model(tmp_path / "model.pt")
+    assert not any(k.startswith(("aux", "model.")) for k in model.state_dict())
