@@ -1,0 +1,154 @@
+"""Export latency benchmark: ORT CPU latency and memory of the default student, fp32 ONNX vs static int8 (QDQ).
+
+Usage (from the project root, inside .venv):
+    python benchmarks/export_latency.py                         # default student, random init, 1907x1231, 1 thread
+    python benchmarks/export_latency.py --model artifacts/distill_student/model.pt --repeats 5
+
+Each format is measured in a fresh subprocess (intra-op threads = --threads): median latency of --repeats runs
+after one warm-up, and memory = peak RSS (``VmHWM`` of /proc/self/status: unlike
+``getrusage``'s ru_maxrss it is not inherited from the parent across exec) minus RSS right after session
+creation (``psutil``), for one image. int8 is calibrated on --calibration synthetic images (random weights: the
+speed-up is meaningful, accuracy drift is not — the export stage measures drift with trained weights).
+Targets (issue 6): fp32 <= 0.6 s, int8 >= 1.3x faster, memory <= 400 MB. Writes
+benchmarks/results/<machine>/export_latency.json (render with `mobileiqa render-benchmarks`); numbers are
+printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hwm_bytes() -> int:
+    """Peak RSS of this process image (``VmHWM``, Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def child(path: str, width: int, height: int, threads: int, repeats: int) -> None:
+    """Runs in the subprocess: one session, warm-up, timed runs, memory; prints JSON."""
+    import numpy as np
+    import psutil
+
+    from mobileiqa.export.onnx import run, session
+
+    proc = psutil.Process()
+    sess = session(path, threads=threads)
+    rss_session = proc.memory_info().rss
+    x = np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
+    t0 = time.perf_counter()
+    run(sess, x)
+    first = time.perf_counter() - t0
+    peak_after_first = _hwm_bytes()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(sess, x)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"latency_s": statistics.median(times), "min_s": min(times), "first_s": first,
+                      "rss_session_mb": rss_session / 2**20, "peak_rss_mb": peak_after_first / 2**20,
+                      "mem_mb": (peak_after_first - rss_session) / 2**20}))
+
+
+def measure(path: Path, width: int, height: int, threads: int, repeats: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), str(width), str(height), str(threads),
+                          str(repeats)], capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise RuntimeError(f"measuring {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def synthetic_images(folder: Path, n: int, width: int, height: int) -> list[Path]:
+    """Smooth gradients plus noise: calibration inputs with photo-like value ranges (no real photos needed)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    files = []
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(n):
+        base = np.stack([(xx / width) * 255, (yy / height) * 255, ((xx + yy) / (width + height)) * 255], -1)
+        img = np.clip(base * rng.uniform(0.4, 1.0) + rng.normal(0, 10 + 10 * i, base.shape), 0, 255).astype(np.uint8)
+        files.append(folder / f"calib_{i}.png")
+        Image.fromarray(img).save(files[-1])
+    return files
+
+
+def main() -> None:
+    from mobileiqa.atomic import write_json
+    from mobileiqa.eval.compute import machine_id
+    from mobileiqa.export.quantize import quantize_int8
+    from mobileiqa.export.stages import build_metadata, load_source
+    from mobileiqa.models import DEFAULT_STUDENT
+    from mobileiqa.preprocess import ResolutionPolicy
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=DEFAULT_STUDENT, help="registered name (random init) or a .pt checkpoint")
+    ap.add_argument("--size", default="1907x1231", help="WxH")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--calibration", type=int, default=4, help="synthetic calibration images for int8")
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    from mobileiqa.export.onnx import export_onnx
+
+    net, name, meta, version = load_source(args.model)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mobileiqa-bench-") as tmp:
+        tmp = Path(tmp)
+        metadata = build_metadata(name, net, meta, version, None)
+        t0 = time.perf_counter()
+        fp32 = export_onnx(net, tmp / "model.onnx", metadata)
+        export_s = time.perf_counter() - t0
+        policy = ResolutionPolicy(mode="fixed", width=width, height=height)
+        t0 = time.perf_counter()
+        int8 = quantize_int8(fp32, tmp / "model.int8.onnx", synthetic_images(tmp, args.calibration, width, height),
+                             policy)
+        quant_s = time.perf_counter() - t0
+        for fmt, path in (("fp32", fp32), ("int8", int8)):
+            r = measure(path, width, height, args.threads, args.repeats)
+            rows.append({"format": fmt, "model": name, "width": width, "height": height, "threads": args.threads,
+                         "size_mb": round(path.stat().st_size / 2**20, 2), **{k: round(v, 4) for k, v in r.items()}})
+            print(f"{name} {fmt}: {r['latency_s']:.3f} s (min {r['min_s']:.3f}) at {width}x{height}, "
+                  f"{args.threads} thread(s); memory {r['mem_mb']:.0f} MB over session RSS "
+                  f"{r['rss_session_mb']:.0f} MB")
+    speedup = rows[0]["latency_s"] / rows[1]["latency_s"]
+    print(f"int8 speed-up {speedup:.2f}x (target >= 1.3x); fp32 target <= 0.6 s; memory target <= 400 MB")
+    machine = machine_id()
+    write_json(Path(args.results) / machine / "export_latency.json", {
+        "machine": machine,
+        "command": shlex.join(["python", "benchmarks/export_latency.py", *sys.argv[1:]]),
+        "date": dt.date.today().isoformat(),
+        "note": "shared machine: other jobs ran at the same time; read latencies as upper bounds. Random weights: "
+                "int8 drift is not measured here (the export stage measures it with trained weights).",
+        "export_s": round(export_s, 1), "quantize_s": round(quant_s, 1),
+        "int8_speedup": round(speedup, 3),
+        "targets": {"fp32_latency_s": 0.6, "int8_speedup": 1.3, "mem_mb": 400},
+        "rows": rows,
+    })
+    print(f"results: {Path(args.results) / machine / 'export_latency.json'}; "
+          "re-render docs/BENCHMARKS.md with `mobileiqa render-benchmarks`")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], *(int(v) for v in sys.argv[3:7]))
+    else:
+        main()

@@ -1,0 +1,139 @@
+"""fp32 ONNX export with dynamic batch, height and width, and the torch-vs-ONNX parity check.
+
+Exporter: the TorchScript-based ``torch.onnx.export(..., dynamo=False)`` at opset 17, one self-contained file.
+Its symbolic for ``adaptive_avg_pool2d`` refuses dynamic input sizes, and the dynamo exporter (torch 2.14's
+default) took ~70 s on the tiny student here and failed at batch 2 (a batch-1 specialisation). So before export
+each LDA block is swapped for :class:`ExportableLDA`, which computes PyTorch's adaptive average pooling exactly
+(bins ``[floor(i*N/G), ceil((i+1)*N/G))``) as two small pooling matrices built from the runtime shape:
+``P_h @ x @ P_w^T`` — plain Range/Mul/Div/MatMul ops that every ONNX runtime (mobile builds included) has.
+The swap changes no weights and gives identical torch outputs; parity with the original model is checked on
+images of several sizes (some not divisible by 32 or by the LDA grid) — see :func:`parity`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mobileiqa.atomic import atomic_path
+from mobileiqa.export.metadata import ExportMetadata, embed
+from mobileiqa.models.iqa_net import IQANet
+from mobileiqa.models.lda import LDA
+
+INPUT, OUTPUT = "image", "score"
+EXPORTER = "torchscript (torch.onnx.export dynamo=False) with LDA adaptive pooling as shape-built pooling matrices"
+
+
+def pooling_matrix(n, grid: int, like: Tensor) -> Tensor:
+    """``(grid, n)`` matrix averaging each of ``grid`` adaptive bins over ``n`` positions (PyTorch's bins)."""
+    i = torch.arange(grid, device=like.device)
+    start = torch.div(i * n, grid, rounding_mode="floor")
+    end = torch.div((i + 1) * n + grid - 1, grid, rounding_mode="floor")
+    j = torch.arange(n, device=like.device)
+    inside = (j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])
+    return inside.to(like.dtype) / (end - start).to(like.dtype)[:, None]
+
+
+def adaptive_avg_pool(x: Tensor, grid: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, grid)`` for ``(B, C, H, W)`` that exports with dynamic H and W."""
+    ph = pooling_matrix(x.shape[-2], grid, x)
+    pw = pooling_matrix(x.shape[-1], grid, x)
+    return torch.matmul(torch.matmul(ph, x), pw.transpose(0, 1))
+
+
+class ExportableLDA(nn.Module):
+    """An :class:`~mobileiqa.models.lda.LDA` block (same parameters) with exportable adaptive pooling."""
+
+    def __init__(self, lda: LDA) -> None:
+        super().__init__()
+        self.expand, self.reduce, self.grid, self.pool_first = lda.expand, lda.reduce, lda.grid, lda.pool_first
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pool_first:
+            return self.reduce(F.gelu(self.expand(adaptive_avg_pool(x, self.grid))))
+        return self.reduce(adaptive_avg_pool(F.gelu(self.expand(x)), self.grid))
+
+
+def exportable(model: IQANet) -> IQANet:
+    """A deep copy of ``model`` in eval mode with every LDA block swapped for :class:`ExportableLDA`."""
+    out = copy.deepcopy(model).eval()
+    for k, block in enumerate(out.lda):
+        if not isinstance(block, LDA):
+            raise TypeError(f"lda[{k}] is {type(block).__name__}, expected LDA; extend mobileiqa.export.onnx")
+        out.lda[k] = ExportableLDA(block)
+    return out
+
+
+def export_onnx(model: IQANet, path: str | os.PathLike, meta: ExportMetadata, opset: int = 17,
+                example_size: tuple[int, int] = (224, 160)) -> Path:
+    """Export ``model`` (input ``image`` ``(B, 3, H, W)`` float32, output ``score`` ``(B,)``) with ``meta``
+    embedded; written atomically to ``path``."""
+    import onnx
+
+    w, h = example_size
+    example = torch.zeros(2, 3, h, w)
+    net = exportable(model)
+    path = Path(path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks (constant in the graph)
+        onnx_path = tmp.with_suffix(".onnx")
+        try:
+            with torch.no_grad():
+                torch.onnx.export(net, (example,), str(onnx_path), dynamo=False, opset_version=opset,
+                                  input_names=[INPUT], output_names=[OUTPUT], do_constant_folding=True,
+                                  dynamic_axes={INPUT: {0: "batch", 2: "height", 3: "width"}, OUTPUT: {0: "batch"}})
+            proto = onnx.load(str(onnx_path))
+        finally:
+            onnx_path.unlink(missing_ok=True)
+        embed(proto, meta)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+    return path
+
+
+def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True):
+    """An onnxruntime CPU session on an ``.onnx`` or ``.ort`` file."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run(sess, x: np.ndarray) -> np.ndarray:
+    return np.asarray(sess.run([OUTPUT], {INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]).reshape(-1)
+
+
+def parity_inputs(sizes, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic normalised-range inputs ``(batch, 3, H, W)``, one per ``(W, H)`` size."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((batch, 3, h, w)).astype(np.float32) for w, h in sizes]
+
+
+def parity(reference, candidate, inputs, atol: float) -> dict:
+    """Compare two scorers (``np (B,3,H,W) -> np (B,)``) on ``inputs``; max abs difference per size."""
+    rows = []
+    for x in inputs:
+        a, b = np.asarray(reference(x), np.float64), np.asarray(candidate(x), np.float64)
+        rows.append({"size": f"{x.shape[3]}x{x.shape[2]}", "batch": int(x.shape[0]),
+                     "max_abs_diff": float(np.max(np.abs(a - b)))})
+    worst = max(r["max_abs_diff"] for r in rows)
+    return {"atol": atol, "max_abs_diff": worst, "passed": bool(worst <= atol), "sizes": rows}
+
+
+def torch_scorer(model: nn.Module):
+    def score(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+    return score

@@ -1,0 +1,186 @@
+"""The ``export`` pipeline stage (DVC, Kubeflow and ``mobileiqa export`` call :func:`run_export`), and the
+``export`` front door it wraps (:func:`export_model`: any formats of :mod:`mobileiqa.export.formats`).
+
+Writes under ``out_dir``: ``model.onnx`` (fp32, metadata embedded), ``model.ort`` with
+``model.required_operators.config`` and ``mobile_check.txt``, ``model.int8.onnx`` / ``model.int8.ort`` only when
+int8 ships, and ``export.json``: parity numbers, mobile check, int8 drift (ΔSRCC/ΔPLCC on the test split), the
+shipped formats and the reasons int8 was dropped, latency with the machine name. Files are built in a staging
+folder inside ``out_dir`` and moved in at the end (``export.json`` last), so a failed export leaves no
+half-made set; a parity failure (fp32 ONNX beyond ``export.parity_atol``) fails the export.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from mobileiqa.atomic import file_digest, write_json, write_text
+from mobileiqa.export.formats import parse_size
+
+ONNX_FILE, ORT_FILE, INT8_FILE, INT8_ORT_FILE = "model.onnx", "model.ort", "model.int8.onnx", "model.int8.ort"
+OPS_CONFIG, INT8_OPS_CONFIG, MOBILE_REPORT = ("model.required_operators.config", "model.int8.required_operators.config",
+                                              "mobile_check.txt")
+
+
+class ExportError(RuntimeError):
+    """The export produced a file that fails its parity check; nothing is shipped."""
+
+
+def load_source(model: str | os.PathLike):
+    """``(model, name, checkpoint meta, version)`` from a ``.pt`` checkpoint or a registered name (random init)."""
+    from mobileiqa.models import create_model, list_models
+    from mobileiqa.models.checkpoint import load_model
+
+    text = os.fspath(model)
+    if text in list_models():
+        return create_model(text).eval(), text, {}, "random-init"
+    path = Path(text)
+    if path.suffix != ".pt":
+        raise ValueError(f"{path}: export takes a mobileiqa checkpoint (.pt) or a registered model name "
+                         f"({', '.join(list_models())})")
+    net, ckpt = load_model(path)
+    return net, ckpt["model"], ckpt.get("meta") or {}, file_digest(path)[:16]
+
+
+def build_metadata(name: str, net, meta: dict, version: str, dataset_dir: str | os.PathLike | None):
+    from mobileiqa.export.metadata import ExportMetadata
+    from mobileiqa.preprocess import ResolutionPolicy
+    from mobileiqa.train.recipe import git_commit
+
+    policy = ResolutionPolicy(**meta["resolution"]) if isinstance(meta.get("resolution"), dict) else ResolutionPolicy()
+    dataset = {"manifest_sha256": meta.get("dataset_sha256"), "source": "checkpoint"}
+    if dataset_dir is not None:
+        from mobileiqa.data.prepare import PreparedDataset
+
+        export_sha = PreparedDataset.load(dataset_dir).manifest_sha256
+        if dataset["manifest_sha256"] is None:
+            dataset = {"manifest_sha256": export_sha, "source": "export-dataset"}
+        elif export_sha != dataset["manifest_sha256"]:
+            dataset["export_dataset_sha256"] = export_sha  # drift was measured on another manifest: say so
+    return ExportMetadata(model=name, version=version, scale=net.scale, policy=policy,
+                          git_commit={"export": git_commit(), "train": meta.get("git_commit")}, dataset=dataset,
+                          head=net.config.to_dict())
+
+
+def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
+                 dataset_dir: str | os.PathLike | None = None, formats=None, options: dict | None = None) -> dict:
+    """Export ``model`` (checkpoint path or registered name) to the requested formats; returns the report
+    (also written as ``out_dir/export.json``). ``formats``/``options`` override ``cfg`` (validated by the table)."""
+    from mobileiqa.export import onnx as onnx_export
+    from mobileiqa.export import ort_mobile
+    from mobileiqa.export.formats import resolve
+    from mobileiqa.export.latency import measure
+
+    t0 = time.perf_counter()
+    formats, cfg = resolve(formats, options, cfg)
+    if "int8" in formats and dataset_dir is None:
+        raise ValueError("format 'int8' needs a prepared dataset (--data DIR): train images calibrate it and the "
+                         "test split measures its drift; or drop int8 from --formats")
+    net, name, meta, version = load_source(model)
+    metadata = build_metadata(name, net, meta, version, dataset_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"model": name, "version": version, "source": os.fspath(model), "exporter": onnx_export.EXPORTER,
+                    "opset": cfg.opset, "formats_requested": list(formats), "metadata": metadata.to_dict()}
+    shipped: list[str] = []
+    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        # fp32 ONNX + parity against torch
+        onnx_path = onnx_export.export_onnx(net, stage / ONNX_FILE, metadata, opset=cfg.opset)
+        sizes = [parse_size(s, "export.parity_sizes") for s in cfg.parity_sizes]
+        inputs = onnx_export.parity_inputs(sizes)
+        fp32 = onnx_export.session(onnx_path)
+        onnx_scorer = lambda x: onnx_export.run(fp32, x)  # noqa: E731
+        report["parity"] = {"onnx": onnx_export.parity(onnx_export.torch_scorer(net), onnx_scorer, inputs,
+                                                       cfg.parity_atol)}
+        if not report["parity"]["onnx"]["passed"]:
+            raise ExportError(f"{name}: ONNX differs from PyTorch by {report['parity']['onnx']['max_abs_diff']:.3g} "
+                              f"> export.parity_atol {cfg.parity_atol:g} ({report['parity']['onnx']['sizes']})")
+        shipped.append("onnx")
+
+        if "ort" in formats:
+            ort_path, ops, log = ort_mobile.convert_to_ort(onnx_path, stage)
+            ort_sess = onnx_export.session(ort_path)
+            ort_parity = onnx_export.parity(onnx_scorer, lambda x: onnx_export.run(ort_sess, x), inputs,
+                                            cfg.parity_atol)
+            report["parity"]["ort"] = ort_parity
+            report["mobile"] = ort_mobile.mobile_check(ort_path, ops, ort_parity)
+            write_text(stage / MOBILE_REPORT, ort_mobile.usability_report(onnx_path) + "\n# ORT conversion\n" + log)
+            report["mobile"]["report"] = MOBILE_REPORT
+            if report["mobile"]["passed"]:
+                shipped.append("ort")
+
+        if "int8" in formats:
+            report["int8"] = _int8(onnx_path, stage, fp32, metadata.policy, dataset_dir, cfg)
+            if report["int8"]["shipped"]:
+                shipped.append("int8")
+
+        report["latency"] = measure(onnx_path, cfg.latency_width, cfg.latency_height, cfg.latency_threads,
+                                    cfg.latency_repeats) | {"format": "onnx"}
+        if "int8" in shipped:
+            lat8 = measure(stage / INT8_FILE, cfg.latency_width, cfg.latency_height, cfg.latency_threads,
+                           cfg.latency_repeats)
+            report["latency"].update(int8_ms=lat8["ms"], int8_speedup=round(report["latency"]["seconds"]
+                                                                            / lat8["seconds"], 3))
+        report["shipped"] = shipped
+        report["files"] = _ship(stage, out_dir, shipped)
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        write_json(out_dir / "export.json", report)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return report
+
+
+def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
+    from mobileiqa.export import onnx as onnx_export
+    from mobileiqa.export import ort_mobile, quantize
+
+    calib, _ = quantize.split_files(dataset_dir, "train", cfg.calibration_images)
+    int8_path = quantize.quantize_int8(onnx_path, stage / INT8_FILE, calib, policy, cfg.per_channel,
+                                       cfg.calibrate_method)
+    test, mos = quantize.split_files(dataset_dir, "test", cfg.drift_max_images)
+    int8_sess = onnx_export.session(int8_path)
+    a = quantize.score_files(lambda x: onnx_export.run(fp32, x), test, policy, "drift fp32")
+    b = quantize.score_files(lambda x: onnx_export.run(int8_sess, x), test, policy, "drift int8")
+    drift = quantize.drift(a, b, mos) | {"split": "test"}
+    ships, reason = quantize.int8_gate(drift, cfg.int8_max_srcc_drop)
+    out = {"shipped": ships, "reason": reason, "drift": drift, "max_srcc_drop": cfg.int8_max_srcc_drop,
+           "calibration": {"split": "train", "images": len(calib), "method": cfg.calibrate_method,
+                           "per_channel": cfg.per_channel}, "format": "QDQ (int8 weights, uint8 activations)"}
+    if ships:
+        ort8, ops8, _ = ort_mobile.convert_to_ort(int8_path, stage)
+        ort8_sess = onnx_export.session(ort8)
+        inputs = onnx_export.parity_inputs([(224, 160)], batch=1)
+        out["ort_parity"] = onnx_export.parity(lambda x: onnx_export.run(int8_sess, x),
+                                               lambda x: onnx_export.run(ort8_sess, x), inputs, cfg.parity_atol)
+        out["mobile"] = ort_mobile.mobile_check(ort8, ops8, out["ort_parity"])
+    return out
+
+
+def _ship(stage: Path, out_dir: Path, shipped: list[str]) -> dict[str, str]:
+    """Move the shipped files from ``stage`` into ``out_dir``; remove stale files of formats not shipped."""
+    from mobileiqa.export.formats import FORMATS
+
+    files = {"onnx": [ONNX_FILE], "ort": [ORT_FILE, OPS_CONFIG, MOBILE_REPORT],
+             "int8": [INT8_FILE, INT8_ORT_FILE, INT8_OPS_CONFIG]}
+    out = {}
+    for fmt in FORMATS:
+        for name in files.get(fmt, []):
+            if fmt in shipped and (stage / name).is_file():
+                os.replace(stage / name, out_dir / name)
+                out[name] = fmt
+            elif fmt not in shipped:
+                (out_dir / name).unlink(missing_ok=True)
+    if (stage / MOBILE_REPORT).is_file():  # the report is kept even when the mobile check failed
+        os.replace(stage / MOBILE_REPORT, out_dir / MOBILE_REPORT)
+        out[MOBILE_REPORT] = "ort"
+    return out
+
+
+def run_export(params, model_path: str | os.PathLike, dataset_dir: str | os.PathLike | None,
+               out_dir: str | os.PathLike) -> dict:
+    """The pipeline stage: export ``model_path`` with ``params.export`` (formats and options from params.yaml)."""
+    return export_model(model_path, out_dir, params.export, dataset_dir)

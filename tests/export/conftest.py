@@ -1,0 +1,60 @@
+"""Shared fixtures for export tests: a tiny student checkpoint whose scores vary across images, a prepared tiny
+dataset, and one full export (onnx, ort, int8) of that checkpoint, made once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mobileiqa.config import load_params
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = "mobileiqa_student_mobilenetv3_small_050_tiny"
+# small latency probe and parity sizes (one not divisible by 32 nor by the tiny grid 6)
+FAST = {"latency_width": 160, "latency_height": 128, "latency_repeats": 1, "calibration_images": 8}
+
+
+@pytest.fixture(scope="session")
+def export_params():
+    return load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"], ["tracking.enabled=false"])
+
+
+@pytest.fixture(scope="session")
+def prepared(photos_dir, tmp_path_factory, export_params):
+    from mobileiqa.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(export_params.data, out, photos_dir, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, prepared):
+    """A random-init tiny student with a widened last layer, so that its scores spread across images."""
+    from mobileiqa.data.prepare import PreparedDataset
+    from mobileiqa.models import create_model
+    from mobileiqa.models.checkpoint import save_model
+
+    torch.manual_seed(0)
+    model = create_model(TINY).eval()
+    with torch.no_grad():
+        model.head.fc1.weight.mul_(8.0)
+        model.head.fc2.weight.mul_(8.0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    meta = {"resolution": {"mode": "long_side", "long_side": 96, "width": 1907, "height": 1231},
+            "dataset_sha256": PreparedDataset.load(prepared).manifest_sha256, "git_commit": "c0ffee"}
+    save_model(model, TINY, path, meta=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, checkpoint, prepared, export_params):
+    """``(out_dir, report)`` of one export with every format; int8 bound wide open so that it ships."""
+    from mobileiqa.export.stages import export_model
+
+    out = tmp_path_factory.mktemp("export")
+    report = export_model(checkpoint, out, export_params.export, prepared,
+                          options={**FAST, "int8_max_srcc_drop": 2.0})
+    return out, report
