@@ -36,6 +36,8 @@ if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]
   echo "setup: apt-get update (package lists are empty)" >&2
   apt-get update -qq
 fi
+# PostgreSQL for the registry tests' MLflow server (installed when root and apt-get are there; see the script)
+scripts/install-services.sh
 if [ "$with_photos" = 1 ]; then
   .venv/bin/mobileiqa fetch-photos --out data --cache .cache/debs
 fi

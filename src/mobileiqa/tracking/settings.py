@@ -1,10 +1,33 @@
-"""Typed params.yaml section for model registry (registration, promotion gates); read through mobileiqa.config."""
+"""Typed params.yaml section for the model registry: the registered model's name, the promotion gates (metric
+margins, latency budget, int8 drift bound, data validation) and the promotion lock; read through mobileiqa.config.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+SERVE_FORMATS = ("onnx", "ort", "int8")
+
 
 @dataclass(frozen=True)
 class RegisterConfig:
     """The `register` section of params.yaml."""
+
+    model_name: str = "mobileiqa-student"
+    profile: str = "cpu"              # recorded as a tag on every version (overlays set their own)
+    serve_format: str = "onnx"        # which shipped file the pyfunc scores with: onnx | ort | int8
+    srcc_margin: float = 0.01         # challenger SRCC may trail the champion's by at most this much
+    plcc_margin: float = 0.01         # same for PLCC
+    latency_budget_ms: float = 600.0  # export-time latency (export.latency_* size, 1 thread) must not exceed this
+    int8_max_drift: float = 0.02      # |ΔSRCC| and |ΔPLCC| of the int8 file vs fp32, when an int8 file shipped
+    require_validation: bool = True   # the data validation summary must report success
+    lock_timeout_s: float = 120.0     # how long `promote` waits for a concurrent promotion to finish
+
+    def __post_init__(self) -> None:
+        if self.serve_format not in SERVE_FORMATS:
+            raise ValueError(f"serve_format must be one of {SERVE_FORMATS}, got {self.serve_format!r}")
+        for key in ("srcc_margin", "plcc_margin", "latency_budget_ms", "int8_max_drift", "lock_timeout_s"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not self.model_name or "/" in self.model_name or "@" in self.model_name:
+            raise ValueError(f"model_name must be a non-empty name without '/' or '@', got {self.model_name!r}")
