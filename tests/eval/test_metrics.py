@@ -134,6 +134,13 @@ def test_logistic_fit_falls_back_to_a_line_and_says_why():
         LogisticFit("cubic", (1.0,))
 
 
+def test_too_few_points_for_a_logistic_fit_a_line():
+    fit = fit_logistic([0.1, 0.5, 0.9], [1.0, 2.0, 4.0])  # curve_fit raises TypeError on fewer points than params
+    assert fit.kind == "linear" and "3 points" in fit.reason
+    slope, intercept = np.polyfit([0.1, 0.5, 0.9], [1.0, 2.0, 4.0], 1)
+    assert fit.params == pytest.approx((slope, intercept))
+
+
 def test_a_failed_logistic_fit_falls_back_to_least_squares_line(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("Optimal parameters not found")

@@ -210,6 +210,8 @@ def _fit(p: np.ndarray, m: np.ndarray) -> LogisticFit:
         return _linear_fit(p, m, "predictions are constant: no monotone mapping to fit")
     if np.ptp(m) == 0:
         return _linear_fit(p, m, "MOS is constant: no monotone mapping to fit")
+    if len(p) <= 4:  # 4 parameters: curve_fit refuses fewer points than parameters, and 4 interpolate exactly
+        return _linear_fit(p, m, f"{len(p)} points cannot fit a 4-parameter logistic")
     hi, lo = float(m.max()), float(m.min())
     b1, b2 = (hi, lo) if _plcc(p, m) >= 0 else (lo, hi)  # start on the side the data already leans
     p0 = (b1, b2, float(p.mean()), float(p.std()) or 1.0)
