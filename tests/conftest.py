@@ -7,12 +7,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from tests.imagegen import make_photo
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +93,20 @@ def s3_server():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def tiny_params():
+    """The tiny profile with tracking off (tests that track turn it back on)."""
+    from mobileiqa.config import load_params
+
+    return load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"], ["tracking.enabled=false"])
+
+
+@pytest.fixture(scope="session")
+def prepared_tiny(photos_dir, tmp_path_factory, tiny_params):
+    from mobileiqa.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(tiny_params.data, out, photos_dir, progress=False)
+    return out

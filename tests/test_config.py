@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,30 @@ def test_missing_and_malformed_files_are_named(tmp_path):
     bad.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_params(bad)
+
+
+def test_apply_profile_writes_the_same_params_as_the_overlay_and_keeps_comments(tmp_path):
+    from mobileiqa.config import apply_profile
+
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    changed = apply_profile(target, [ROOT / "params/tiny.yaml"], ["train_teacher.epochs=1"])
+    assert load_params(target) == load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"],
+                                              ["train_teacher.epochs=1"])
+    assert "models.student" in changed and "train_teacher.epochs" in changed and "export.opset" not in changed
+    text = target.read_text()
+    assert "# the split every accuracy number is reported on" in text and "&id0" not in text and "*id0" not in text
+    assert apply_profile(target, [ROOT / "params/tiny.yaml"], ["train_teacher.epochs=1"]) == []  # idempotent
+
+
+def test_apply_profile_with_a_bad_key_leaves_the_file_untouched(tmp_path):
+    from mobileiqa.config import apply_profile
+
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    before = target.read_bytes()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train_teacher:\n  epochz: 3\n")
+    with pytest.raises(ConfigError, match="epochz"):
+        apply_profile(target, [bad])
+    assert target.read_bytes() == before

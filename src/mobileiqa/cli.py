@@ -114,6 +114,15 @@ def _cmd_render_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile_apply(args: argparse.Namespace) -> int:
+    from mobileiqa.config import apply_profile
+
+    changed = apply_profile(args.params, args.profile, args.set)
+    print(f"{args.params}: applied {', '.join(args.profile) or 'overrides'}; {len(changed)} value(s) changed"
+          + (f": {', '.join(changed)}" if changed else "") + f" (undo: git checkout {args.params})")
+    return 0
+
+
 def _add_params_args(p: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
     p.add_argument("--params", default=default, help=what)
     p.add_argument("--overlay", action="append", default=[], metavar="FILE",
@@ -186,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="benchmarks/results")
     p.add_argument("--out", default="docs/BENCHMARKS.md")
     p.set_defaults(func=_cmd_render_benchmarks)
+
+    p = sub.add_parser("profile", help="apply a profile (e.g. params/tiny.yaml) to params.yaml for DVC")
+    prof = p.add_subparsers(dest="profile_command", required=True)
+    p = prof.add_parser("apply", help="deep-merge profile files into params.yaml in place (comments kept), so "
+                                      "`dvc repro` / `dvc exp run` rerun what they change")
+    p.add_argument("profile", nargs="+", help="profile file(s), merged in order, e.g. params/tiny.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file to update in place")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="also override one value")
+    p.set_defaults(func=_cmd_profile_apply)
 
     for module in _COMMAND_MODULES:
         importlib.import_module(module).register(sub, _add_params_args)

@@ -158,6 +158,62 @@ def load_params(path: str | os.PathLike = "params.yaml", overlays=(), overrides=
     return build(Params, data, where=str(path))
 
 
+def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
+    """Deep-merge ``overlays`` (and ``key=value`` overrides) into the params file ``path`` in place, keeping its
+    comments and order, and return the dotted keys whose values changed. The result is validated first and
+    written atomically, so a bad overlay leaves ``path`` untouched.
+
+    This is how a profile reaches DVC: stages read ``params.yaml`` only (granular ``params:`` deps), so
+    ``mobileiqa profile apply params/tiny.yaml && dvc exp run`` reruns exactly what the profile changes (revert
+    with ``git checkout params.yaml``); ``--overlay`` on the CLI and the Kubeflow ``overlay_yaml`` parameter apply
+    the same merge to a copy in memory."""
+    import copy
+    import io
+
+    from ruamel.yaml import YAML
+
+    from mobileiqa.atomic import write_text
+
+    path = Path(path)
+    before = _read_yaml(path)
+    merged = before
+    for overlay in overlays:
+        merged = _merge(merged, _read_yaml(Path(overlay)))
+    for assignment in overrides:
+        merged = _override(merged, assignment)
+    build(Params, merged, where=f"{path} + {', '.join(map(str, overlays)) or 'overrides'}")
+    changed = sorted(k for k in set(_flat(before)) | set(_flat(merged)) if _flat(before).get(k, ...) !=
+                     _flat(merged).get(k, ...))
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 4096
+    doc = rt.load(path.read_text())
+
+    def update(node, new: dict) -> None:
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(node.get(key), dict):
+                update(node[key], value)
+            elif node.get(key, ...) != value:
+                node[key] = copy.deepcopy(value)  # no YAML aliases between sections that shared an anchor
+
+    update(doc, merged)
+    buf = io.StringIO()
+    rt.dump(doc, buf)
+    write_text(path, buf.getvalue())
+    return changed
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def as_flat_dict(params: Any, prefix: str = "") -> dict[str, Any]:
     """Flatten a config dataclass to ``{"section.key": value}`` (for tracking)."""
     out: dict[str, Any] = {}

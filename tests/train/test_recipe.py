@@ -103,3 +103,17 @@ def test_recipe_trains_on_photo_batches_of_crops(prepared_tiny, tiny_params, tmp
     assert rows[0]["lr"] > rows[-1]["lr"] and rows[-1]["lr"] < cfg.lr * 0.05  # one cycle ends near 0
     model, _ = load_model(tmp_path / "model.pt")
     assert not any(k.startswith(("aux", "model.")) for k in model.state_dict())
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 7, 8, 40])
+def test_onecycle_survives_very_short_runs(total):
+    from mobileiqa.train.recipe import build_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = build_scheduler(opt, TrainConfig(epochs=1, scheduler="onecycle", lr=0.1), total)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(total - 1):  # torch's OneCycleLR raised ZeroDivisionError at one warm-up step (total 5)
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(0 < lr <= 0.1 + 1e-12 for lr in lrs)

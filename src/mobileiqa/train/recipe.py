@@ -90,8 +90,12 @@ def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
     if cfg.scheduler == "none":
         return None
     if cfg.scheduler == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                   pct_start=cfg.warmup)
+        total = cfg.epochs * steps_per_epoch
+        if total <= 2:  # too short for a cycle: constant lr
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        # torch divides by (warmup·total − 1) — zero at exactly one warm-up step — so keep at least two
+        pct = cfg.warmup if cfg.warmup * total > 1.5 else min(2.0 / total, 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs)
 
 

@@ -1,0 +1,64 @@
+"""Leave-one-distortion-group-out report, tiny version: the held-out group never reaches training, results are
+cached per group, and the CLI writes the JSON and the table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from mobileiqa.data.distortions import GROUPS
+from mobileiqa.data.manifest import read_manifest
+from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.eval import generalisation
+from mobileiqa.eval.generalisation import group_of, holdout_manifest, leave_one_group_out
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fast(params):
+    return dataclasses.replace(params, evaluate=dataclasses.replace(
+        params.evaluate, generalisation=dataclasses.replace(params.evaluate.generalisation, epochs=1)))
+
+
+def test_holdout_manifest_keeps_the_group_out_of_training_only(prepared_tiny):
+    manifest = read_manifest(PreparedDataset.load(prepared_tiny).manifest)
+    kept = holdout_manifest(manifest, "blur")
+    groups = kept["dist_type"].astype(str).map(group_of)
+    assert not ((groups == "blur") & kept["split"].isin(["train", "val"])).any()
+    assert (kept["split"] == "test").sum() == (manifest["split"] == "test").sum()
+    with pytest.raises(ValueError, match="synthetic distortion labels"):
+        group_of("authentic")
+
+
+def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_path, monkeypatch):
+    params = _fast(tiny_params)
+    result = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))
+    (row,) = result["groups"]
+    assert row["group"] == "noise" and row["unseen_n"] > 0 and row["seen_n"] > 0
+    assert -1.0 <= row["unseen_srcc"] <= 1.0 and -1.0 <= row["seen_srcc"] <= 1.0
+    assert json.loads((tmp_path / "generalisation.json").read_text())["groups"] == [row]
+    assert "| noise |" in (tmp_path / "generalisation.md").read_text()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached group was trained again")
+
+    monkeypatch.setattr(generalisation, "run_group", no_training)
+    assert leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))["groups"] == [row]
+    with pytest.raises(ValueError, match="unknown distortion group 'nois'"):
+        leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
+    assert "noise" in GROUPS
+
+
+def test_benchmark_generalisation_cli(prepared_tiny, tmp_path):
+    from mobileiqa.cli import main
+
+    out = tmp_path / "gen"
+    rc = main(["benchmark", "generalisation", "--params", str(ROOT / "params.yaml"),
+               "--overlay", str(ROOT / "params/tiny.yaml"),
+               "--set", "tracking.enabled=false", "--set", "evaluate.generalisation.epochs=1",
+               "--dataset", str(prepared_tiny), "--out", str(out), "--group", "blur"])
+    assert rc == 0
+    assert [r["group"] for r in json.loads((out / "generalisation.json").read_text())["groups"]] == ["blur"]
