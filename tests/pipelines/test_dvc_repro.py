@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Smaller still than params/tiny.yaml (as in the Kubeflow local-run test).
 FAST = ["data.build.levels_per_type=2", "validate.decode_check=header", "train_teacher.epochs=1",
-        "distill_student.train.epochs=1", "evaluate.n_boot=50", "evaluate.baselines=[niqe]",
+        "distill_student.train.epochs=1", "evaluate.n_boot=50", "evaluate.baselines=[brisque]",
         "evaluate.behaviour.photos=1", "export.formats=[onnx,ort]", "export.parity_sizes=[96x64]",
         "export.latency_width=96", "export.latency_height=64", "tracking.system_metrics=false"]
 ALL_STAGES = {"prepare", "validate", "models", "train_teacher", "distill_student", "baselines", "evaluate",
