@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.imagegen import make_photo
+from tests.procs import stop
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +87,7 @@ def s3_server():
     try:
         yield endpoint
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc, timeout=10)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)

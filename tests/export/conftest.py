@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mobileiqa.config import load_params
-
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "mobileiqa_student_mobilenetv3_small_050_tiny"
 # small latency probe and parity sizes (one not divisible by 32 nor by the tiny grid 6)
@@ -17,17 +15,13 @@ FAST = {"latency_width": 160, "latency_height": 128, "latency_repeats": 1, "cali
 
 
 @pytest.fixture(scope="session")
-def export_params():
-    return load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"], ["tracking.enabled=false"])
+def export_params(tiny_params):
+    return tiny_params
 
 
 @pytest.fixture(scope="session")
-def prepared(photos_dir, tmp_path_factory, export_params):
-    from mobileiqa.data.prepare import prepare
-
-    out = tmp_path_factory.mktemp("prepared")
-    prepare(export_params.data, out, photos_dir, progress=False)
-    return out
+def prepared(prepared_tiny):
+    return prepared_tiny
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import stop
+
 TINY_STUDENT = "mobileiqa_student_mobilenetv3_small_050_tiny"
 
 
@@ -102,11 +104,7 @@ def postgres_url():
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -133,11 +131,7 @@ def mlflow_server(postgres_url, s3_server, tmp_path_factory):
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from mobileiqa.predict import Predictor
 from mobileiqa.tracking.promotion import promote
 from mobileiqa.tracking.registry import client
 from mobileiqa.tracking.stages import run_register
+from tests.procs import stop
 from tests.tracking.conftest import _free_port, write_stage_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,4 @@ def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, samp
             urllib.request.urlopen(bad, timeout=60)
         assert err.value.code in (400, 500) and "neither an existing file nor base64" in err.value.read().decode()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
