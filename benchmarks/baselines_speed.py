@@ -87,7 +87,7 @@ def main() -> None:
         "rows": rows,
     })
     if not args.no_render:
-        write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results))
+        write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results, root=ROOT))
     print(f"results: {path}" + ("" if args.no_render else "; rendered docs/BENCHMARKS.md"))
 
 

@@ -53,7 +53,7 @@ def main() -> None:
         "date": dt.date.today().isoformat(),
         "rows": [row],
     })
-    write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results))
+    write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results, root=ROOT))
 
 
 if __name__ == "__main__":

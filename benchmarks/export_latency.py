@@ -4,11 +4,12 @@ Usage (from the project root, inside .venv):
     python benchmarks/export_latency.py                         # default student, random init, 1907x1231, 1 thread
     python benchmarks/export_latency.py --model artifacts/distill_student/model.pt --repeats 5
 
-Each format is measured in a fresh subprocess (intra-op threads = --threads): median latency of --repeats runs
-after one warm-up, and memory = peak RSS (``VmHWM`` of /proc/self/status: unlike
-``getrusage``'s ru_maxrss it is not inherited from the parent across exec) minus RSS right after session
-creation (``psutil``), for one image. int8 is calibrated on --calibration synthetic images (random weights: the
-speed-up is meaningful, accuracy drift is not — the export stage measures drift with trained weights).
+Each format is measured in a fresh subprocess (intra-op threads = --threads;
+:func:`mobileiqa.export.latency.measure_isolated`): median latency of --repeats runs after one warm-up, and
+memory = peak RSS (``VmHWM`` of /proc/self/status: unlike ``getrusage``'s ru_maxrss it is not inherited from the
+parent across exec) minus RSS right after session creation, for one image. int8 is calibrated on --calibration
+synthetic images (random weights: the speed-up is meaningful, accuracy drift is not — the export stage measures
+drift with trained weights).
 Targets (issue 6): fp32 <= 0.6 s, int8 >= 1.3x faster, memory <= 400 MB. Writes
 benchmarks/results/<machine>/export_latency.json (render with `mobileiqa render-benchmarks`); numbers are
 printed, never asserted.
@@ -18,59 +19,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _hwm_bytes() -> int:
-    """Peak RSS of this process image (``VmHWM``, Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
-
-
-def child(path: str, width: int, height: int, threads: int, repeats: int) -> None:
-    """Runs in the subprocess: one session, warm-up, timed runs, memory; prints JSON."""
-    import numpy as np
-    import psutil
-
-    from mobileiqa.export.onnx import run, session
-
-    proc = psutil.Process()
-    sess = session(path, threads=threads)
-    rss_session = proc.memory_info().rss
-    x = np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
-    t0 = time.perf_counter()
-    run(sess, x)
-    first = time.perf_counter() - t0
-    peak_after_first = _hwm_bytes()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(sess, x)
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"latency_s": statistics.median(times), "min_s": min(times), "first_s": first,
-                      "rss_session_mb": rss_session / 2**20, "peak_rss_mb": peak_after_first / 2**20,
-                      "mem_mb": (peak_after_first - rss_session) / 2**20}))
-
-
-def measure(path: Path, width: int, height: int, threads: int, repeats: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
-    out = subprocess.run([sys.executable, __file__, "--child", str(path), str(width), str(height), str(threads),
-                          str(repeats)], capture_output=True, text=True, env=env, check=False)
-    if out.returncode:
-        raise RuntimeError(f"measuring {path} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def synthetic_images(folder: Path, n: int, width: int, height: int) -> list[Path]:
@@ -92,6 +47,7 @@ def synthetic_images(folder: Path, n: int, width: int, height: int) -> list[Path
 def main() -> None:
     from mobileiqa.atomic import write_json
     from mobileiqa.eval.compute import machine_id
+    from mobileiqa.export.latency import measure_isolated
     from mobileiqa.export.quantize import quantize_int8
     from mobileiqa.export.stages import build_metadata, load_source
     from mobileiqa.models import DEFAULT_STUDENT
@@ -123,9 +79,10 @@ def main() -> None:
                              policy)
         quant_s = time.perf_counter() - t0
         for fmt, path in (("fp32", fp32), ("int8", int8)):
-            r = measure(path, width, height, args.threads, args.repeats)
+            r = measure_isolated(path, width, height, args.threads, args.repeats)
             rows.append({"format": fmt, "model": name, "width": width, "height": height, "threads": args.threads,
-                         "size_mb": round(path.stat().st_size / 2**20, 2), **{k: round(v, 4) for k, v in r.items()}})
+                         "size_mb": round(path.stat().st_size / 2**20, 2),
+                         **{k: None if v is None else round(v, 4) for k, v in r.items()}})
             print(f"{name} {fmt}: {r['latency_s']:.3f} s (min {r['min_s']:.3f}) at {width}x{height}, "
                   f"{args.threads} thread(s); memory {r['mem_mb']:.0f} MB over session RSS "
                   f"{r['rss_session_mb']:.0f} MB")
@@ -148,7 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], *(int(v) for v in sys.argv[3:7]))
-    else:
-        main()
+    main()

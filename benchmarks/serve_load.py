@@ -195,7 +195,7 @@ def main() -> None:
     })
     print(f"results: {Path(args.results) / machine / 'serve_load.json'}")
     if Path(args.results).resolve() == (ROOT / "benchmarks" / "results").resolve():
-        write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results))
+        write_text(ROOT / "docs" / "BENCHMARKS.md", render(args.results, root=ROOT))
         print("rendered docs/BENCHMARKS.md")
 
 

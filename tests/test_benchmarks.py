@@ -43,3 +43,48 @@ def test_render_puts_known_and_other_result_kinds_in_one_document(tmp_path):
     assert text.index("## Model compute") < text.index("## Serve load")
     assert "| clients | errors | p50_ms |" in text and "| 50 | 0 | 12.5 |" in text
     assert "`python benchmarks/serve_load.py`" in text and "nested" not in text
+
+
+def test_model_compute_measures_torch_onnxruntime_and_exported_files_and_plots_latency(tmp_path):
+    import runpy
+
+    from mobileiqa.export.onnx import export_onnx
+    from mobileiqa.export.stages import build_metadata, load_source
+
+    tiny = "mobileiqa_student_mobilenetv3_small_050_tiny"
+    net, name, meta, version = load_source(tiny)
+    exported = export_onnx(net, tmp_path / "export" / "model.onnx", build_metadata(name, net, meta, version, None))
+    results, doc = tmp_path / "results", tmp_path / "docs" / "BENCHMARKS.md"
+    plot = tmp_path / "docs" / "plots" / "l.png"
+    main = runpy.run_path(str(ROOT / "benchmarks/model_compute.py"), run_name="model_compute")["main"]
+    main(["--models", tiny, "--files", str(exported), "--sizes", "96x64", "--threads", "1", "--repeats", "1",
+          "--results", str(results), "--doc", str(doc), "--plot", str(plot)])
+
+    data = json.loads(next(results.glob("*/model_compute.json")).read_text())
+    rows = {(r["model"], r["backend"]): r for r in data["rows"]}
+    assert set(rows) == {(tiny, "torch"), (tiny, "onnxruntime"), ("model.onnx", "onnxruntime")}
+    for r in rows.values():
+        assert (r["width"], r["height"], r["threads"]) == (96, 64, 1)
+        assert r["latency_s"] > 0 and r["peak_mem_mb"] is not None
+    # the exported file names its registered model: same params and GMACs as the torch row
+    file_row, torch_row = rows[("model.onnx", "onnxruntime")], rows[(tiny, "torch")]
+    assert (file_row["params_m"], file_row["gmacs"]) == (torch_row["params_m"], torch_row["gmacs"])
+    assert file_row["params_m"] > 0 and file_row["file"] == str(exported)
+    assert plot.stat().st_size > 0 and data["plots"] == [str(plot.resolve())]
+    text = doc.read_text()
+    assert "| onnxruntime |" in text and "| model.onnx |" in text and "](plots/l.png)" in text
+
+
+def test_render_links_plots_relative_to_the_document(tmp_path):
+    from mobileiqa.eval.report import render
+
+    machine = tmp_path / "benchmarks" / "results" / "box-a"
+    machine.mkdir(parents=True)
+    (machine / "serve_load.json").write_text(json.dumps({
+        "machine": "box-a", "command": "python benchmarks/serve_load.py", "date": "2026-11-26",
+        "rows": [{"clients": 1}], "plots": ["docs/plots/serve_latency.png", str(tmp_path / "elsewhere" / "b.png")]}))
+    text = render(tmp_path / "benchmarks" / "results", doc=tmp_path / "docs" / "BENCHMARKS.md", root=tmp_path)
+    assert "![serve latency](plots/serve_latency.png)" in text and "](../elsewhere/b.png)" in text
+    assert text.index("| 1 |") < text.index("![serve latency]")
+    default = render(tmp_path / "benchmarks" / "results", root=tmp_path)  # default doc: <root>/docs/BENCHMARKS.md
+    assert "](plots/serve_latency.png)" in default

@@ -109,7 +109,7 @@ def _cmd_render_benchmarks(args: argparse.Namespace) -> int:
     from mobileiqa.atomic import write_text
     from mobileiqa.eval.report import render
 
-    write_text(args.out, render(args.results))
+    write_text(args.out, render(args.results, doc=args.out))
     print(f"wrote {args.out}")
     return 0
 

@@ -33,7 +33,8 @@ class Measurement:
     peak_mem_mb: float | None  # forward-pass growth of peak RSS over the built model; None where unsupported
 
 
-def _status_kb(field: str) -> int | None:
+def status_kb(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``); None where unavailable (not Linux)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -53,7 +54,7 @@ def _measure_here(name: str, height: int, width: int, threads: int, repeats: int
     cost = complexity(name, height, width)
     model = create_model(name).eval()
     x = torch.rand(1, 3, height, width)
-    base = _status_kb("VmRSS")
+    base = status_kb("VmRSS")
     try:
         CLEAR_REFS.write_text("5")  # reset the peak-RSS counter to the current RSS
         can_peak = base is not None
@@ -66,7 +67,7 @@ def _measure_here(name: str, height: int, width: int, threads: int, repeats: int
             t0 = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t0)
-    peak = _status_kb("VmHWM") if can_peak else None
+    peak = status_kb("VmHWM") if can_peak else None
     times.sort()
     return Measurement(
         model=name, height=height, width=width, threads=threads, params_m=round(cost.params_m, 3),

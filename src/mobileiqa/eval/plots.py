@@ -103,17 +103,29 @@ def level_curves(curves: dict[str, list[float]], path: str | os.PathLike, title:
 
 def latency_vs_resolution(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
     """Latency (s) vs megapixels, one line per (model, backend, threads): rows with keys model, backend, threads,
-    height, width, latency_s."""
+    height, width, latency_s. One colour per model, one line style per backend; the legend sits to the right."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     lines: dict[tuple, list[tuple[float, float]]] = {}
     for r in rows:
         key = (r["model"], r.get("backend", "torch"), r.get("threads", 1))
         lines.setdefault(key, []).append((r["height"] * r["width"] / 1e6, r["latency_s"]))
+    models = list(dict.fromkeys(k[0] for k in sorted(lines)))
+    backends = list(dict.fromkeys(k[1] for k in lines))  # first seen draws solid
+    styles, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D"]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     for (model, backend, threads), pts in sorted(lines.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{model} {backend} {threads}t")
+        b, m = backends.index(backend), models.index(model)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{m % 10}", ls=styles[b % 4],
+                marker=markers[b % 4], label=f"{model} {backend} {threads}t")
     ax.set(xlabel="megapixels", ylabel="latency (s, median)", xscale="log", yscale="log", title=title or "latency")
-    ax.legend(fontsize="x-small")
+    from matplotlib.ticker import NullFormatter
+
+    sizes = sorted({p[0] for pts in lines.values() for p in pts})
+    ax.set_xticks(sizes, [f"{v:.2g}" for v in sizes])  # the measured resolutions, labelled plainly
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    if lines:
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _save(fig, path)

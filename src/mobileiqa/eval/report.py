@@ -1,11 +1,14 @@
 """Render ``docs/BENCHMARKS.md`` from the committed per-machine JSON results under ``benchmarks/results/``.
 
 Each machine's results live in their own folder, so rows measured on a GPU box survive a CPU-only rerun.
+A result file may list images under ``"plots"`` (paths relative to the project root, or absolute): each is shown
+below its section, linked relative to the rendered document.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 HEADER = """# Benchmarks
@@ -20,17 +23,25 @@ def _model_compute_section(data: dict) -> list[str]:
         f"### Model compute — `{data['machine']}`",
         "",
         f"Command: `{data['command']}`  ",
-        f"Date: {data['date']}; torch {data['torch']}; batch 1, eval mode, fp32; "
-        "latency = median of the timed runs after one warm-up; peak memory = growth of the process's peak RSS "
-        "during the forward passes over the built model.",
+        f"Date: {data['date']}; torch {data['torch']}"
+        + (f"; onnxruntime {data['onnxruntime']}" if data.get("onnxruntime") else "")
+        + "; batch 1, each run in a fresh process; latency = median of the timed runs after one warm-up; "
+        "peak memory = growth of the process's peak RSS during the forward passes over the loaded model. torch: "
+        "the built model, eval mode, fp32; onnxruntime (CPU): the registered model exported to fp32 ONNX, or an "
+        "exported file (model = its file name), memory over the RSS after session creation.",
         "",
-        "| model | params (M) | input (W×H) | GMACs | threads | latency (s) | peak memory (MB) |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "| model | backend | params (M) | input (W×H) | GMACs | threads | latency (s) | peak memory (MB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
+
+    def num(value, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
     for r in data["rows"]:
-        mem = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
-        lines.append(f"| {r['model']} | {r['params_m']:.2f} | {r['width']}×{r['height']} | {r['gmacs']:.2f} | "
-                     f"{r.get('threads', data['threads'])} | {r['latency_s']:.3f} | {mem} |")
+        lines.append(f"| {r['model']} | {r.get('backend', 'torch')} | {num(r.get('params_m'), '.2f')} | "
+                     f"{r['width']}×{r['height']} | {num(r.get('gmacs'), '.2f')} | "
+                     f"{r.get('threads', data['threads'])} | {r['latency_s']:.3f} | "
+                     f"{num(r.get('peak_mem_mb'), '.0f')} |")
     return [*lines, ""]
 
 
@@ -80,7 +91,21 @@ def _generic_section(kind: str, data: dict) -> list[str]:
     return [*lines, ""]
 
 
-def render(results_dir: str | Path) -> str:
+def _plot_lines(data: dict, doc_dir: Path, root: Path) -> list[str]:
+    """``![name](link)`` for each of the result's ``plots``, linked relative to ``doc_dir``."""
+    lines = []
+    for plot in data.get("plots") or []:
+        link = Path(os.path.relpath(root / plot, doc_dir)).as_posix()
+        lines += [f"![{Path(plot).stem.replace('_', ' ')}]({link})", ""]
+    return lines
+
+
+def render(results_dir: str | Path, doc: str | Path | None = None, root: str | Path | None = None) -> str:
+    """The document for every ``results_dir/<machine>/*.json``. ``root`` is the folder that relative plot paths
+    start from (default: the current directory), ``doc`` where the text will be written (default
+    ``<root>/docs/BENCHMARKS.md``): image links are relative to its folder."""
+    root = (Path.cwd() if root is None else Path(root)).resolve()
+    doc_dir = (root / "docs" / "BENCHMARKS.md" if doc is None else Path(doc)).resolve().parent
     out = [HEADER]
     files = sorted(Path(results_dir).glob("*/*.json"))
     if not files:
@@ -93,4 +118,5 @@ def render(results_dir: str | Path) -> str:
         for f in chosen:
             data = json.loads(f.read_text())
             out.extend(SECTIONS[kind](data) if kind in SECTIONS else _generic_section(kind, data))
+            out.extend(_plot_lines(data, doc_dir, root))
     return "\n".join(out).rstrip() + "\n"

@@ -1,28 +1,80 @@
 """ORT CPU latency of an exported file: median seconds of one ``(1, 3, H, W)`` forward after a warm-up run,
 with the machine it was measured on (:func:`mobileiqa.eval.compute.machine_id`). Shared machines add noise:
-read the numbers as upper bounds."""
+read the numbers as upper bounds.
+
+:func:`measure` times in this process (the export stage); :func:`measure_isolated` runs the same timing in a
+fresh Python process (``python -m mobileiqa.export.latency``, intra-op threads and ``OMP_NUM_THREADS`` =
+``threads``) and also reports memory: peak RSS (``VmHWM`` of /proc/self/status: unlike ``getrusage``'s
+ru_maxrss it is not inherited from the parent across exec) after the first run, minus RSS right after session
+creation, for one image (the benchmarks use it).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 
+def _input(width: int, height: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
+
+
+def _seconds(sess, x: np.ndarray) -> float:
+    from mobileiqa.export.runtime import run
+
+    t0 = time.perf_counter()
+    run(sess, x)
+    return time.perf_counter() - t0
+
+
 def measure(path: str | os.PathLike, width: int, height: int, threads: int = 1, repeats: int = 3) -> dict:
     from mobileiqa.eval.compute import machine_id
-    from mobileiqa.export.onnx import run, session
+    from mobileiqa.export.runtime import session
 
     sess = session(path, threads=threads)
-    x = np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
-    run(sess, x)  # warm-up (allocations, kernel selection)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(sess, x)
-        times.append(time.perf_counter() - t0)
+    x = _input(width, height)
+    _seconds(sess, x)  # warm-up (allocations, kernel selection)
+    times = [_seconds(sess, x) for _ in range(repeats)]
     median = statistics.median(times)
     return {"ms": round(1000 * median, 2), "seconds": median, "min_ms": round(1000 * min(times), 2),
             "width": width, "height": height, "threads": threads, "repeats": repeats, "machine": machine_id()}
+
+
+def _measure_here(path: str, width: int, height: int, threads: int, repeats: int) -> dict:
+    """The child of :func:`measure_isolated`: one session, warm-up, memory, timed runs."""
+    from mobileiqa.eval.compute import status_kb
+    from mobileiqa.export.runtime import session
+
+    sess = session(path, threads=threads)
+    rss_session = status_kb("VmRSS")
+    x = _input(width, height)
+    first = _seconds(sess, x)
+    peak_after_first = status_kb("VmHWM")
+    times = [_seconds(sess, x) for _ in range(repeats)]
+    mem = None if rss_session is None or peak_after_first is None else (peak_after_first - rss_session) / 1024
+    return {"latency_s": statistics.median(times), "min_s": min(times), "first_s": first,
+            "rss_session_mb": None if rss_session is None else rss_session / 1024,
+            "peak_rss_mb": None if peak_after_first is None else peak_after_first / 1024, "mem_mb": mem}
+
+
+def measure_isolated(path: str | os.PathLike, width: int, height: int, threads: int = 1, repeats: int = 3) -> dict:
+    """Latency and memory of ``path`` measured in a fresh subprocess: ``latency_s`` (median of ``repeats`` runs
+    after one warm-up), ``min_s``, ``first_s`` (the warm-up), ``rss_session_mb``, ``peak_rss_mb`` and ``mem_mb``
+    (peak RSS after the first run minus RSS after session creation; None where /proc is unavailable)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    cmd = [sys.executable, "-m", "mobileiqa.export.latency", os.fspath(path), str(width), str(height), str(threads),
+           str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise RuntimeError(f"measuring {path} at {width}x{height} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure_here(sys.argv[1], *(int(v) for v in sys.argv[2:6]))))

@@ -24,10 +24,10 @@ from torch.nn import functional as F
 
 from mobileiqa.atomic import atomic_path
 from mobileiqa.export.metadata import ExportMetadata, embed
+from mobileiqa.export.runtime import INPUT, OUTPUT, run, session  # noqa: F401 (run, session: re-exported)
 from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.models.lda import LDA
 
-INPUT, OUTPUT = "image", "score"
 EXPORTER = "torchscript (torch.onnx.export dynamo=False) with LDA adaptive pooling as shape-built pooling matrices"
 
 
@@ -96,23 +96,6 @@ def export_onnx(model: IQANet, path: str | os.PathLike, meta: ExportMetadata, op
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
     return path
-
-
-def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True):
-    """An onnxruntime CPU session on an ``.onnx`` or ``.ort`` file."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    if not optimize:
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def run(sess, x: np.ndarray) -> np.ndarray:
-    return np.asarray(sess.run([OUTPUT], {INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]).reshape(-1)
 
 
 def parity_inputs(sizes, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
