@@ -88,3 +88,20 @@ def test_render_links_plots_relative_to_the_document(tmp_path):
     assert text.index("| 1 |") < text.index("![serve latency]")
     default = render(tmp_path / "benchmarks" / "results", root=tmp_path)  # default doc: <root>/docs/BENCHMARKS.md
     assert "](plots/serve_latency.png)" in default
+
+
+def test_ort_profile_splits_a_forward_by_operator_type(tmp_path):
+    import runpy
+
+    from mobileiqa.export.onnx import export_onnx
+    from mobileiqa.export.stages import build_metadata, load_source
+
+    net, name, meta, version = load_source("mobileiqa_student_mobilenetv3_small_050_tiny")
+    exported = export_onnx(net, tmp_path / "model.onnx", build_metadata(name, net, meta, version, None))
+    results, doc = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+    main = runpy.run_path(str(ROOT / "benchmarks/ort_profile.py"), run_name="ort_profile")["main"]
+    main([str(exported), "--width", "96", "--height", "64", "--repeats", "2", "--results", str(results),
+          "--doc", str(doc)])
+    (row,) = json.loads(next(results.glob("*/ort_profile.json")).read_text())["rows"]
+    assert row["file"] == "model.onnx" and row["wall_ms"] > 0 and 0 < row["kernel_ms"] <= row["wall_ms"] * 1.5
+    assert "Conv" in row["top_ops"] and "model.onnx" in doc.read_text()
