@@ -105,3 +105,21 @@ def test_ort_profile_splits_a_forward_by_operator_type(tmp_path):
     (row,) = json.loads(next(results.glob("*/ort_profile.json")).read_text())["rows"]
     assert row["file"] == "model.onnx" and row["wall_ms"] > 0 and 0 < row["kernel_ms"] <= row["wall_ms"] * 1.5
     assert "Conv" in row["top_ops"] and "model.onnx" in doc.read_text()
+
+
+def test_pipeline_times_reads_stage_durations_from_a_stamped_log(tmp_path):
+    import runpy
+
+    log = tmp_path / "repro.log"
+    log.write_text("23:59:00 'data.dvc' didn't change, skipping\n23:59:01 Running stage 'prepare':\n"
+                   "23:59:02 > mobileiqa prepare\n00:04:01 Stage 'validate' didn't change, skipping\n"
+                   "00:04:01 Running stage 'train_teacher':\nno stamp here\n00:14:01 Running stage 'export':\n"
+                   "00:15:01 Updating lock file 'dvc.lock'\n")
+    mod = runpy.run_path(str(ROOT / "benchmarks/pipeline_times.py"), run_name="pipeline_times")
+    times, skipped = mod["stage_times"](mod["_read_log"](log))
+    assert times == {"prepare": 300.0, "train_teacher": 600.0, "export": 60.0}  # across midnight
+    assert skipped == ["validate"]
+    mod["main"](["--log", str(log), "--results", str(tmp_path / "r"), "--doc", str(tmp_path / "B.md")])
+    rows = {r["stage"]: r["minutes"] for r in
+            json.loads(next((tmp_path / "r").glob("*/pipeline_times.json")).read_text())["rows"]}
+    assert rows["= data"] == 5.0 and rows["= training"] == 10.0 and rows["= rest"] == 1.0 and rows["= total"] == 16.0
