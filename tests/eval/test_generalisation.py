@@ -59,6 +59,9 @@ def test_benchmark_generalisation_cli(prepared_tiny, tmp_path):
     rc = main(["benchmark", "generalisation", "--params", str(ROOT / "params.yaml"),
                "--overlay", str(ROOT / "params/tiny.yaml"),
                "--set", "tracking.enabled=false", "--set", "evaluate.generalisation.epochs=1",
-               "--dataset", str(prepared_tiny), "--out", str(out), "--group", "blur"])
+               "--dataset", str(prepared_tiny), "--out", str(out), "--group", "blur",
+               "--record", str(tmp_path / "results")])
     assert rc == 0
+    (recorded,) = (tmp_path / "results").glob("*/generalisation.json")
+    assert [r["held-out group"] for r in json.loads(recorded.read_text())["rows"]] == ["blur"]
     assert [r["group"] for r in json.loads((out / "generalisation.json").read_text())["groups"]] == ["blur"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 
@@ -45,6 +46,10 @@ def _cmd_benchmark_generalisation(args: argparse.Namespace) -> int:
               f"{r['seen_srcc']:.3f}")
     print(f"mean unseen SRCC {result['mean_unseen_srcc']:.3f}, seen {result['mean_seen_srcc']:.3f}; "
           f"{args.out}/generalisation.md")
+    if args.record:
+        from mobileiqa.eval.generalisation import record
+
+        print(f"recorded {record(result, args.record, ' '.join(['mobileiqa', *sys.argv[1:]]))}")
     return 0
 
 
@@ -72,4 +77,6 @@ def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None
     b.add_argument("--dataset", default="artifacts/dataset")
     b.add_argument("--out", default="artifacts/benchmarks/generalisation", help="results and per-group cache")
     b.add_argument("--group", action="append", default=[], help="only this group (repeatable)")
+    b.add_argument("--record", metavar="RESULTS", help="also write the result for docs/BENCHMARKS.md under "
+                                                        "RESULTS/<machine>/ (e.g. benchmarks/results)")
     b.set_defaults(func=_cmd_benchmark_generalisation)

@@ -99,3 +99,21 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
               for r in rows]
     write_text(out_dir / "generalisation.md", "\n".join(lines) + "\n")
     return result
+
+
+def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
+    """Write ``result`` as a per-machine benchmark result (``RESULTS/<machine>/generalisation.json``) that
+    ``mobileiqa render-benchmarks`` puts in docs/BENCHMARKS.md; returns its path."""
+    import datetime as dt
+
+    from mobileiqa.eval.compute import machine_id
+
+    rows = [{"held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3), "unseen n": r["unseen_n"],
+             "seen SRCC": round(r["seen_srcc"], 3), "seen n": r["seen_n"]} for r in result["groups"]]
+    out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(),
+           "note": f"{result['model']} trained {result['epochs']} epochs per group (train_teacher recipe, MOS only); "
+                   f"mean unseen SRCC {result['mean_unseen_srcc']:.3f}, seen {result['mean_seen_srcc']:.3f}",
+           "dataset_sha256": result["dataset_sha256"], "rows": rows}
+    path = Path(results_dir) / out["machine"] / "generalisation.json"
+    write_json(path, out)
+    return path
