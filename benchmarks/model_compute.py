@@ -60,13 +60,15 @@ def _architecture(path: Path) -> str | None:
     return name if name in list_models() else None
 
 
-def _export(name: str, folder: Path) -> Path:
-    """``name`` (random init) as fp32 ONNX, the way `mobileiqa export` writes it."""
+def _export(name: str, folder: Path, width: int, height: int) -> Path:
+    """``name`` (random init) as fp32 ONNX, the way `mobileiqa export` writes it, traced at ``width x height``:
+    timm's MobileViT computes its patch grid in Python, so the teachers' graphs hold only at the traced size."""
     from mobileiqa.export.onnx import export_onnx
     from mobileiqa.export.stages import build_metadata, load_source
 
     net, name, meta, version = load_source(name)
-    return export_onnx(net, folder / f"{name}.onnx", build_metadata(name, net, meta, version, None))
+    return export_onnx(net, folder / f"{name}-{width}x{height}.onnx", build_metadata(name, net, meta, version, None),
+                       example_size=(width, height))
 
 
 def _ort_row(path: Path, label: str, arch: str | None, width: int, height: int, threads: int, repeats: int) -> dict:
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     archs = {f: _architecture(f) for f in files}
     rows = []
     with tempfile.TemporaryDirectory(prefix="mobileiqa-compute-") as tmp:
-        exported: dict[str, Path] = {}
+        exported: dict[tuple[str, int, int], Path] = {}
         for src, backend, w, h, t in tqdm(jobs, desc="model compute", unit="run"):
             arch = archs[src] if isinstance(src, Path) else src
             label = src.name if isinstance(src, Path) else src
@@ -134,11 +136,11 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 if isinstance(src, Path):
                     path = src
-                elif src in exported:
-                    path = exported[src]
+                elif (src, w, h) in exported:
+                    path = exported[src, w, h]
                 else:
                     t0 = time.perf_counter()
-                    path = exported[src] = _export(src, Path(tmp))
+                    path = exported[src, w, h] = _export(src, Path(tmp), w, h)
                     tqdm.write(f"{label:46} exported to fp32 ONNX in {time.perf_counter() - t0:.1f} s")
                 row = _ort_row(path, label, arch, w, h, t, args.repeats)
                 if isinstance(src, Path):

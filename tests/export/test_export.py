@@ -179,3 +179,14 @@ def test_export_cli_rejects_unknown_format_and_option(capsys):
     assert "unknown option 'colour'" in capsys.readouterr().err
     assert main(["export", "--list-formats"]) == 0
     assert "tflite" in capsys.readouterr().out
+
+
+def test_parity_names_a_graph_that_cannot_run_at_a_size():
+    from mobileiqa.export import onnx as onnx_export
+
+    def broken(x):
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Reshape node cannot reshape")
+
+    inputs = onnx_export.parity_inputs([(96, 64)])
+    with pytest.raises(ValueError, match="does not run at 96x64.*MobileViT"):
+        onnx_export.parity(lambda x: np.zeros(len(x)), broken, inputs, 1e-4)

@@ -108,7 +108,15 @@ def parity(reference, candidate, inputs, atol: float) -> dict:
     """Compare two scorers (``np (B,3,H,W) -> np (B,)``) on ``inputs``; max abs difference per size."""
     rows = []
     for x in inputs:
-        a, b = np.asarray(reference(x), np.float64), np.asarray(candidate(x), np.float64)
+        a = np.asarray(reference(x), np.float64)
+        try:
+            b = np.asarray(candidate(x), np.float64)
+        except Exception as exc:  # onnxruntime's Fail / RuntimeException
+            raise ValueError(
+                f"the exported graph does not run at {x.shape[3]}x{x.shape[2]} ({str(exc).splitlines()[0][:300]}): "
+                "a shape computed in Python was frozen at the traced size (timm's MobileViT does this to its patch "
+                "grid, so the MobileViT teachers export for one input size only); export the student, or set "
+                "export.parity_sizes to the one size you will run") from None
         rows.append({"size": f"{x.shape[3]}x{x.shape[2]}", "batch": int(x.shape[0]),
                      "max_abs_diff": float(np.max(np.abs(a - b)))})
     worst = max(r["max_abs_diff"] for r in rows)
