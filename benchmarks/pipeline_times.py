@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     rows.append({"stage": "= total", "minutes": round(sum(times.values()) / 60, 2)})
     for r in rows:
         print(f"{r['stage']:<20} {r['minutes']:7.2f} min")
-    result = {"machine": machine_id(), "command": "dvc repro | python benchmarks/pipeline_times.py",
+    logs = " ".join(f"--log {log}" for log in args.log)
+    command = f"python benchmarks/pipeline_times.py {logs}" if logs else \
+        "dvc repro | python benchmarks/pipeline_times.py"
+    result = {"machine": machine_id(), "command": command,
               "date": dt.date.today().isoformat(), "note": args.note,
               "targets": {"data_min": 12, "training_min": 20, "rest_min": 8, "total_min": 40}, "rows": rows}
     write_json(args.results / result["machine"] / "pipeline_times.json", result)
