@@ -32,7 +32,7 @@ fi
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true
 # Debian packages are fetched by name (photos, BRISQUE's model files in opencv-data) or installed (PostgreSQL
 # for the registry tests): refresh the package lists once on a fresh machine (as root)
-if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] && [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && ! find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null | grep -q .; then
   echo "setup: apt-get update (package lists are empty)" >&2
   apt-get update -qq
 fi

@@ -35,7 +35,8 @@ def test_holdout_manifest_keeps_the_group_out_of_training_only(prepared_tiny):
 
 def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_path, monkeypatch):
     params = _fast(tiny_params)
-    result = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))
+    monkeypatch.chdir(prepared_tiny.parent)  # a relative dataset folder, as on the CLI
+    result = leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))
     (row,) = result["groups"]
     assert row["group"] == "noise" and row["unseen_n"] > 0 and row["seen_n"] > 0
     assert -1.0 <= row["unseen_srcc"] <= 1.0 and -1.0 <= row["seen_srcc"] <= 1.0
@@ -46,7 +47,7 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
         raise AssertionError("a cached group was trained again")
 
     monkeypatch.setattr(generalisation, "run_group", no_training)
-    assert leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))["groups"] == [row]
+    assert leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))["groups"] == [row]
     with pytest.raises(ValueError, match="unknown distortion group 'nois'"):
         leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
     assert "noise" in GROUPS

@@ -236,8 +236,9 @@ def test_kustomize_renders_the_stack():
 
 # ---------------------------------------------------------------- local-stack.sh
 
-def test_local_stack_script_passes_shellcheck():
-    proc = subprocess.run([_tool("shellcheck"), str(LOCAL_STACK)], capture_output=True, text=True)
+def test_shell_scripts_pass_shellcheck():
+    scripts = [LOCAL_STACK, *sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci" / "run"]
+    proc = subprocess.run([_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -58,7 +58,8 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
     work = Path(work_dir)
     subset = work / "dataset"
     digest = write_manifest(holdout_manifest(manifest, group), subset / "manifest.csv")
-    write_json(subset / "dataset.json", {"source": f"{dataset.source}-without-{group}", "root": str(dataset.root),
+    root = Path(dataset.root).resolve()  # the subset lives elsewhere: a relative root would point into it
+    write_json(subset / "dataset.json", {"source": f"{dataset.source}-without-{group}", "root": str(root),
                                          "manifest_sha256": digest})
     train_teacher(cfg, subset, work / "model", model)
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
