@@ -99,7 +99,8 @@ def free_port() -> int:
 def serve(uri: str, name: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # for uvicorn
     with open(log, "w") as fh:
         proc = subprocess.Popen([exe, "models", "serve", "-m", f"models:/{name}@champion", "--env-manager", "local",
                                  "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], stdout=fh,

@@ -60,7 +60,8 @@ def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, samp
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent))
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # for uvicorn
     with open(log, "w") as fh:
         proc = subprocess.Popen([exe, "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
                                  "-h", "127.0.0.1", "-p", str(port), "-w", "1"], stdout=fh, stderr=subprocess.STDOUT,
