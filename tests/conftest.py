@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.imagegen import make_photo
-from tests.procs import stop
+from tests.procs import stop, wait_until
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,6 @@ def s3_server():
     import shutil
     import subprocess
     import sys
-    import time
     import urllib.request
     from pathlib import Path
 
@@ -71,16 +70,8 @@ def s3_server():
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"moto_server did not start on {endpoint}")
-            time.sleep(0.2)
+    wait_until(lambda: urllib.request.urlopen(endpoint + "/moto-api/", timeout=1), f"moto_server on {endpoint}",
+               proc, 30)
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

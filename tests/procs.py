@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from pathlib import Path
+
+import pytest
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -13,3 +17,19 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def wait_until(check, what: str, proc: subprocess.Popen, timeout: float, log: Path | None = None) -> None:
+    """Call ``check`` until it stops raising; fail the test (with the tail of ``log``) when ``proc`` exits or
+    ``timeout`` seconds pass first."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            check()
+            return
+        except Exception:  # not up yet
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                tail = log.read_text()[-3000:] if log and log.is_file() else ""
+                pytest.fail(f"{what} did not start (exit {proc.poll()}):\n{tail}")
+            time.sleep(0.2)

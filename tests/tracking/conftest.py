@@ -17,13 +17,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.procs import stop
+from tests.procs import stop, wait_until
 
 TINY_STUDENT = "mobileiqa_student_mobilenetv3_small_050_tiny"
 
@@ -48,20 +47,6 @@ def _pg_bin(tool: str) -> str | None:
         if (folder / tool).is_file():
             return str(folder / tool)
     return None
-
-
-def _wait(check, what: str, proc: subprocess.Popen, timeout: float, log: Path | None = None) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            check()
-            return
-        except Exception:  # not up yet
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                tail = log.read_text()[-3000:] if log and log.is_file() else ""
-                pytest.fail(f"{what} did not start (exit {proc.poll()}):\n{tail}")
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +83,7 @@ def postgres_url():
         return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2,
                                autocommit=True)
 
-    _wait(lambda: connect().close(), "PostgreSQL", proc, 60, log)
+    wait_until(lambda: connect().close(), "PostgreSQL", proc, 60, log)
     with connect() as conn:
         conn.execute("CREATE DATABASE mlflow")
     try:
@@ -127,7 +112,7 @@ def mlflow_server(postgres_url, s3_server, tmp_path_factory):
                                  f"s3://{bucket}/artifacts", "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", "1"], stdout=fh, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    _wait(lambda: urllib.request.urlopen(url + "/health", timeout=2), "mlflow server", proc, 120, log)
+    wait_until(lambda: urllib.request.urlopen(url + "/health", timeout=2), "mlflow server", proc, 120, log)
     try:
         yield url
     finally:

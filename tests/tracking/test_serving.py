@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mobileiqa.predict import Predictor
 from mobileiqa.tracking.promotion import promote
 from mobileiqa.tracking.registry import client
 from mobileiqa.tracking.stages import run_register
-from tests.procs import stop
+from tests.procs import stop, wait_until
 from tests.tracking.conftest import _free_port, write_stage_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,15 +67,7 @@ def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, samp
                                 env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/ping", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"mlflow models serve did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
+        wait_until(lambda: urllib.request.urlopen(url + "/ping", timeout=2), "mlflow models serve", proc, 120, log)
         images = [base64.b64encode(p.read_bytes()).decode() for p in sample_jpegs]
         for body in ({"inputs": images}, {"dataframe_split": {"columns": ["image"], "data": [[i] for i in images]}}):
             req = urllib.request.Request(url + "/invocations", data=json.dumps(body).encode(),
