@@ -2,7 +2,7 @@
 dataset with the default params, timed per stage, then the best epochs scored on the validation and test splits.
 
     python benchmarks/train_cpu.py [--params params.yaml] [--dataset artifacts/dataset] [--work /tmp/train_cpu]
-        [--set train_teacher.epochs=2 ...] [--out benchmarks/results/cpu-amd-epyc-2c/train_cpu.json]
+        [--set train_teacher.epochs=2 ...] [--out benchmarks/results/<machine>/train_cpu.json]
 
 Tracking is off (the stages are timed, not MLflow). Target: teacher + distillation <= 20 min on 2 cores and a
 student with test SRCC >= 0.85, within 0.03 of the teacher. Prints and writes numbers, asserts nothing; the CPU
@@ -23,6 +23,7 @@ from mobileiqa.atomic import write_json
 from mobileiqa.config import load_params
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.eval.compute import machine_id
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.train.recipe import predict, split_images, split_metrics
 from mobileiqa.train.stages import run_distill_student, run_train_teacher
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     ap.add_argument("--dataset", default=str(ROOT / "artifacts/dataset"))
     ap.add_argument("--work", default="/tmp/mobileiqa_train_cpu", help="where the runs write model.pt etc.")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/cpu-amd-epyc-2c/train_cpu.json"))
+    ap.add_argument("--out", help="result file (default: benchmarks/results/<machine>/train_cpu.json)")
     args = ap.parse_args()
     params = load_params(args.params, args.overlay, ["tracking.enabled=false", *args.overrides])
     dataset, work = Path(args.dataset), Path(args.work)
@@ -72,7 +73,8 @@ def main() -> None:
     t2 = time.perf_counter()
     batch = params.train_teacher.eval_batch_size or params.train_teacher.batch_size
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "machine": machine_id(),
+        "host": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "load_avg_at_end": os.getloadavg()},
         "params": {"teacher": params.models.teacher, "student": params.models.student, "overrides": args.overrides},
@@ -91,7 +93,7 @@ def main() -> None:
     result["student_minus_teacher_test_srcc"] = round(-gap, 4)
     print(f"total {result['total_wall_s']:.0f} s (target <= 1200 s); student test SRCC "
           f"{result['student']['test_srcc']:.4f} (target >= 0.85, within 0.03 of the teacher: gap {gap:+.4f})")
-    write_json(args.out, result)
+    write_json(args.out or ROOT / "benchmarks" / "results" / machine_id() / "train_cpu.json", result)
     print(f"wrote {args.out}")
 
 
