@@ -93,8 +93,9 @@ def main() -> None:
     result["student_minus_teacher_test_srcc"] = round(-gap, 4)
     print(f"total {result['total_wall_s']:.0f} s (target <= 1200 s); student test SRCC "
           f"{result['student']['test_srcc']:.4f} (target >= 0.85, within 0.03 of the teacher: gap {gap:+.4f})")
-    write_json(args.out or ROOT / "benchmarks" / "results" / machine_id() / "train_cpu.json", result)
-    print(f"wrote {args.out}")
+    out = args.out or ROOT / "benchmarks" / "results" / machine_id() / "train_cpu.json"
+    write_json(out, result)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
