@@ -37,7 +37,7 @@ from tqdm import tqdm
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.eval.compute import machine_id, measure
 from mobileiqa.eval.report import render
-from mobileiqa.models import list_models
+from mobileiqa.models import get_spec, list_models
 from mobileiqa.models.complexity import complexity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +69,11 @@ def _export(name: str, folder: Path, width: int, height: int) -> Path:
     net, name, meta, version = load_source(name)
     return export_onnx(net, folder / f"{name}-{width}x{height}.onnx", build_metadata(name, net, meta, version, None),
                        example_size=(width, height))
+
+
+def _export_key(name: str, width: int, height: int) -> tuple:
+    """One export per model, except MobileViT backbones, whose graph holds only at the traced size."""
+    return (name, width, height) if get_spec(name).backbone.startswith("mobilevit") else (name,)
 
 
 def _ort_row(path: Path, label: str, arch: str | None, width: int, height: int, threads: int, repeats: int) -> dict:
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     archs = {f: _architecture(f) for f in files}
     rows = []
     with tempfile.TemporaryDirectory(prefix="mobileiqa-compute-") as tmp:
-        exported: dict[tuple[str, int, int], Path] = {}
+        exported: dict[tuple, Path] = {}
         for src, backend, w, h, t in tqdm(jobs, desc="model compute", unit="run"):
             arch = archs[src] if isinstance(src, Path) else src
             label = src.name if isinstance(src, Path) else src
@@ -136,11 +141,11 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 if isinstance(src, Path):
                     path = src
-                elif (src, w, h) in exported:
-                    path = exported[src, w, h]
+                elif (key := _export_key(src, w, h)) in exported:
+                    path = exported[key]
                 else:
                     t0 = time.perf_counter()
-                    path = exported[src, w, h] = _export(src, Path(tmp), w, h)
+                    path = exported[key] = _export(src, Path(tmp), w, h)
                     tqdm.write(f"{label:46} exported to fp32 ONNX in {time.perf_counter() - t0:.1f} s")
                 row = _ort_row(path, label, arch, w, h, t, args.repeats)
                 if isinstance(src, Path):

@@ -150,12 +150,16 @@ def _override(data: dict, assignment: str) -> dict:
 def load_params(path: str | os.PathLike = "params.yaml", overlays=(), overrides=()) -> Params:
     """Read ``path``, deep-merge each overlay file, apply ``section.key=value`` overrides, validate."""
     path = Path(path)
-    data = _read_yaml(path)
+    return build(Params, _merged(_read_yaml(path), overlays, overrides), where=str(path))
+
+
+def _merged(data: dict, overlays=(), overrides=()) -> dict:
+    """``data`` with each overlay file deep-merged and each ``section.key=value`` override applied, in order."""
     for overlay in overlays:
         data = _merge(data, _read_yaml(Path(overlay)))
     for assignment in overrides:
         data = _override(data, assignment)
-    return build(Params, data, where=str(path))
+    return data
 
 
 def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
@@ -176,14 +180,10 @@ def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
 
     path = Path(path)
     before = _read_yaml(path)
-    merged = before
-    for overlay in overlays:
-        merged = _merge(merged, _read_yaml(Path(overlay)))
-    for assignment in overrides:
-        merged = _override(merged, assignment)
+    merged = _merged(before, overlays, overrides)
     build(Params, merged, where=f"{path} + {', '.join(map(str, overlays)) or 'overrides'}")
-    changed = sorted(k for k in set(_flat(before)) | set(_flat(merged)) if _flat(before).get(k, ...) !=
-                     _flat(merged).get(k, ...))
+    old, new = _flat(before), _flat(merged)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, ...) != new.get(k, ...))
 
     rt = YAML()
     rt.preserve_quotes = True
