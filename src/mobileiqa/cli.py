@@ -24,11 +24,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
         rows.append(dict(model=name, role=spec.role, backbone=spec.backbone, params_m=round(cost.params_m, 3),
                          gmacs=round(cost.gmacs, 2), height=height, width=width, faithful=spec.faithful,
                          scale=spec.head.scale.describe(), description=spec.description))
-    header = f"{'model':46} {'role':8} {'params (M)':>10} {f'GMACs @{width}x{height}':>17}  score scale"
+    w = max([46, *(len(r["model"]) for r in rows)])
+    header = f"{'model':{w}} {'role':8} {'params (M)':>10} {f'GMACs @{width}x{height}':>17}  score scale"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['model']:46} {r['role']:8} {r['params_m']:10.2f} {r['gmacs']:17.2f}  {r['scale']}")
+        print(f"{r['model']:{w}} {r['role']:8} {r['params_m']:10.2f} {r['gmacs']:17.2f}  {r['scale']}")
     if args.out:
         from mobileiqa.atomic import write_json
 

@@ -21,7 +21,7 @@ import yaml
 
 from mobileiqa.data.prepare import DataConfig
 from mobileiqa.data.validate import GateOptions
-from mobileiqa.eval.settings import EvaluateConfig
+from mobileiqa.eval.settings import AblationConfig, EvaluateConfig
 from mobileiqa.export.settings import ExportConfig
 from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
 from mobileiqa.tracking.mlflow_logger import TrackingConfig
@@ -61,6 +61,7 @@ class Params:
     register: RegisterConfig = field(default_factory=RegisterConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
 
 class ConfigError(ValueError):

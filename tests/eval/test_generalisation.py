@@ -66,3 +66,19 @@ def test_benchmark_generalisation_cli(prepared_tiny, tmp_path):
     (recorded,) = (tmp_path / "results").glob("*/generalisation.json")
     assert [r["held-out group"] for r in json.loads(recorded.read_text())["rows"]] == ["blur"]
     assert [r["group"] for r in json.loads((out / "generalisation.json").read_text())["groups"]] == ["blur"]
+
+
+def test_record_keeps_other_models_and_replaces_this_one(tmp_path):
+    def result(model, unseen, sha="abc"):
+        return {"model": model, "epochs": 3, "dataset_sha256": sha, "mean_unseen_srcc": unseen,
+                "mean_seen_srcc": 0.3, "groups": [{"group": "blur", "unseen_srcc": unseen, "unseen_n": 5,
+                                                   "seen_srcc": 0.3, "seen_n": 7}]}
+
+    generalisation.record(result("ref", 0.1), tmp_path, "cmd")
+    generalisation.record(result("winner", 0.2), tmp_path, "cmd")
+    path = generalisation.record(result("ref", 0.15), tmp_path, "cmd")
+    data = json.loads(path.read_text())
+    assert [(r["model"], r["unseen SRCC"]) for r in data["rows"]] == [("winner", 0.2), ("ref", 0.15)]
+    assert set(data["summary"]) == {"winner", "ref"} and "`ref`" in data["notes"]
+    data = json.loads(generalisation.record(result("ref", 0.4, sha="other"), tmp_path, "cmd").read_text())
+    assert [r["model"] for r in data["rows"]] == ["ref"]  # another dataset: older rows dropped

@@ -53,6 +53,22 @@ def _cmd_benchmark_generalisation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark_ablation(args: argparse.Namespace) -> int:
+    from mobileiqa.eval.ablation import markdown, run_ablation
+
+    result = run_ablation(_load(args), args.dataset, args.teacher, args.out, tuple(args.only))
+    if result is None:
+        print(f"ran {', '.join(args.only)}; run again without --only for the summary")
+        return 0
+    print(markdown(result), end="")
+    print(f"{args.out}/ablation.md, {args.out}/ablation.png")
+    if args.record:
+        from mobileiqa.eval.ablation import record
+
+        print(f"recorded {record(result, args.out, args.record, ' '.join(['mobileiqa', *sys.argv[1:]]))}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None:
     """Add this area's subcommands to the ``mobileiqa`` parser."""
     p = sub.add_parser("baselines", help="score the evaluated split with NIQE, PIQE and BRISQUE (cached per dataset)")
@@ -80,3 +96,14 @@ def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None
     b.add_argument("--record", metavar="RESULTS", help="also write the result for docs/BENCHMARKS.md under "
                                                         "RESULTS/<machine>/ (e.g. benchmarks/results)")
     b.set_defaults(func=_cmd_benchmark_generalisation)
+
+    b = bench.add_parser("ablation", help="lite students distilled from one teacher: seeds, cost, paired bootstrap")
+    add_params_args(b, "params file (section `ablation`)", default="params.yaml")
+    b.add_argument("--dataset", default="artifacts/dataset")
+    b.add_argument("--teacher", default="artifacts/teacher/model.pt", help="the one teacher every student learns from")
+    b.add_argument("--out", default="artifacts/benchmarks/ablation", help="runs, per-run cache and the summary")
+    b.add_argument("--only", action="append", default=[], metavar="MODEL",
+                   help="run just this model's seeds, no summary (repeatable; lets two processes share the work)")
+    b.add_argument("--record", metavar="RESULTS", help="also write the result for docs/BENCHMARKS.md under "
+                                                        "RESULTS/<machine>/ and the plot to docs/plots/")
+    b.set_defaults(func=_cmd_benchmark_ablation)

@@ -104,17 +104,27 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
 
 def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     """Write ``result`` as a per-machine benchmark result (``RESULTS/<machine>/generalisation.json``) that
-    ``mobileiqa render-benchmarks`` puts in docs/BENCHMARKS.md; returns its path."""
+    ``mobileiqa render-benchmarks`` puts in docs/BENCHMARKS.md; returns its path. Rows of *other* models already
+    recorded there are kept (the ablation compares the reference student with the winner), this model's replaced."""
     import datetime as dt
 
     from mobileiqa.eval.compute import machine_id
 
-    rows = [{"held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3), "unseen n": r["unseen_n"],
-             "seen SRCC": round(r["seen_srcc"], 3), "seen n": r["seen_n"]} for r in result["groups"]]
-    out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(),
-           "note": f"{result['model']} trained {result['epochs']} epochs per group (train_teacher recipe, MOS only); "
-                   f"mean unseen SRCC {result['mean_unseen_srcc']:.3f}, seen {result['mean_seen_srcc']:.3f}",
-           "dataset_sha256": result["dataset_sha256"], "rows": rows}
-    path = Path(results_dir) / out["machine"] / "generalisation.json"
+    path = Path(results_dir) / machine_id() / "generalisation.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if old.get("dataset_sha256") not in (None, result["dataset_sha256"]):
+        old = {}  # another dataset: earlier rows are not comparable
+    kept = [r for r in old.get("rows", []) if r.get("model") not in (None, result["model"])]
+    rows = kept + [{"model": result["model"], "held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3),
+                    "unseen n": r["unseen_n"], "seen SRCC": round(r["seen_srcc"], 3), "seen n": r["seen_n"]}
+                   for r in result["groups"]]
+    summary = dict(old.get("summary", {}), **{result["model"]: {
+        "epochs": result["epochs"], "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
+        "mean_seen_srcc": round(result["mean_seen_srcc"], 3)}})
+    summary = {m: v for m, v in summary.items() if any(r["model"] == m for r in rows)}
+    notes = "; ".join(f"`{m}`: {v['epochs']} epochs per group (train_teacher recipe, MOS only), mean unseen SRCC "
+                      f"{v['mean_unseen_srcc']:.3f}, seen {v['mean_seen_srcc']:.3f}" for m, v in summary.items())
+    out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(), "notes": notes + ".",
+           "dataset_sha256": result["dataset_sha256"], "summary": summary, "rows": rows}
     write_json(path, out)
     return path

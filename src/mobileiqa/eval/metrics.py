@@ -446,23 +446,44 @@ class PairedDiff:
         return asdict(self)
 
 
+def _runs(pred, mos, name: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """``pred`` as a list of 1-D score arrays: one array, or a 2-D array / list with one row per run (seed)."""
+    if isinstance(pred, np.ndarray):
+        rows = [pred] if pred.ndim == 1 else list(pred)
+    else:
+        rows = list(pred)
+        rows = [pred] if rows and np.ndim(rows[0]) == 0 else rows
+    if not rows:
+        raise ValueError(f"{name} holds no runs")
+    checked = [_validate(r, mos, f"{name}[{i}]" if len(rows) > 1 else name) for i, r in enumerate(rows)]
+    return [p for p, _ in checked], checked[0][1]
+
+
+def _mean_over_runs(samples: list[_Sample], idx: np.ndarray, name: str) -> np.ndarray:
+    return np.mean([_block_stats(s, idx, (name,))[name] for s in samples], axis=0)
+
+
 def paired_bootstrap_diff(pred_a, pred_b, mos, metric: str = "srcc", n_boot: int = 1000, seed: int = 0,
                           alpha: float = 0.05) -> PairedDiff:
     """Paired bootstrap of ``metric(pred_a, mos) - metric(pred_b, mos)``: both models see the same resampled items.
 
-    ``mean`` averages the differences over resamples where both are defined; ``(low, high)`` is their percentile
-    interval at level ``1 - alpha`` (an interval excluding 0 means the models differ on this test set).
+    ``pred_a`` / ``pred_b`` are one score array each, or several (a 2-D array or a list, one row per run, e.g. per
+    training seed): then each side's metric is the mean over its runs, on every resample, so the interval covers
+    the test-set sampling of the seed-averaged difference. ``mean`` averages the differences over resamples where
+    both are defined; ``(low, high)`` is their percentile interval at level ``1 - alpha`` (an interval excluding
+    0 means the models differ on this test set).
     """
-    pa, m = _validate(pred_a, mos, "pred_a")
-    pb, _ = _validate(pred_b, mos, "pred_b")
+    runs_a, m = _runs(pred_a, mos, "pred_a")
+    runs_b, _ = _runs(pred_b, mos, "pred_b")
     (name,) = _metric_names((metric,))
     _check_resampling(n_boot, alpha)
-    a, b = _Sample.of(pa, m), _Sample.of(pb, m)
+    a = [_Sample.of(p, m) for p in runs_a]
+    b = [_Sample.of(p, m) for p in runs_b]
     blocks = _index_blocks(np.random.default_rng(seed), len(m), n_boot)
-    diffs = np.concatenate([_block_stats(a, idx, (name,))[name] - _block_stats(b, idx, (name,))[name]
-                            for idx in blocks])
+    diffs = np.concatenate([_mean_over_runs(a, idx, name) - _mean_over_runs(b, idx, name) for idx in blocks])
     finite = diffs[np.isfinite(diffs)]
     low, high = _interval(diffs, alpha)
-    return PairedDiff(metric=name, observed=_point(name, pa, m) - _point(name, pb, m),
+    observed = (np.mean([_point(name, p, m) for p in runs_a]) - np.mean([_point(name, p, m) for p in runs_b]))
+    return PairedDiff(metric=name, observed=float(observed),
                       mean=float(finite.mean()) if len(finite) else math.nan, low=low, high=high, n_boot=n_boot,
                       alpha=alpha, lower_is_better=name in LOWER_IS_BETTER)

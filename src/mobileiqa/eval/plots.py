@@ -129,3 +129,27 @@ def latency_vs_resolution(rows: list[dict], path: str | os.PathLike, title: str 
         ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _save(fig, path)
+
+
+def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Mean SRCC over seeds (bars: min-max) against parameters (left) and GMACs (right), one point per model; the
+    reference is drawn as a square."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, key, label in ((axes[0], "params_m", "parameters (M)"), (axes[1], "gmacs", "GMACs at 1907x1231")):
+        for r in rows:
+            x = r.get(key)
+            if x is None:
+                continue
+            err = [[r["srcc_mean"] - r["srcc_min"]], [r["srcc_max"] - r["srcc_mean"]]]
+            ax.errorbar([x], [r["srcc_mean"]], yerr=err, fmt="s" if r.get("reference") else "o", capsize=3,
+                        label=r["model"].removeprefix("mobileiqa_student_"))
+            ax.annotate(r["model"].removeprefix("mobileiqa_student_mobilenetv3_"), (x, r["srcc_mean"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel=label, title=f"SRCC vs {label.split(' ')[0]}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test SRCC (mean over seeds, min-max)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -28,6 +28,33 @@ class GeneralisationConfig:
 
 
 @dataclass(frozen=True)
+class AblationConfig:
+    """Lite-student ablation (``mobileiqa benchmark ablation``; not part of dvc repro): every model is distilled
+    from the same teacher with the ``distill_student`` recipe, ``epochs`` epochs (equal optimiser steps), once per
+    seed, and compared with ``reference`` on the evaluation split."""
+
+    reference: str = "mobileiqa_student_mobilenetv3_small_100_nano"
+    variants: tuple[str, ...] = (  # the lite students compared with the reference (docs/ABLATION.md)
+        "mobileiqa_student_mobilenetv3_small_075_nano", "mobileiqa_student_mobilenetv3_small_050_nano",
+        "mobileiqa_student_mobilenetv3_small_050_nanopool", "mobileiqa_student_mobilenetv3_small_050_pico")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 4
+    n_boot: int = 1000              # paired-bootstrap resamples of the SRCC difference to the reference
+    max_srcc_drop: float = 0.01     # shipping rule: mean SRCC >= reference's - this ...
+    min_diff_low: float = -0.03     # ... and the 95 % interval of the difference starts above this
+    latency_threads: int = 1        # ORT latency and memory of each model's ONNX file at summary.height x width
+    latency_repeats: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("ablation.seeds is empty; give at least one seed")
+        if self.epochs < 1:
+            raise ValueError(f"ablation.epochs must be >= 1, got {self.epochs}")
+        if self.reference in self.variants:
+            raise ValueError(f"ablation.variants lists the reference {self.reference!r}; list only the others")
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     """The `evaluate` section of params.yaml."""
 

@@ -26,6 +26,11 @@ LITE = dict(grid=12, width=64, lda_hidden=128, lda_pool_first=True, attn_rank=64
 # in each (docs/TRAINING.md).
 NANO = dict(grid=8, width=32, lda_hidden=32, lda_pool_first=False, num_opinions=2, qk_ratio=4, attn_rank=16,
             head_channels=32, head_hidden=16, head_pool=2)
+# Ablation knobs around the nano head (issue 9, docs/ABLATION.md): the same head with the LDA pooled to the grid
+# *before* its expansion (cheaper on high-resolution stride-2 maps), and a "pico" head that also shrinks the grid,
+# width and attention rank (every knob at its cheapest while keeping 2 opinions + a fusion MAL).
+NANO_POOL = dict(NANO, lda_pool_first=True)
+PICO = dict(NANO, grid=6, width=24, lda_hidden=24, lda_pool_first=True, attn_rank=8, head_channels=24, head_hidden=12)
 TINY = dict(grid=6, width=16, lda_hidden=16, lda_pool_first=True, num_opinions=2, qk_ratio=4, attn_rank=8,
             head_channels=16, head_hidden=8, head_pool=2)
 
@@ -85,7 +90,15 @@ for _spec in (
     ModelSpec("mobileiqa_teacher_mobilenetv3_small_100_nano", TEACHER, "mobilenetv3_small_100",
               replace(TEACHER_HEAD, **NANO), "nano teacher: the CPU default teacher (trained from scratch)"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_nano", STUDENT, "mobilenetv3_small_050",
-              replace(STUDENT_HEAD, **NANO), "nano student: the CPU default student (distilled from scratch)"),
+              replace(STUDENT_HEAD, **NANO), "nano student on MobileNetV3-S 0.5 (the previous default; ablation)"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_100_nano", STUDENT, "mobilenetv3_small_100",
+              replace(STUDENT_HEAD, **NANO), "CPU default student: nano head, the teacher's backbone"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_075_nano", STUDENT, "mobilenetv3_small_075",
+              replace(STUDENT_HEAD, **NANO), "nano head on MobileNetV3-S 0.75 (ablation)"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_050_nanopool", STUDENT, "mobilenetv3_small_050",
+              replace(STUDENT_HEAD, **NANO_POOL), "nano student with pool-first LDA (ablation)"),
+    ModelSpec("mobileiqa_student_mobilenetv3_small_050_pico", STUDENT, "mobilenetv3_small_050",
+              replace(STUDENT_HEAD, **PICO), "pico student: 6x6 grid, 24 channels, pool-first LDA (ablation)"),
     ModelSpec("mobileiqa_teacher_mobilevitv2_050_tiny", TEACHER, "mobilevitv2_050",
               replace(TEACHER_HEAD, **TINY), "tiny teacher for tests"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_tiny", STUDENT, "mobilenetv3_small_050",
@@ -94,4 +107,4 @@ for _spec in (
     register(_spec)
 
 DEFAULT_TEACHER = "mobileiqa_teacher_mobilenetv3_small_100_nano"
-DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_small_050_nano"
+DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_small_100_nano"  # the ablation's winner (docs/ABLATION.md)

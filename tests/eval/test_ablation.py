@@ -1,0 +1,139 @@
+"""Lite-student ablation, tiny version: every (model, seed) is distilled from one teacher and cached, the summary
+has costs, seed means and paired-bootstrap differences, and the shipping rule picks the cheapest qualifying model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobileiqa.config import ConfigError, load_params
+from mobileiqa.eval import ablation
+from mobileiqa.eval.ablation import run_ablation, summarise
+from mobileiqa.eval.metrics import paired_bootstrap_diff, srcc
+from mobileiqa.models import create_model
+from mobileiqa.models.checkpoint import save_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, tiny_params):
+    path = tmp_path_factory.mktemp("teacher") / "model.pt"
+    save_model(create_model(tiny_params.models.teacher).eval(), tiny_params.models.teacher, path)
+    return path
+
+
+def test_ablation_runs_every_seed_caches_and_summarises(prepared_tiny, tiny_params, teacher, tmp_path, monkeypatch):
+    a = tiny_params.ablation
+    out = tmp_path / "abl"
+    assert run_ablation(tiny_params, prepared_tiny, teacher, out, only=(a.reference,), progress=lambda _: None) is None
+    assert len(list((out / "cache").glob("*.json"))) == len(a.seeds)  # only the reference ran
+
+    result = run_ablation(tiny_params, prepared_tiny, teacher, out, progress=lambda _: None)
+    ref, var = result["rows"]
+    assert ref["model"] == a.reference and ref["reference"] and var["model"] == a.variants[0]
+    for row in (ref, var):
+        assert row["seeds"] == len(a.seeds) and row["steps"] > 0
+        assert row["params_m"] > 0 and row["gmacs"] > 0 and row["ort_ms"] > 0
+        assert -1 <= row["srcc_min"] <= row["srcc_mean"] <= row["srcc_max"] <= 1
+    assert ref["steps"] == var["steps"]  # equal optimiser steps
+    assert var["diff"] == pytest.approx(var["srcc_mean"] - ref["srcc_mean"])
+    assert var["diff_low"] <= var["diff_high"]
+    assert json.loads((out / "ablation.json").read_text())["rows"][1]["model"] == a.variants[0]
+    assert a.variants[0] in (out / "ablation.md").read_text()
+    assert (out / "ablation.png").stat().st_size > 0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr("mobileiqa.train.distill.distill_student", no_training)
+    again = run_ablation(tiny_params, prepared_tiny, teacher, out, progress=lambda _: None)
+    assert [r["srcc_by_seed"] for r in again["rows"]] == [r["srcc_by_seed"] for r in result["rows"]]
+
+    other_seed = dataclasses.replace(tiny_params, ablation=dataclasses.replace(a, seeds=(5,)))
+    with pytest.raises(AssertionError, match="trained again"):  # a new seed is a new run, not a cache hit
+        run_ablation(other_seed, prepared_tiny, teacher, out, only=(a.reference,), progress=lambda _: None)
+
+
+def _runs(model: str, preds: list[np.ndarray]) -> list[dict]:
+    return [{"model": model, "seed": s, "steps": 10, "srcc": 0.0, "plcc": 0.0, "pred": list(p)}
+            for s, p in enumerate(preds)]
+
+
+def test_summary_applies_the_shipping_rule(tiny_params):
+    rng = np.random.default_rng(0)
+    mos = rng.random(300)
+    good = [mos + 0.3 * rng.standard_normal(300) for _ in range(2)]
+    bad = [rng.random(300) for _ in range(2)]
+    params = dataclasses.replace(tiny_params, ablation=dataclasses.replace(
+        tiny_params.ablation, reference="ref", variants=("same", "cheap_bad", "big"), n_boot=200))
+    runs = {"ref": _runs("ref", good), "same": _runs("same", good), "cheap_bad": _runs("cheap_bad", bad),
+            "big": _runs("big", good)}
+    for model_runs in runs.values():
+        for r in model_runs:
+            r["srcc"], r["plcc"] = srcc(r["pred"], mos), 0.5
+    costs = {"ref": {"params_m": 1.0, "gmacs": 3.0}, "same": {"params_m": 0.5, "gmacs": 1.5},
+             "cheap_bad": {"params_m": 0.1, "gmacs": 0.5}, "big": {"params_m": 7.0, "gmacs": 2.0}}
+    result = summarise(params, runs, costs, mos)
+    rows = {r["model"]: r for r in result["rows"]}
+    assert rows["same"]["diff"] == pytest.approx(0.0) and rows["same"]["qualifies"]
+    assert rows["cheap_bad"]["diff"] < -0.3 and not rows["cheap_bad"]["qualifies"]
+    assert not rows["big"]["qualifies"]  # as accurate, but over the 6 M parameter budget
+    assert rows["ref"]["qualifies"] and result["winner"] == "same"  # the cheapest qualifying model
+    costs["same"]["gmacs"] = 30.0  # over the GMAC budget: the reference itself ships
+    assert summarise(params, runs, costs, mos)["winner"] == "ref"
+
+
+def test_seed_averaged_paired_bootstrap():
+    rng = np.random.default_rng(1)
+    mos = rng.random(200)
+    a = [mos + s * rng.standard_normal(200) for s in (0.2, 0.4)]
+    b = [mos + 0.6 * rng.standard_normal(200)]
+    d = paired_bootstrap_diff(a, b, mos, n_boot=300)
+    assert d.observed == pytest.approx(np.mean([srcc(p, mos) for p in a]) - srcc(b[0], mos))
+    assert d.low < d.observed < d.high and d.low > 0  # clearly better on average
+    same = paired_bootstrap_diff(np.stack(a), np.stack(a), mos, n_boot=50)
+    assert same.observed == 0 and same.low == 0 and same.high == 0
+    with pytest.raises(ValueError, match=r"pred_a\[1\]"):
+        paired_bootstrap_diff([a[0], a[1][:-1]], b, mos)
+
+
+def test_ablation_config_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="lists the reference"):
+        load_params(ROOT / "params.yaml", overrides=[
+            "ablation.variants=[mobileiqa_student_mobilenetv3_small_100_nano]"])
+    params = load_params(ROOT / "params.yaml")
+    assert params.ablation.reference not in params.ablation.variants and len(params.ablation.seeds) == 3
+
+
+def test_unknown_model_and_missing_teacher_are_named(prepared_tiny, tiny_params, teacher, tmp_path):
+    with pytest.raises(ValueError, match="unknown model.*nope"):
+        run_ablation(tiny_params, prepared_tiny, teacher, tmp_path, only=("nope",))
+    with pytest.raises(FileNotFoundError, match="teacher checkpoint not found"):
+        run_ablation(tiny_params, prepared_tiny, tmp_path / "missing.pt", tmp_path)
+    assert ablation.MAX_PARAMS_M == 6.0 and ablation.MAX_GMACS == 12.0
+
+
+def test_ablation_is_logged_in_mlflow(prepared_tiny, tiny_params, teacher, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # the sqlite store's artifacts go to ./mlruns
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    params = dataclasses.replace(
+        tiny_params, tracking=dataclasses.replace(tiny_params.tracking, enabled=True, uri=uri),
+        ablation=dataclasses.replace(tiny_params.ablation, seeds=(0,)))
+    result = run_ablation(params, prepared_tiny, teacher, tmp_path / "abl", progress=lambda _: None)
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=[f"{params.tracking.experiment}-ablation"])
+    names = set(runs["tags.mlflow.runName"])
+    assert names == {f"ablation/{m}/seed0" for m in ablation.models_of(params)} | {"ablation/summary"}
+    per_run = runs[runs["tags.mlflow.runName"] != "ablation/summary"]
+    assert per_run["metrics.test_srcc"].notna().all() and per_run["metrics.val_srcc"].notna().all()
+    summary = runs[runs["tags.mlflow.runName"] == "ablation/summary"].iloc[0]
+    ref = params.ablation.reference.removeprefix("mobileiqa_student_")
+    assert summary[f"metrics.{ref}.srcc_mean"] == pytest.approx(result["rows"][0]["srcc_mean"])
+    assert summary["tags.ablation_winner"] == str(result["winner"])
