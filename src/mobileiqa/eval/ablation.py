@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 from mobileiqa.atomic import file_digest, write_json, write_text
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, plcc, srcc
 
 MAX_PARAMS_M = 6.0  # issue 9's budget for a shipped student
@@ -58,44 +60,51 @@ def _tracking(params):
     return dataclasses.replace(params, tracking=t)
 
 
-def score_split(model_path: str | os.PathLike, dataset: PreparedDataset, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions and MOS of ``split`` for a trained checkpoint (the whole-image resolution policy it was
-    trained with)."""
-    from mobileiqa.predict import Predictor
+@dataclass(frozen=True)
+class Inputs:
+    """What every run shares, read once: the dataset and teacher (and their hashes), the evaluated split."""
 
-    frame = read_manifest(dataset.manifest)
-    frame = frame[frame["split"] == split].reset_index(drop=True)
-    if frame.empty:
-        raise ValueError(f"{dataset.manifest}: no images in split {split!r}")
-    predictor = Predictor.from_path(model_path)
-    paths = [dataset.root / p for p in frame["path"]]
-    pred = np.concatenate([predictor(paths[i:i + 16]) for i in range(0, len(paths), 16)])
-    return pred, frame["mos"].to_numpy(np.float64)
+    dataset_dir: Path
+    dataset_sha256: str
+    teacher: Path
+    teacher_sha256: str
+    files: list[Path]
+    mos: np.ndarray
+
+    @classmethod
+    def load(cls, params, dataset_dir: str | os.PathLike, teacher: str | os.PathLike) -> Inputs:
+        if not Path(teacher).is_file():
+            raise FileNotFoundError(f"ablation teacher checkpoint not found: {teacher} (run `dvc repro train_teacher` "
+                                    "or pass --teacher)")
+        dataset = PreparedDataset.load(dataset_dir)
+        frame = split_frame(read_manifest(dataset.manifest), dataset.root, params.evaluate.split)
+        return cls(Path(dataset_dir), dataset.manifest_sha256, Path(teacher), file_digest(teacher),
+                   list(frame["file"]), frame["mos"].to_numpy(np.float64))
 
 
-def run_one(params, dataset_dir: str | os.PathLike, teacher: str | os.PathLike, model: str, seed: int,
-            out_dir: str | os.PathLike) -> dict:
+def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.PathLike) -> dict:
     """Distil ``model`` with ``seed`` (or load the cached result); returns its row with per-image predictions."""
+    from mobileiqa.predict import Predictor
     from mobileiqa.tracking.stage_run import stage_logger
     from mobileiqa.train.distill import distill_student
 
-    dataset = PreparedDataset.load(dataset_dir)
     split = params.evaluate.split
     cfg = recipe(params, seed)
-    key = _cache_key(dataset.manifest_sha256, file_digest(teacher), model, cfg, split)
+    key = _cache_key(inputs.dataset_sha256, inputs.teacher_sha256, model, cfg, split)
     cached = Path(out_dir) / "cache" / f"{model}-seed{seed}-{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     run_dir = Path(out_dir) / "runs" / model / f"seed{seed}"
     tags = {"ablation_model": model, "ablation_seed": str(seed), "ablation_reference": params.ablation.reference}
     started = time.perf_counter()
-    with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", dataset_dir, tags) as logger:
-        metrics = distill_student(cfg, dataset_dir, teacher, run_dir, model, None, logger, resume=True)
-        pred, mos = score_split(run_dir / "model.pt", dataset, split)
+    with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags) as logger:
+        metrics = distill_student(cfg, inputs.dataset_dir, inputs.teacher, run_dir, model, None, logger, resume=True)
+        pred = score_in_chunks(Predictor.from_path(run_dir / "model.pt"), inputs.files, params.evaluate.batch_size,
+                               f"score {model} seed {seed}")
         row = {"model": model, "seed": seed, "split": split, "epochs": cfg.train.epochs,
                "steps": int(metrics.get("steps", 0)), "wall_s": round(time.perf_counter() - started, 1),
-               "best_val_srcc": metrics.get("val_srcc"), "srcc": srcc(pred, mos), "plcc": plcc(pred, mos),
-               "pred": [float(v) for v in pred]}
+               "best_val_srcc": metrics.get("val_srcc"), "srcc": srcc(pred, inputs.mos),
+               "plcc": plcc(pred, inputs.mos), "pred": [float(v) for v in pred]}
         if logger is not None:
             logger.log_metrics({f"{split}_srcc": row["srcc"], f"{split}_plcc": row["plcc"]}, step=row["steps"])
     write_json(cached, row)
@@ -145,6 +154,7 @@ def summarise(params, runs: dict[str, list[dict]], costs: dict[str, dict], mos: 
     qualifying = [r for r in rows if r.get("qualifies")]
     winner = min(qualifying, key=lambda r: r.get("gmacs", np.inf))["model"] if qualifying else None
     return {"reference": a.reference, "split": params.evaluate.split, "epochs": a.epochs, "seeds": list(a.seeds),
+            "resolution": f"{params.summary.width}x{params.summary.height}",
             "rule": {"max_srcc_drop": a.max_srcc_drop, "min_diff_low": a.min_diff_low,
                      "max_params_m": MAX_PARAMS_M, "max_gmacs": MAX_GMACS},
             "winner": winner, "rows": rows}
@@ -177,19 +187,14 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
     unknown = [m for m in (*names, *only) if m not in list_models()]
     if unknown:
         raise ValueError(f"ablation: unknown model(s) {', '.join(unknown)}; registered: {', '.join(list_models())}")
-    if not Path(teacher).is_file():
-        raise FileNotFoundError(f"ablation teacher checkpoint not found: {teacher} (run `dvc repro train_teacher` "
-                                "or pass --teacher)")
-    dataset = PreparedDataset.load(dataset_dir)
-    frame = read_manifest(dataset.manifest)
-    mos = frame.loc[frame["split"] == params.evaluate.split, "mos"].to_numpy(np.float64)
+    inputs = Inputs.load(params, dataset_dir, teacher)
     out_dir = Path(out_dir)
     runs: dict[str, list[dict]] = {}
     for model in only or names:
         runs[model] = []
         for seed in params.ablation.seeds:
             progress(f"ablation: {model} seed {seed}")
-            row = run_one(params, dataset_dir, teacher, model, seed, out_dir)
+            row = run_one(params, inputs, model, seed, out_dir)
             runs[model].append(row)
             progress(f"ablation: {model} seed {seed}: {params.evaluate.split} SRCC {row['srcc']:.4f}")
     if only:
@@ -199,10 +204,10 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
         progress(f"ablation: cost of {model}")
         costs[model] = cost_of(params, model, out_dir / "runs" / model / f"seed{params.ablation.seeds[0]}" /
                                "model.pt", out_dir)
-    result = summarise(params, runs, costs, mos)
-    result.update(teacher=str(teacher), teacher_sha256=file_digest(teacher), dataset_sha256=dataset.manifest_sha256)
+    result = summarise(params, runs, costs, inputs.mos)
+    result.update(teacher=str(teacher), teacher_sha256=inputs.teacher_sha256, dataset_sha256=inputs.dataset_sha256)
     cost_vs_accuracy(result["rows"], out_dir / "ablation.png",
-                     f"lite students, {result['epochs']} epochs x {len(result['seeds'])} seeds")
+                     f"lite students, {result['epochs']} epochs x {len(result['seeds'])} seeds", result["resolution"])
     write_json(out_dir / "ablation.json", result)
     write_text(out_dir / "ablation.md", markdown(result))
     _log_summary(params, dataset_dir, result, out_dir)
@@ -250,7 +255,7 @@ def record(result: dict, out_dir: str | os.PathLike, results_dir: str | os.PathL
     out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(),
            "notes": f"Reference `{result['reference']}`; {result['epochs']} distillation epochs per run (equal "
                     f"steps) from one teacher, seeds {result['seeds']}, {result['split']} split; latency and "
-                    f"memory of the ONNX file at 1907x1231. Winner: `{result['winner'] or 'none'}`.",
+                    f"memory of the ONNX file at {result['resolution']}. Winner: `{result['winner'] or 'none'}`.",
            "dataset_sha256": result["dataset_sha256"], "rows": rows, "plots": [plot.as_posix()]}
     path = Path(results_dir) / out["machine"] / "ablation.json"
     write_json(path, out)

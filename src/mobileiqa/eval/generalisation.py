@@ -25,6 +25,7 @@ from mobileiqa.atomic import write_json, write_text
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import read_manifest, write_manifest
 from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import srcc
 
 
@@ -62,10 +63,9 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
     write_json(subset / "dataset.json", {"source": f"{dataset.source}-without-{group}", "root": str(root),
                                          "manifest_sha256": digest})
     train_teacher(cfg, subset, work / "model", model)
-    test = manifest[manifest["split"] == "test"].reset_index(drop=True)
-    predictor = Predictor.from_path(work / "model" / "model.pt")
-    scores = np.concatenate([predictor([dataset.root / p for p in test["path"][i:i + 16]])
-                             for i in range(0, len(test), 16)])
+    test = split_frame(manifest, dataset.root, "test")
+    scores = score_in_chunks(Predictor.from_path(work / "model" / "model.pt"), list(test["file"]), 16,
+                             f"score without {group}")
     unseen = test["dist_type"].astype(str).map(group_of).eq(group).to_numpy()
     mos = test["mos"].to_numpy(np.float64)
     return {"group": group, "model": model, "unseen_n": int(unseen.sum()), "seen_n": int((~unseen).sum()),
@@ -118,13 +118,13 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     rows = kept + [{"model": result["model"], "held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3),
                     "unseen n": r["unseen_n"], "seen SRCC": round(r["seen_srcc"], 3), "seen n": r["seen_n"]}
                    for r in result["groups"]]
-    summary = dict(old.get("summary", {}), **{result["model"]: {
-        "epochs": result["epochs"], "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
-        "mean_seen_srcc": round(result["mean_seen_srcc"], 3)}})
-    summary = {m: v for m, v in summary.items() if any(r["model"] == m for r in rows)}
+    summary = {m: v for m, v in old.get("summary", {}).items() if m != result["model"]}
+    summary[result["model"]] = {"epochs": result["epochs"], "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
+                                "mean_seen_srcc": round(result["mean_seen_srcc"], 3), "command": command}
     notes = "; ".join(f"`{m}`: {v['epochs']} epochs per group (train_teacher recipe, MOS only), mean unseen SRCC "
                       f"{v['mean_unseen_srcc']:.3f}, seen {v['mean_seen_srcc']:.3f}" for m, v in summary.items())
-    out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(), "notes": notes + ".",
-           "dataset_sha256": result["dataset_sha256"], "summary": summary, "rows": rows}
+    out = {"machine": machine_id(), "command": " ; ".join(v.get("command", "?") for v in summary.values()),
+           "date": dt.date.today().isoformat(), "notes": notes + ".", "dataset_sha256": result["dataset_sha256"],
+           "summary": summary, "rows": rows}
     write_json(path, out)
     return path

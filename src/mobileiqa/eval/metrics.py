@@ -448,13 +448,7 @@ class PairedDiff:
 
 def _runs(pred, mos, name: str) -> tuple[list[np.ndarray], np.ndarray]:
     """``pred`` as a list of 1-D score arrays: one array, or a 2-D array / list with one row per run (seed)."""
-    if isinstance(pred, np.ndarray):
-        rows = [pred] if pred.ndim == 1 else list(pred)
-    else:
-        rows = list(pred)
-        rows = [pred] if rows and np.ndim(rows[0]) == 0 else rows
-    if not rows:
-        raise ValueError(f"{name} holds no runs")
+    rows = [pred] if len(pred) == 0 or np.ndim(pred[0]) == 0 else list(pred)
     checked = [_validate(r, mos, f"{name}[{i}]" if len(rows) > 1 else name) for i, r in enumerate(rows)]
     return [p for p, _ in checked], checked[0][1]
 

@@ -131,12 +131,12 @@ def latency_vs_resolution(rows: list[dict], path: str | os.PathLike, title: str 
     return _save(fig, path)
 
 
-def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "", resolution: str = "1907x1231") -> Path:
     """Mean SRCC over seeds (bars: min-max) against parameters (left) and GMACs (right), one point per model; the
     reference is drawn as a square."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    for ax, key, label in ((axes[0], "params_m", "parameters (M)"), (axes[1], "gmacs", "GMACs at 1907x1231")):
+    for ax, key, label in ((axes[0], "params_m", "parameters (M)"), (axes[1], "gmacs", f"GMACs at {resolution}")):
         for r in rows:
             x = r.get(key)
             if x is None:
