@@ -123,3 +123,16 @@ def test_pipeline_times_reads_stage_durations_from_a_stamped_log(tmp_path):
     rows = {r["stage"]: r["minutes"] for r in
             json.loads(next((tmp_path / "r").glob("*/pipeline_times.json")).read_text())["rows"]}
     assert rows["= data"] == 5.0 and rows["= training"] == 10.0 and rows["= rest"] == 1.0 and rows["= total"] == 16.0
+
+
+def test_train_probe_trains_and_validates_a_tiny_model(prepared_tiny, tmp_path):
+    out = tmp_path / "probe.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks/train_probe.py"), "p", "--dataset", str(prepared_tiny),
+           "--model", "mobileiqa_teacher_mobilevitv2_050_tiny", "--crop", "64", "--steps", "2", "--eval", "1",
+           "--pre", "0.5", "--cache", str(tmp_path / "images.pkl"), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = json.loads(out.read_text())["history"]
+    assert [r["step"] for r in history] == [1, 2] and (tmp_path / "images.pkl").exists()
+    assert history[0]["mse"] == 0 and history[1]["mse"] > 0  # the first half trains the aux head alone
+    assert all(-1 <= r["val_srcc"] <= 1 for r in history)

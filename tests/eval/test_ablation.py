@@ -137,3 +137,11 @@ def test_ablation_is_logged_in_mlflow(prepared_tiny, tiny_params, teacher, tmp_p
     ref = params.ablation.reference.removeprefix("mobileiqa_student_")
     assert summary[f"metrics.{ref}.srcc_mean"] == pytest.approx(result["rows"][0]["srcc_mean"])
     assert summary["tags.ablation_winner"] == str(result["winner"])
+
+
+def test_ablation_students_start_from_random_weights_whatever_the_recipe_says(tiny_params):
+    params = dataclasses.replace(tiny_params, distill_student=dataclasses.replace(tiny_params.distill_student,
+                                                                                  init_from_teacher=True))
+    cfg = ablation.recipe(params, seed=3)
+    assert cfg.init_from_teacher is False
+    assert (cfg.train.seed, cfg.train.epochs) == (3, params.ablation.epochs)

@@ -42,9 +42,12 @@ def models_of(params) -> list[str]:
 
 
 def recipe(params, seed: int):
-    """The distillation config of one ablation run: the ``distill_student`` recipe at ``ablation.epochs``/``seed``."""
+    """The distillation config of one ablation run: the ``distill_student`` recipe at ``ablation.epochs``/``seed``,
+    every student starting from random weights (``init_from_teacher`` would hand the teacher's weights to the
+    students that share its backbone and only some tensors to the others: not a like-for-like comparison)."""
     d = params.distill_student
-    return dataclasses.replace(d, train=dataclasses.replace(d.train, epochs=params.ablation.epochs, seed=seed))
+    return dataclasses.replace(d, init_from_teacher=False,
+                               train=dataclasses.replace(d.train, epochs=params.ablation.epochs, seed=seed))
 
 
 def _cache_key(manifest_sha: str, teacher_sha: str, model: str, cfg, split: str) -> str:

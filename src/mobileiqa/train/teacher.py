@@ -28,7 +28,7 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
         def step(batch):
             x, y, idx = batch
             y = y.to(ctx.device)
-            features, logits = net(x.to(ctx.device))
+            features, logits = net(ctx.batch(x))
             terms = {"loss_score": score_loss(features.score, y, cfg.loss)}
             terms.update(extra_terms(cfg, features.score, y, logits, labels, idx))
             terms["loss"] = sum(terms.values())
