@@ -23,7 +23,12 @@ from mobileiqa.data.prepare import DataConfig
 from mobileiqa.data.validate import GateOptions
 from mobileiqa.eval.settings import AblationConfig, EvaluateConfig
 from mobileiqa.export.settings import ExportConfig
-from mobileiqa.models.registry import DEFAULT_STUDENT, DEFAULT_TEACHER
+from mobileiqa.models.registry import (
+    DEFAULT_STUDENT,
+    DEFAULT_STUDENT_WEIGHTS,
+    DEFAULT_TEACHER,
+    DEFAULT_TEACHER_WEIGHTS,
+)
 from mobileiqa.tracking.mlflow_logger import TrackingConfig
 from mobileiqa.tracking.settings import RegisterConfig
 from mobileiqa.train.distill import DistillConfig
@@ -36,9 +41,21 @@ class ModelsConfig:
 
     teacher: str = DEFAULT_TEACHER
     student: str = DEFAULT_STUDENT
-    # backbone weights: null (random init, the offline default), a local timm .safetensors/.pth file, or "hub"
-    teacher_weights: str | None = None
-    student_weights: str | None = None
+    # backbone weights: null (random init), "package:<source>" (offline ImageNet weights from an installed
+    # package, e.g. package:efficientnet-lite0), a local timm .safetensors/.pth file, or "hub"
+    teacher_weights: str | None = DEFAULT_TEACHER_WEIGHTS
+    student_weights: str | None = DEFAULT_STUDENT_WEIGHTS
+    # weights of the other models the benchmarks train (ablation variants, generalisation), by registered name;
+    # a model not listed starts from random weights
+    variant_weights: dict = field(default_factory=dict)
+
+    def weights_for(self, model: str) -> str | None:
+        """The configured backbone weights of registered model ``model``."""
+        if model == self.teacher:
+            return self.teacher_weights
+        if model == self.student:
+            return self.student_weights
+        return self.variant_weights.get(model)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Backends are chosen from the file: ``.pt`` (a mobileiqa checkpoint, PyTorch), ``
 ``.ort`` (onnxruntime); ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` loads the ONNX file of an MLflow
 registry version (e.g. the ``@champion``). Preprocessing is the one shared path: decode (EXIF orientation
 applied, 8-bit RGB), the model's :class:`~mobileiqa.preprocess.ResolutionPolicy` (from the checkpoint's training
-metadata or the exported file's metadata; the default policy when a checkpoint has none), ImageNet normalisation.
+metadata or the exported file's metadata; the default policy when a checkpoint has none), and the model's own
+normalisation (:class:`~mobileiqa.preprocess.Normalisation`, from the checkpoint or the file's metadata; ImageNet's
+when an older file has none).
 No random crops: scores are deterministic, on the model's declared :class:`~mobileiqa.models.scale.QualityScale`
 (``predictor.scale``; bounded scores are clipped to the bounds to absorb float rounding).
 
@@ -28,7 +30,7 @@ from PIL import Image, ImageOps
 
 from mobileiqa.data.images import ImageError, load_image
 from mobileiqa.models.scale import QualityScale
-from mobileiqa.preprocess import ResolutionPolicy, normalise
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy, normalise
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 MODEL_SUFFIXES = (".pt", ".onnx", ".ort")
@@ -66,14 +68,15 @@ def load_rgb(image, where: str = "image") -> Image.Image:
                             "a PIL image or an HxWx3 uint8 array")
 
 
-def prepare_image(image, policy: ResolutionPolicy, where: str | None = None) -> np.ndarray:
-    """``(3, H, W) float32`` model input for one image (decode, resolution policy, normalisation)."""
+def prepare_image(image, policy: ResolutionPolicy, where: str | None = None,
+                  norm: Normalisation = IMAGENET) -> np.ndarray:
+    """``(3, H, W) float32`` model input for one image (decode, resolution policy, the model's normalisation)."""
     where = where or (str(image) if isinstance(image, str | os.PathLike) else "image")
     img = policy.apply(load_rgb(image, where))
     if min(img.size) < MIN_SIDE:
         raise ImageError(where, f"{img.size[0]}x{img.size[1]} after resizing is below the models' {MIN_SIDE} px "
                                 "minimum side")
-    return normalise(np.asarray(img))
+    return normalise(np.asarray(img), norm)
 
 
 # ---------------------------------------------------------------------------------------------- backends
@@ -119,8 +122,10 @@ class Result:
 class Predictor:
     """A model plus its preprocessing; call it on a list of images to get one score per image."""
 
-    def __init__(self, backend, policy: ResolutionPolicy, scale: QualityScale, metadata: dict, source: str) -> None:
+    def __init__(self, backend, policy: ResolutionPolicy, scale: QualityScale, metadata: dict, source: str,
+                 normalisation: Normalisation = IMAGENET) -> None:
         self.backend, self.policy, self.scale, self.metadata, self.source = backend, policy, scale, metadata, source
+        self.normalisation = normalisation
 
     @property
     def backend_name(self) -> str:
@@ -152,13 +157,14 @@ class Predictor:
             policy = ResolutionPolicy(**meta["resolution"]) if isinstance(meta.get("resolution"), dict) \
                 else ResolutionPolicy()
             info = {"model": ckpt["model"], "resize": policy.to_dict(), "scale": model.scale.to_dict(),
-                    "dataset_sha256": meta.get("dataset_sha256"), "git_commit": meta.get("git_commit")}
-            return cls(_TorchBackend(model), policy, model.scale, info, str(path))
+                    "normalisation": model.normalisation.to_dict(), "dataset_sha256": meta.get("dataset_sha256"),
+                    "git_commit": meta.get("git_commit")}
+            return cls(_TorchBackend(model), policy, model.scale, info, str(path), model.normalisation)
         from mobileiqa.export.metadata import read_metadata
 
         meta = read_metadata(path)
         return cls(_OrtBackend(path, threads), meta.policy, meta.scale, meta.to_dict() | {"model": meta.model},
-                   str(path))
+                   str(path), meta.normalisation)
 
     @classmethod
     def from_registry(cls, uri: str, threads: int | None = None, dst: str | os.PathLike | None = None) -> Predictor:
@@ -188,7 +194,7 @@ class Predictor:
                 isinstance(images, np.ndarray) and images.ndim == 3):
             images = [images]
         inputs = [prepare_image(img, self.policy, where=str(img) if isinstance(img, str | os.PathLike)
-                                else f"image {i}") for i, img in enumerate(images)]
+                                else f"image {i}", norm=self.normalisation) for i, img in enumerate(images)]
         out = np.empty(len(inputs), dtype=np.float64)
         by_shape: dict[tuple, list[int]] = {}
         for i, x in enumerate(inputs):
@@ -205,7 +211,7 @@ class Predictor:
                 yield Result(item[0], error=item[1])
                 continue
             try:
-                x = prepare_image(item, self.policy)
+                x = prepare_image(item, self.policy, norm=self.normalisation)
             except ImageError as exc:
                 yield Result(str(item), error=exc.reason)
                 continue

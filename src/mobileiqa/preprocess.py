@@ -9,7 +9,9 @@ Policies (never a silent resize to a square):
 * ``native`` — no resizing.
 
 Resizing uses Pillow's bicubic filter with antialiasing (``Image.Resampling.BICUBIC`` via ``reduce``-free
-``resize``); normalisation is ImageNet's mean/std on [0, 1] RGB. Both are recorded in exported metadata.
+``resize``). Normalisation (mean/std on [0, 1] RGB) is a property of the backbone weights: a
+:class:`Normalisation` travels with the model into checkpoints and exported metadata; files without one mean
+ImageNet's statistics (:data:`IMAGENET`). Both are recorded in exported metadata.
 """
 
 from __future__ import annotations
@@ -22,6 +24,41 @@ from PIL import Image
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODES = ("long_side", "fixed", "native")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel ``(x - mean) / std`` on RGB in [0, 1]: what the backbone weights were trained with."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        mean, std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"normalisation needs 3 means and 3 positive stds, got mean={self.mean} std={self.std}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Normalisation:
+        """``None`` (a file written before normalisation was recorded) means ImageNet's statistics."""
+        return IMAGENET if not data else cls(tuple(data["mean"]), tuple(data["std"]))
+
+    def affine_to(self, other: Normalisation) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, b)`` per channel with ``other(x) = a * self(x) + b``: re-normalise a batch for another model."""
+        a = np.asarray(self.std, np.float32) / np.asarray(other.std, np.float32)
+        b = (np.asarray(self.mean, np.float32) - np.asarray(other.mean, np.float32)) / np.asarray(other.std,
+                                                                                                   np.float32)
+        return a, b
+
+
+IMAGENET = Normalisation()
+#: mean 0.5, std 0.5: TensorFlow's "inception" preprocessing (EfficientNet-Lite)
+HALF = Normalisation((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 @dataclass(frozen=True)
@@ -56,8 +93,8 @@ class ResolutionPolicy:
         return asdict(self)
 
 
-def normalise(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3) uint8`` → ``(3, H, W) float32`` normalised with ImageNet statistics."""
+def normalise(rgb: np.ndarray, norm: Normalisation = IMAGENET) -> np.ndarray:
+    """``(H, W, 3) uint8`` → ``(3, H, W) float32`` normalised with ``norm`` (the model's statistics)."""
     x = rgb.astype(np.float32) / 255.0
-    x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+    x = (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))

@@ -15,7 +15,8 @@ from mobileiqa.tracking.pyfunc import as_images
 from mobileiqa.tracking.registry import Evidence, collect_evidence, export_facts
 from mobileiqa.tracking.settings import RegisterConfig
 
-CFG = RegisterConfig(srcc_margin=0.01, plcc_margin=0.02, latency_budget_ms=100.0, int8_max_drift=0.02)
+CFG = RegisterConfig(srcc_margin=0.01, plcc_margin=0.02, latency_budget_ms=100.0)
+INT8_MAX = 0.02  # export.int8_max_srcc_drop, the one int8 drift bound
 BASE = Evidence(dataset_sha256="a" * 64, split="test", n=50, srcc=0.80, plcc=0.82, krcc=0.6, latency_ms=50.0,
                 latency_machine="cpu-x", formats=("onnx", "ort"), validation_passed=True)
 
@@ -25,57 +26,58 @@ def failed(gates) -> dict[str, str]:
 
 
 def test_first_version_needs_only_its_own_gates():
-    assert failed(evaluate_gates(CFG, BASE, None)) == {}
+    assert failed(evaluate_gates(CFG, INT8_MAX, BASE, None)) == {}
 
 
 def test_worse_challenger_is_refused_with_the_numbers():
     worse = replace(BASE, srcc=0.70, plcc=0.81)
-    bad = failed(evaluate_gates(CFG, worse, BASE, "3"))
+    bad = failed(evaluate_gates(CFG, INT8_MAX, worse, BASE, "3"))
     assert set(bad) == {"srcc"}  # PLCC -0.01 is within its 0.02 margin
     assert "0.7000" in bad["srcc"] and "0.8000" in bad["srcc"] and "v3" in bad["srcc"]
 
 
 def test_margins_are_inclusive_and_per_metric():
     within = replace(BASE, srcc=0.79, plcc=0.80)  # -0.01 and -0.02: exactly at the margins
-    assert failed(evaluate_gates(CFG, within, BASE, "1")) == {}
+    assert failed(evaluate_gates(CFG, INT8_MAX, within, BASE, "1")) == {}
     beyond = replace(BASE, srcc=0.79, plcc=0.799)
-    assert set(failed(evaluate_gates(CFG, beyond, BASE, "1"))) == {"plcc"}
+    assert set(failed(evaluate_gates(CFG, INT8_MAX, beyond, BASE, "1"))) == {"plcc"}
 
 
 def test_other_split_needs_a_rescore():
     other = replace(BASE, split="val")
-    bad = failed(evaluate_gates(CFG, BASE, other, "2"))
+    bad = failed(evaluate_gates(CFG, INT8_MAX, BASE, other, "2"))
     assert "comparable" in bad and "val" in bad["comparable"] and {"srcc", "plcc"} <= set(bad)
     # re-scored champion numbers on the challenger's split decide instead of the recorded ones
-    assert failed(evaluate_gates(CFG, BASE, other, "2", rescored=(0.81, 0.83))) == {}
-    assert set(failed(evaluate_gates(CFG, BASE, other, "2", rescored=(0.95, 0.83)))) == {"srcc"}
+    assert failed(evaluate_gates(CFG, INT8_MAX, BASE, other, "2", rescored=(0.81, 0.83))) == {}
+    assert set(failed(evaluate_gates(CFG, INT8_MAX, BASE, other, "2", rescored=(0.95, 0.83)))) == {"srcc"}
 
 
 def test_other_dataset_is_not_comparable():
     other = replace(BASE, dataset_sha256="b" * 64, srcc=0.1, plcc=0.1)
-    assert "comparable" in failed(evaluate_gates(CFG, BASE, other, "2"))
+    assert "comparable" in failed(evaluate_gates(CFG, INT8_MAX, BASE, other, "2"))
 
 
 def test_latency_budget_and_missing_figure():
     slow = replace(BASE, latency_ms=150.0)
-    assert "150.0 ms on cpu-x > budget 100 ms" in failed(evaluate_gates(CFG, slow, None))["latency"]
-    assert "latency" in failed(evaluate_gates(CFG, replace(BASE, latency_ms=None), None))
+    assert "150.0 ms on cpu-x > budget 100 ms" in failed(evaluate_gates(CFG, INT8_MAX, slow, None))["latency"]
+    assert "latency" in failed(evaluate_gates(CFG, INT8_MAX, replace(BASE, latency_ms=None), None))
 
 
 def test_int8_drift_only_when_int8_shipped():
     drifted = replace(BASE, int8_shipped=True, int8_delta_srcc=-0.03, int8_delta_plcc=0.0)
-    assert "beyond bound" in failed(evaluate_gates(CFG, drifted, None))["int8_drift"]
+    assert "beyond bound" in failed(evaluate_gates(CFG, INT8_MAX, drifted, None))["int8_drift"]
     ok = replace(drifted, int8_delta_srcc=-0.015)
-    assert failed(evaluate_gates(CFG, ok, None)) == {}
-    assert "int8_drift" in failed(evaluate_gates(CFG, replace(drifted, int8_delta_plcc=None), None))
-    assert failed(evaluate_gates(CFG, replace(BASE, int8_delta_srcc=-0.5), None)) == {}  # not shipped
+    assert failed(evaluate_gates(CFG, INT8_MAX, ok, None)) == {}
+    assert "int8_drift" in failed(evaluate_gates(CFG, INT8_MAX, replace(drifted, int8_delta_plcc=None), None))
+    assert failed(evaluate_gates(CFG, INT8_MAX, replace(BASE, int8_delta_srcc=-0.5), None)) == {}  # not shipped
 
 
 def test_data_validation_gate():
-    assert failed(evaluate_gates(CFG, replace(BASE, validation_passed=False), None)) == {"data_validation": "FAILED"}
-    assert "data_validation" in failed(evaluate_gates(CFG, replace(BASE, validation_passed=None), None))
+    bad = replace(BASE, validation_passed=False)
+    assert failed(evaluate_gates(CFG, INT8_MAX, bad, None)) == {"data_validation": "FAILED"}
+    assert "data_validation" in failed(evaluate_gates(CFG, INT8_MAX, replace(BASE, validation_passed=None), None))
     lax = replace(CFG, require_validation=False)
-    assert failed(evaluate_gates(lax, replace(BASE, validation_passed=False), None)) == {}
+    assert failed(evaluate_gates(lax, INT8_MAX, replace(BASE, validation_passed=False), None)) == {}
 
 
 def test_evidence_round_trips_through_tags():

@@ -33,6 +33,11 @@ def placeholder_export(tmp_path_factory) -> Path:
     return out
 
 
+def promote_with(c, params, *args):
+    """``promote`` with the profile's one int8 drift bound (``export.int8_max_srcc_drop``)."""
+    return promote(c, params.register, *args, int8_max_drift=params.export.int8_max_srcc_drop)
+
+
 def params_for(uri: str, name: str, *extra: str):
     return load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"],
                        [f"tracking.uri={uri}", f"register.model_name={name}", *extra])
@@ -105,7 +110,7 @@ def test_concurrent_promotions_keep_the_invariant(mlflow_server, placeholder_exp
         try:
             c = client(params.tracking)
             start.wait()
-            outcomes[version] = promote(c, params.register, version)
+            outcomes[version] = promote_with(c, params, version)
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
@@ -141,11 +146,11 @@ def test_lock_timeout_is_recorded_and_the_lock_can_be_broken(mlflow_server, plac
     register_version(params.register, params.tracking, placeholder_export, _evidence(0.8), "card")
     c = client(params.tracking)
     held = PromotionLock(c, name, 1).__enter__()  # a promotion that died while holding the lock
-    outcome = promote(c, params.register)
+    outcome = promote_with(c, params)
     assert outcome.outcome == "lock-timeout" and "held by pid" in outcome.gates[0].detail
     assert [r["outcome"] for r in history(c, name)] == ["lock-timeout"]
     assert break_lock(c, name) is not None
-    assert promote(c, params.register).promoted
+    assert promote_with(c, params).promoted
     held.__exit__(None, None, None)  # the stale holder no longer owns it: nothing to remove
     assert [r["outcome"] for r in history(c, name)] == ["lock-timeout", "promoted"]
 
@@ -156,7 +161,7 @@ def test_default_store_is_a_local_sqlite_file(placeholder_export, tmp_path, monk
     params = load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"])
     assert params.tracking.uri is None
     reg = register_version(params.register, params.tracking, placeholder_export, _evidence(0.8), "card")
-    assert promote(client(params.tracking), params.register, reg.version).promoted
+    assert promote_with(client(params.tracking), params, reg.version).promoted
     assert (tmp_path / "mlflow.db").is_file() and any((tmp_path / "mlruns").rglob("model.onnx"))
 
 
@@ -166,9 +171,9 @@ def test_champion_evaluated_on_another_split_is_rescored(mlflow_server, placehol
     c = client(params.tracking)
     old = register_version(params.register, params.tracking, placeholder_export,
                            Evidence(**{**vars(_evidence(0.95)), "split": "val"}), "card").version
-    assert promote(c, params.register, old).promoted
+    assert promote_with(c, params, old).promoted
     new = register_version(params.register, params.tracking, placeholder_export, _evidence(0.80), "card").version
-    refused = promote(c, params.register, new)  # 0.95 on "val" says nothing about "test": not comparable
+    refused = promote_with(c, params, new)  # 0.95 on "val" says nothing about "test": not comparable
     assert refused.outcome == "refused" and "comparable" in {g.name for g in refused.gates if not g.passed}
     calls = []
 
@@ -176,7 +181,7 @@ def test_champion_evaluated_on_another_split_is_rescored(mlflow_server, placehol
         calls.append((model, version, challenger.split))
         return 0.78, 0.79  # the champion on the challenger's split
 
-    outcome = promote(c, params.register, new, rescore)
+    outcome = promote_with(c, params, new, rescore)
     assert outcome.promoted, outcome.report()
     assert calls == [(name, old, "test")]
     assert "re-scored" in next(g.detail for g in outcome.gates if g.name == "comparable")

@@ -35,7 +35,8 @@ def champion(mlflow_server, tiny_export, tmp_path_factory, sample_jpegs):
     params = load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"], [f"tracking.uri={mlflow_server}"])
     eval_dir, val_dir = write_stage_dirs(tmp_path_factory.mktemp("stages"), srcc=0.7, plcc=0.7)
     info = run_register(params, eval_dir, tiny_export, val_dir)
-    outcome = promote(client(params.tracking), params.register, info["version"])
+    outcome = promote(client(params.tracking), params.register, info["version"],
+                      int8_max_drift=params.export.int8_max_srcc_drop)
     assert outcome.promoted, outcome.report()
     return Predictor.from_path(tiny_export / "model.onnx")(sample_jpegs)
 

@@ -144,7 +144,7 @@ def test_init_from_teacher_copies_matching_tensors_but_not_a_head_of_another_sca
     torch.manual_seed(0)
     teacher = create_model("mobileiqa_teacher_mobilenetv3_small_100_nano").eval()
     student = create_model("mobileiqa_student_mobilenetv3_small_100_nano").eval()
-    copied = init_from_teacher(student, teacher)
+    copied = init_from_teacher(student, teacher, same_backbone=True)
     t, s = teacher.state_dict(), student.state_dict()
     assert {k.split(".")[0] for k in copied} == {"backbone", "lda", "opinions", "fusion"}
     assert all(torch.equal(s[k], t[k]) for k in copied)
@@ -154,4 +154,25 @@ def test_init_from_teacher_copies_matching_tensors_but_not_a_head_of_another_sca
     with torch.no_grad():
         assert torch.allclose(student.features(x).fused, teacher.features(x).fused)
     with pytest.warns(UserWarning, match="init_from_teacher.*no tensor"):
-        assert init_from_teacher(student, torch.nn.Linear(2, 2)) == []
+        assert init_from_teacher(student, torch.nn.Linear(2, 2), same_backbone=False) == []
+
+
+def test_init_from_teacher_never_overwrites_the_backbone_of_another_architecture():
+    """A Lite2 teacher and a Lite0 student share stem/block tensors of equal name and shape; only head tensors
+    (LDA, MALs) may be copied, so the student's own backbone stays as it was built."""
+    from mobileiqa.models import create_model
+    from mobileiqa.train.distill import init_from_teacher
+
+    torch.manual_seed(0)
+    teacher = create_model("mobileiqa_teacher_efficientnet_lite2").eval()
+    student = create_model("mobileiqa_student_efficientnet_lite0").eval()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    t = teacher.state_dict()
+    coinciding = [k for k in before if k.startswith("backbone.") and k in t and t[k].shape == before[k].shape
+                  and before[k].is_floating_point() and not torch.equal(t[k], before[k])]
+    assert len(coinciding) > 20  # the trap is real: names and shapes coincide
+    copied = init_from_teacher(student, teacher, same_backbone=False)
+    after = student.state_dict()
+    assert copied and not any(k.startswith("backbone.") for k in copied)
+    assert all(torch.equal(after[k], before[k]) for k in coinciding)
+    assert all(torch.equal(after[k], t[k]) for k in copied)

@@ -719,6 +719,37 @@ def fetch_photos(out_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, pr
     return records
 
 
+def fetch_listed(photo_ids: Sequence[str], out_dir: str | os.PathLike, cache_dir: str | os.PathLike, *,
+                 progress: bool = False) -> list[Path]:
+    """Write just the listed photos ``photo_ids`` into ``out_dir`` (bytes as shipped, MD5 checked against the
+    committed list), downloading only the packages that hold them; returns their paths in the order given.
+    For checks that need a few known photos (e.g. the ImageNet classes of the offline backbone weights)."""
+    records = {r.photo_id: r for r in read_photo_list()}
+    if unknown := [i for i in photo_ids if i not in records]:
+        raise PhotoListError(f"photo ids {unknown} are not in the committed photo list")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [records[i] for i in photo_ids]
+    todo = [r for r in wanted if not ((out_dir / r.filename).is_file()
+                                      and file_digest(out_dir / r.filename, "md5") == r.md5)]
+    for name, version in sorted({(r.package, r.version) for r in todo}):
+        (deb,) = download_packages(cache_dir, progress=progress, packages=[(name, version)])
+        members = {r.member: r for r in todo if r.package == name}
+        with tempfile.TemporaryDirectory(prefix=f"mobileiqa-{name}-") as tmp:
+            _run(["dpkg-deb", "-x", str(deb), tmp], f"{name}={version}")
+            found = {c.member: c for c in _package_candidates(Path(tmp), name, version, SOURCES[name])
+                     if c.member in members}
+        for member, record in members.items():
+            if member not in found:
+                raise PhotoSourceError(f"{name}={version}: {member} is not in the package")
+            data = found[member].read()
+            if hashlib.md5(data).hexdigest() != record.md5:
+                raise PhotoListError(f"{record.photo_id}: md5 of {member} differs from the listed {record.md5}")
+            with atomic_path(out_dir / record.filename) as tmp_path:
+                tmp_path.write_bytes(data)
+    return [out_dir / r.filename for r in wanted]
+
+
 def build_photo_list(cache_dir: str | os.PathLike, photo_list: str | os.PathLike,
                      excluded_list: str | os.PathLike | None = None, *, progress: bool = True) -> Selection:
     """Maintainers only: apply the rule to the pinned packages and (re)write the photo list and the list of

@@ -1,13 +1,14 @@
-"""Lite-student ablation (``mobileiqa benchmark ablation``; issue 9, docs/ABLATION.md).
+"""Student ablation (``mobileiqa benchmark ablation``; docs/ABLATION.md).
 
 Every student in ``ablation.reference`` + ``ablation.variants`` is distilled from the *same* teacher checkpoint with
-the ``distill_student`` recipe, for ``ablation.epochs`` epochs (the sampler depends only on the photos, so every
-model takes the same optimiser steps), once per seed in ``ablation.seeds``, and scored on ``evaluate.split``.
-Per model the report gives params, GMACs at ``summary.height x width``, the ORT latency and peak memory of its ONNX
-file (fresh process, ``ablation.latency_threads``), the mean and spread of SRCC/PLCC over seeds, and the
-paired-bootstrap 95 % interval of the seed-averaged SRCC difference to the reference. A variant *qualifies* under
-``ablation.max_srcc_drop`` / ``min_diff_low`` (and the ≤ 6 M parameter / ≤ 12 GMAC budget); the reference
-qualifies when it is itself within that budget; the winner is the cheapest qualifying model by GMACs.
+the ``distill_student`` recipe (its head-phase and end-to-end epochs: the sampler depends only on the photos, so
+every model takes the same optimiser steps) and **its configured backbone weights**
+(``models.weights_for(model)``, recorded in every row), once per seed in ``ablation.seeds``, and scored on
+``evaluate.split``. Per model the report gives params, GMACs at ``summary.height x width``, the ORT latency and
+peak memory of its ONNX file (fresh process, ``ablation.latency_threads``), the int8 drift of its seed-0 model
+against the one int8 bound ``export.int8_max_srcc_drop``, the mean and spread of SRCC/PLCC over seeds, and the
+paired-bootstrap 95 % interval of the seed-averaged SRCC difference to the reference. Shipping rule (one param,
+``ablation.ship_within``): the cheapest model by GMACs whose mean SRCC is within ``ship_within`` of the best mean.
 
 Each (model, seed) result is cached under ``<out>/cache`` keyed by a hash of everything that determines it
 (dataset manifest, teacher file, model, recipe), and each run resumes from its own checkpoint, so an interrupted
@@ -32,9 +33,6 @@ from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, plcc, srcc
 
-MAX_PARAMS_M = 6.0  # issue 9's budget for a shipped student
-MAX_GMACS = 12.0
-
 
 def models_of(params) -> list[str]:
     a = params.ablation
@@ -42,17 +40,16 @@ def models_of(params) -> list[str]:
 
 
 def recipe(params, seed: int):
-    """The distillation config of one ablation run: the ``distill_student`` recipe at ``ablation.epochs``/``seed``,
-    every student starting from random weights (``init_from_teacher`` would hand the teacher's weights to the
-    students that share its backbone and only some tensors to the others: not a like-for-like comparison)."""
+    """The distillation config of one ablation run: the ``distill_student`` recipe at ``seed``, every student
+    starting from its own configured weights (``init_from_teacher`` would hand the teacher's tensors to the students
+    that share its backbone and only some to the others: not a like-for-like comparison)."""
     d = params.distill_student
-    return dataclasses.replace(d, init_from_teacher=False,
-                               train=dataclasses.replace(d.train, epochs=params.ablation.epochs, seed=seed))
+    return dataclasses.replace(d, init_from_teacher=False, train=dataclasses.replace(d.train, seed=seed))
 
 
-def _cache_key(manifest_sha: str, teacher_sha: str, model: str, cfg, split: str) -> str:
-    blob = json.dumps({"manifest": manifest_sha, "teacher": teacher_sha, "model": model, "split": split,
-                       "distill": dataclasses.asdict(cfg)}, sort_keys=True, default=str)
+def _cache_key(manifest_sha: str, teacher_sha: str, model: str, weights: str | None, cfg, split: str) -> str:
+    blob = json.dumps({"manifest": manifest_sha, "teacher": teacher_sha, "model": model, "weights": weights,
+                       "split": split, "distill": dataclasses.asdict(cfg)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -93,7 +90,8 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
 
     split = params.evaluate.split
     cfg = recipe(params, seed)
-    key = _cache_key(inputs.dataset_sha256, inputs.teacher_sha256, model, cfg, split)
+    weights = params.models.weights_for(model)
+    key = _cache_key(inputs.dataset_sha256, inputs.teacher_sha256, model, weights, cfg, split)
     cached = Path(out_dir) / "cache" / f"{model}-seed{seed}-{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -101,10 +99,12 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     tags = {"ablation_model": model, "ablation_seed": str(seed), "ablation_reference": params.ablation.reference}
     started = time.perf_counter()
     with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags) as logger:
-        metrics = distill_student(cfg, inputs.dataset_dir, inputs.teacher, run_dir, model, None, logger, resume=True)
+        metrics = distill_student(cfg, inputs.dataset_dir, inputs.teacher, run_dir, model, weights, logger,
+                                  resume=True)
         pred = score_in_chunks(Predictor.from_path(run_dir / "model.pt"), inputs.files, params.evaluate.batch_size,
                                f"score {model} seed {seed}")
-        row = {"model": model, "seed": seed, "split": split, "epochs": cfg.train.epochs,
+        row = {"model": model, "weights": weights, "seed": seed, "split": split,
+               "epochs": cfg.train.head_epochs + cfg.train.epochs,
                "steps": int(metrics.get("steps", 0)), "wall_s": round(time.perf_counter() - started, 1),
                "best_val_srcc": metrics.get("val_srcc"), "srcc": srcc(pred, inputs.mos),
                "plcc": plcc(pred, inputs.mos), "pred": [float(v) for v in pred]}
@@ -114,22 +114,39 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     return row
 
 
-def cost_of(params, model: str, checkpoint: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
-    """Params and GMACs at ``summary`` size, and the ORT latency / peak memory of the model's ONNX file."""
+def cost_of(params, inputs: Inputs, model: str, checkpoint: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+    """Params and GMACs at ``summary`` size, the ORT latency / peak memory of the model's ONNX file, and the int8
+    drift (|ΔSRCC| on the evaluated split, bound ``export.int8_max_srcc_drop``) of a static QDQ copy."""
+    from mobileiqa.export import quantize
     from mobileiqa.export.latency import measure_isolated
     from mobileiqa.export.onnx import export_onnx
+    from mobileiqa.export.runtime import run as run_onnx
+    from mobileiqa.export.runtime import session
     from mobileiqa.export.stages import build_metadata, load_source
     from mobileiqa.models.complexity import complexity
+    from mobileiqa.preprocess import ResolutionPolicy
 
-    s, a = params.summary, params.ablation
+    s, a, e = params.summary, params.ablation, params.export
     c = complexity(model, s.height, s.width)
     onnx_path = Path(out_dir) / "onnx" / f"{model}.onnx"
+    net, name, meta, version = load_source(checkpoint)
     if not onnx_path.is_file():
-        net, name, meta, version = load_source(checkpoint)
         export_onnx(net, onnx_path, build_metadata(name, net, meta, version, None))
     m = measure_isolated(onnx_path, s.width, s.height, a.latency_threads, a.latency_repeats)
+    int8_path = onnx_path.with_suffix(".int8.onnx")
+    policy = ResolutionPolicy(**meta["resolution"]) if isinstance(meta.get("resolution"), dict) \
+        else ResolutionPolicy()
+    if not int8_path.is_file():
+        calib, _ = quantize.split_files(inputs.dataset_dir, "train", e.calibration_images)
+        quantize.quantize_int8(onnx_path, int8_path, calib, policy, e.per_channel, e.calibrate_method)
+    fp32_s, int8_s = session(onnx_path), session(int8_path)
+    fp32 = quantize.score_files(lambda x: run_onnx(fp32_s, x), inputs.files, policy, "drift fp32", net.normalisation)
+    int8 = quantize.score_files(lambda x: run_onnx(int8_s, x), inputs.files, policy, "drift int8", net.normalisation)
+    drift = quantize.drift(fp32, int8, inputs.mos)
+    ships, _ = quantize.int8_gate(drift, e.int8_max_srcc_drop)
     return {"params_m": round(c.params_m, 3), "gmacs": round(c.gmacs, 2), "ort_ms": round(1000 * m["latency_s"], 1),
-            "mem_mb": None if m["mem_mb"] is None else round(m["mem_mb"], 1)}
+            "mem_mb": None if m["mem_mb"] is None else round(m["mem_mb"], 1),
+            "int8_delta_srcc": drift.get("delta_srcc"), "int8_within_bound": ships}
 
 
 def summarise(params, runs: dict[str, list[dict]], costs: dict[str, dict], mos: np.ndarray) -> dict:
@@ -140,42 +157,44 @@ def summarise(params, runs: dict[str, list[dict]], costs: dict[str, dict], mos: 
     for model, model_runs in runs.items():
         sr = np.array([r["srcc"] for r in model_runs])
         pl = np.array([r["plcc"] for r in model_runs])
-        row = {"model": model, "reference": model == a.reference, **costs.get(model, {}), "seeds": len(model_runs),
+        row = {"model": model, "weights": model_runs[0].get("weights"), "reference": model == a.reference,
+               **costs.get(model, {}), "seeds": len(model_runs),
                "steps": model_runs[0]["steps"], "srcc_mean": float(sr.mean()), "srcc_sd": float(sr.std(ddof=0)),
                "srcc_min": float(sr.min()), "srcc_max": float(sr.max()), "plcc_mean": float(pl.mean()),
                "srcc_by_seed": [round(float(v), 4) for v in sr]}
-        within_budget = row.get("params_m", np.inf) <= MAX_PARAMS_M and row.get("gmacs", np.inf) <= MAX_GMACS
-        row["within_budget"] = bool(within_budget)
-        if model == a.reference:
-            row["qualifies"] = row["within_budget"]  # the reference meets its own accuracy rule trivially
-        else:
+        if model != a.reference:
             d = paired_bootstrap_diff([r["pred"] for r in model_runs], [r["pred"] for r in ref_runs], mos,
                                       "srcc", n_boot=a.n_boot, seed=params.evaluate.seed)
             row.update(diff=d.observed, diff_low=d.low, diff_high=d.high)
-            row["qualifies"] = bool(within_budget and d.observed >= -a.max_srcc_drop and d.low > a.min_diff_low)
         rows.append(row)
-    qualifying = [r for r in rows if r.get("qualifies")]
-    winner = min(qualifying, key=lambda r: r.get("gmacs", np.inf))["model"] if qualifying else None
-    return {"reference": a.reference, "split": params.evaluate.split, "epochs": a.epochs, "seeds": list(a.seeds),
-            "resolution": f"{params.summary.width}x{params.summary.height}",
-            "rule": {"max_srcc_drop": a.max_srcc_drop, "min_diff_low": a.min_diff_low,
-                     "max_params_m": MAX_PARAMS_M, "max_gmacs": MAX_GMACS},
+    best = max(r["srcc_mean"] for r in rows)
+    for row in rows:
+        row["qualifies"] = bool(row["srcc_mean"] >= best - a.ship_within)
+    qualifying = [r for r in rows if r["qualifies"]]
+    winner = min(qualifying, key=lambda r: r.get("gmacs", np.inf))["model"]
+    t = params.distill_student.train
+    return {"reference": a.reference, "split": params.evaluate.split, "epochs": t.head_epochs + t.epochs,
+            "seeds": list(a.seeds), "resolution": f"{params.summary.width}x{params.summary.height}",
+            "rule": {"ship_within": a.ship_within, "best_srcc_mean": best,
+                     "text": f"cheapest by GMACs with mean SRCC >= best mean {best:.3f} - {a.ship_within:g}",
+                     "int8_max_srcc_drop": params.export.int8_max_srcc_drop},
             "winner": winner, "rows": rows}
 
 
 def markdown(result: dict) -> str:
     lines = [f"Reference `{result['reference']}`; {result['epochs']} epochs per run (equal steps), seeds "
-             f"{result['seeds']}, {result['split']} split. Winner (cheapest qualifying by GMACs): "
+             f"{result['seeds']}, {result['split']} split. Rule: {result['rule']['text']}. Winner: "
              f"`{result['winner'] or 'none'}`.", "",
-             "| model | params (M) | GMACs | ORT ms | memory MB | SRCC mean ± sd | PLCC mean | ΔSRCC vs ref [95 % CI] "
-             "| qualifies |", "|---|---|---|---|---|---|---|---|---|"]
+             "| model | weights | params (M) | GMACs | ORT ms | memory MB | int8 ΔSRCC | SRCC mean ± sd | PLCC mean "
+             "| ΔSRCC vs ref [95 % CI] | qualifies |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         diff = ("reference" if r["reference"]
                 else f"{r['diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]")
         ok = "yes" if r["qualifies"] else "no"
-        lines.append(f"| `{r['model']}` | {r.get('params_m', '–')} | {r.get('gmacs', '–')} | {r.get('ort_ms', '–')} "
-                     f"| {r.get('mem_mb', '–')} | {r['srcc_mean']:.3f} ± {r['srcc_sd']:.3f} | {r['plcc_mean']:.3f} "
-                     f"| {diff} | {ok} |")
+        int8 = "–" if r.get("int8_delta_srcc") is None else f"{r['int8_delta_srcc']:+.3f}"
+        lines.append(f"| `{r['model']}` | {r.get('weights') or 'random'} | {r.get('params_m', '–')} "
+                     f"| {r.get('gmacs', '–')} | {r.get('ort_ms', '–')} | {r.get('mem_mb', '–')} | {int8} "
+                     f"| {r['srcc_mean']:.3f} ± {r['srcc_sd']:.3f} | {r['plcc_mean']:.3f} | {diff} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
@@ -205,8 +224,8 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
     costs = {}
     for model in names:
         progress(f"ablation: cost of {model}")
-        costs[model] = cost_of(params, model, out_dir / "runs" / model / f"seed{params.ablation.seeds[0]}" /
-                               "model.pt", out_dir)
+        costs[model] = cost_of(params, inputs, model, out_dir / "runs" / model /
+                               f"seed{params.ablation.seeds[0]}" / "model.pt", out_dir)
     result = summarise(params, runs, costs, inputs.mos)
     result.update(teacher=str(teacher), teacher_sha256=inputs.teacher_sha256, dataset_sha256=inputs.dataset_sha256)
     cost_vs_accuracy(result["rows"], out_dir / "ablation.png",
@@ -248,8 +267,10 @@ def record(result: dict, out_dir: str | os.PathLike, results_dir: str | os.PathL
     shutil.copyfile(Path(out_dir) / "ablation.png", plot)
     rows = []
     for r in result["rows"]:
-        rows.append({"model": r["model"], "params M": r.get("params_m"), "GMACs": r.get("gmacs"),
+        rows.append({"model": r["model"], "weights": r.get("weights") or "random",
+                     "params M": r.get("params_m"), "GMACs": r.get("gmacs"),
                      "ORT ms (1 thread)": r.get("ort_ms"), "memory MB": r.get("mem_mb"),
+                     "int8 ΔSRCC": r.get("int8_delta_srcc"),
                      "SRCC mean": round(r["srcc_mean"], 3), "SRCC sd": round(r["srcc_sd"], 3),
                      "PLCC mean": round(r["plcc_mean"], 3),
                      "ΔSRCC vs ref": "reference" if r["reference"] else round(r["diff"], 3),

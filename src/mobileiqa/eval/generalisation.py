@@ -43,14 +43,16 @@ def holdout_manifest(manifest: pd.DataFrame, group: str) -> pd.DataFrame:
     return manifest[keep].reset_index(drop=True)
 
 
-def _cache_key(dataset: PreparedDataset, model: str, cfg, group: str) -> str:
-    blob = json.dumps({"manifest": dataset.manifest_sha256, "model": model, "group": group,
+def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:
+    blob = json.dumps({"manifest": dataset.manifest_sha256, "model": model, "weights": weights, "group": group,
                        "train": dataclasses.asdict(cfg)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_dir: str | os.PathLike) -> dict:
-    """Train on everything but ``group`` and score the test split; returns seen/unseen SRCC."""
+def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_dir: str | os.PathLike,
+              weights: str | None = None) -> dict:
+    """Train ``model`` (from backbone ``weights``) on everything but ``group`` and score the test split; returns
+    seen/unseen SRCC."""
     from mobileiqa.predict import Predictor
     from mobileiqa.train.teacher import train_teacher
 
@@ -62,13 +64,14 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
     root = Path(dataset.root).resolve()  # the subset lives elsewhere: a relative root would point into it
     write_json(subset / "dataset.json", {"source": f"{dataset.source}-without-{group}", "root": str(root),
                                          "manifest_sha256": digest})
-    train_teacher(cfg, subset, work / "model", model)
+    train_teacher(cfg, subset, work / "model", model, weights)
     test = split_frame(manifest, dataset.root, "test")
     scores = score_in_chunks(Predictor.from_path(work / "model" / "model.pt"), list(test["file"]), 16,
                              f"score without {group}")
     unseen = test["dist_type"].astype(str).map(group_of).eq(group).to_numpy()
     mos = test["mos"].to_numpy(np.float64)
-    return {"group": group, "model": model, "unseen_n": int(unseen.sum()), "seen_n": int((~unseen).sum()),
+    return {"group": group, "model": model, "weights": weights, "unseen_n": int(unseen.sum()),
+            "seen_n": int((~unseen).sum()),
             "unseen_srcc": srcc(scores[unseen], mos[unseen]), "seen_srcc": srcc(scores[~unseen], mos[~unseen])}
 
 
@@ -77,21 +80,23 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
     """Run (or load from cache) every group; write ``generalisation.json`` and a Markdown table in ``out_dir``."""
     g = params.evaluate.generalisation
     model = g.model or params.models.student
-    cfg = dataclasses.replace(params.train_teacher, epochs=g.epochs)
+    weights = params.models.weights_for(model)
+    cfg = params.train_teacher if g.epochs < 0 else dataclasses.replace(params.train_teacher, epochs=g.epochs)
     dataset = PreparedDataset.load(dataset_dir)
     out_dir = Path(out_dir)
     rows = []
     for group in groups or g.groups or GROUPS:
         if group not in GROUPS:
             raise ValueError(f"unknown distortion group {group!r}; choose from {', '.join(GROUPS)}")
-        cached = out_dir / "cache" / f"{group}-{_cache_key(dataset, model, cfg, group)}.json"
+        cached = out_dir / "cache" / f"{group}-{_cache_key(dataset, model, weights, cfg, group)}.json"
         if cached.is_file():
             rows.append(json.loads(cached.read_text()))
             continue
-        row = run_group(dataset_dir, group, model, cfg, out_dir / "runs" / group)
+        row = run_group(dataset_dir, group, model, cfg, out_dir / "runs" / group, weights)
         write_json(cached, row)
         rows.append(row)
-    result = {"model": model, "epochs": cfg.epochs, "dataset_sha256": dataset.manifest_sha256, "groups": rows,
+    result = {"model": model, "weights": weights, "epochs": cfg.head_epochs + cfg.epochs,
+              "dataset_sha256": dataset.manifest_sha256, "groups": rows,
               "mean_unseen_srcc": float(np.mean([r["unseen_srcc"] for r in rows])),
               "mean_seen_srcc": float(np.mean([r["seen_srcc"] for r in rows]))}
     write_json(out_dir / "generalisation.json", result)
@@ -115,13 +120,16 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     if old.get("dataset_sha256") not in (None, result["dataset_sha256"]):
         old = {}  # another dataset: earlier rows are not comparable
     kept = [r for r in old.get("rows", []) if r.get("model") not in (None, result["model"])]
-    rows = kept + [{"model": result["model"], "held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3),
+    rows = kept + [{"model": result["model"], "weights": result.get("weights") or "random",
+                    "held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3),
                     "unseen n": r["unseen_n"], "seen SRCC": round(r["seen_srcc"], 3), "seen n": r["seen_n"]}
                    for r in result["groups"]]
     summary = {m: v for m, v in old.get("summary", {}).items() if m != result["model"]}
-    summary[result["model"]] = {"epochs": result["epochs"], "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
+    summary[result["model"]] = {"weights": result.get("weights"), "epochs": result["epochs"],
+                                "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
                                 "mean_seen_srcc": round(result["mean_seen_srcc"], 3), "command": command}
-    notes = "; ".join(f"`{m}`: {v['epochs']} epochs per group (train_teacher recipe, MOS only), mean unseen SRCC "
+    notes = "; ".join(f"`{m}` (weights {v.get('weights') or 'random'}): {v['epochs']} epochs per group "
+                      f"(train_teacher recipe, MOS only), mean unseen SRCC "
                       f"{v['mean_unseen_srcc']:.3f}, seen {v['mean_seen_srcc']:.3f}" for m, v in summary.items())
     out = {"machine": machine_id(), "command": " ; ".join(v.get("command", "?") for v in summary.values()),
            "date": dt.date.today().isoformat(), "notes": notes + ".", "dataset_sha256": result["dataset_sha256"],

@@ -9,7 +9,9 @@ key                   value (JSON)
 mobileiqa.model       ``{"name", "version", "head"}`` — registered name, version (first 16 hex of the
                       checkpoint's sha256, or ``random-init``), head config
 mobileiqa.preprocess  ``{"color": "RGB", "layout": "NCHW", "input_range": [0, 1], "mean", "std", "resize":
-                      ResolutionPolicy dict, "resample": "bicubic", "exif_transpose": true, "min_side": 64}``
+                      ResolutionPolicy dict, "resample": "bicubic", "exif_transpose": true, "min_side": 64}``;
+                      ``mean``/``std`` are the model's :class:`~mobileiqa.preprocess.Normalisation` (read back
+                      on load; a file without them means ImageNet's)
 mobileiqa.scale       :class:`~mobileiqa.models.scale.QualityScale` dict: ``minimum``, ``maximum`` (null =
                       unbounded), ``higher_is_better``
 mobileiqa.git_commit  ``{"export": commit of the exporting code, "train": commit recorded in the checkpoint}``
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from mobileiqa.models.iqa_net import MIN_INPUT
 from mobileiqa.models.scale import QualityScale
-from mobileiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, ResolutionPolicy
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
 
 PREFIX = "mobileiqa."
 FORMAT_VERSION = 1
@@ -45,14 +47,15 @@ class ExportMetadata:
     git_commit: dict
     dataset: dict
     head: dict | None = None
+    normalisation: Normalisation = IMAGENET
 
     def to_props(self) -> dict[str, str]:
         """``{key: JSON string}`` for ONNX ``metadata_props``."""
         from mobileiqa import __version__
 
-        preprocess = {"color": "RGB", "layout": "NCHW", "input_range": [0.0, 1.0], "mean": list(IMAGENET_MEAN),
-                      "std": list(IMAGENET_STD), "resize": self.policy.to_dict(), "resample": "bicubic",
-                      "exif_transpose": True, "min_side": MIN_INPUT}
+        preprocess = {"color": "RGB", "layout": "NCHW", "input_range": [0.0, 1.0], **self.normalisation.to_dict(),
+                      "resize": self.policy.to_dict(), "resample": "bicubic", "exif_transpose": True,
+                      "min_side": MIN_INPUT}
         values = {"model": {"name": self.model, "version": self.version, "head": self.head},
                   "preprocess": preprocess, "scale": self.scale.to_dict(), "git_commit": self.git_commit,
                   "dataset": self.dataset,
@@ -79,10 +82,15 @@ class ExportMetadata:
         if int(fmt.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise ValueError(f"{where}: metadata format {fmt['version']} is newer than this mobileiqa "
                              f"({FORMAT_VERSION}); upgrade mobileiqa")
+        pre = data["preprocess"]
+        try:
+            norm = Normalisation.from_dict({"mean": pre["mean"], "std": pre["std"]} if "mean" in pre else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: metadata key {PREFIX}preprocess has an invalid mean/std ({exc})") from None
         return cls(model=data["model"]["name"], version=str(data["model"].get("version", "")),
-                   scale=QualityScale.from_dict(data["scale"]),
-                   policy=ResolutionPolicy(**data["preprocess"]["resize"]), git_commit=data["git_commit"],
-                   dataset=data["dataset"], head=data["model"].get("head"))
+                   scale=QualityScale.from_dict(data["scale"]), policy=ResolutionPolicy(**pre["resize"]),
+                   git_commit=data["git_commit"], dataset=data["dataset"], head=data["model"].get("head"),
+                   normalisation=norm)
 
 
 def embed(model_proto, meta: ExportMetadata) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mobileiqa.preprocess import ResolutionPolicy
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
 
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
@@ -42,8 +42,9 @@ def split_files(dataset_dir: str | os.PathLike, split: str, limit: int = 0) -> t
 class ImageCalibrationReader:
     """An onnxruntime ``CalibrationDataReader`` over image files, one preprocessed image per step."""
 
-    def __init__(self, files: Sequence[Path], policy: ResolutionPolicy, input_name: str = "image") -> None:
-        self.files, self.policy, self.input_name = list(files), policy, input_name
+    def __init__(self, files: Sequence[Path], policy: ResolutionPolicy, input_name: str = "image",
+                 norm: Normalisation = IMAGENET) -> None:
+        self.files, self.policy, self.input_name, self.norm = list(files), policy, input_name, norm
         self._it: Iterator[Path] | None = None
         self._bar = None
 
@@ -55,7 +56,7 @@ class ImageCalibrationReader:
             self._bar = tqdm(total=len(self.files), desc="int8 calibration", unit="img", leave=False)
         for path in self._it:
             self._bar.update(1)
-            return {self.input_name: prepare_image(path, self.policy)[None]}
+            return {self.input_name: prepare_image(path, self.policy, norm=self.norm)[None]}
         self._bar.close()
         return None
 
@@ -65,19 +66,22 @@ class ImageCalibrationReader:
 
 def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, files: Sequence[Path],
                   policy: ResolutionPolicy, per_channel: bool = True, method: str = "minmax") -> Path:
-    """Write a static QDQ int8 copy of ``onnx_path`` (metadata kept) calibrated on ``files``."""
+    """Write a static QDQ int8 copy of ``onnx_path`` (metadata kept) calibrated on ``files``, normalised the way
+    the file's metadata says."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from mobileiqa.atomic import atomic_path
+    from mobileiqa.export.metadata import read_metadata
 
+    norm = read_metadata(onnx_path).normalisation
     if not files:
         raise ValueError("int8 calibration needs at least one training image")
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
         target = tmp.with_suffix(".onnx")
         try:
-            quantize_static(str(onnx_path), str(target), ImageCalibrationReader(files, policy),
+            quantize_static(str(onnx_path), str(target), ImageCalibrationReader(files, policy, norm=norm),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, METHODS[method]))
             proto = onnx.load(str(target))
@@ -92,11 +96,11 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, fil
 
 
 def score_files(scorer: Callable[[np.ndarray], np.ndarray], files: Sequence[Path], policy: ResolutionPolicy,
-                desc: str) -> np.ndarray:
+                desc: str, norm: Normalisation = IMAGENET) -> np.ndarray:
     from mobileiqa.predict import prepare_image
 
-    return np.asarray([float(scorer(prepare_image(f, policy)[None])[0]) for f in tqdm(files, desc=desc, unit="img",
-                                                                                        leave=False)])
+    return np.asarray([float(scorer(prepare_image(f, policy, norm=norm)[None])[0])
+                       for f in tqdm(files, desc=desc, unit="img", leave=False)])
 
 
 def _finite(x: float) -> float | None:

@@ -62,7 +62,7 @@ def build_metadata(name: str, net, meta: dict, version: str, dataset_dir: str | 
             dataset["export_dataset_sha256"] = export_sha  # drift was measured on another manifest: say so
     return ExportMetadata(model=name, version=version, scale=net.scale, policy=policy,
                           git_commit={"export": git_commit(), "train": meta.get("git_commit")}, dataset=dataset,
-                          head=net.config.to_dict())
+                          head=net.config.to_dict(), normalisation=net.normalisation)
 
 
 def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
@@ -143,8 +143,11 @@ def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
                                        cfg.calibrate_method)
     test, mos = quantize.split_files(dataset_dir, "test", cfg.drift_max_images)
     int8_sess = onnx_export.session(int8_path)
-    a = quantize.score_files(lambda x: onnx_export.run(fp32, x), test, policy, "drift fp32")
-    b = quantize.score_files(lambda x: onnx_export.run(int8_sess, x), test, policy, "drift int8")
+    from mobileiqa.export.metadata import read_metadata
+
+    norm = read_metadata(onnx_path).normalisation
+    a = quantize.score_files(lambda x: onnx_export.run(fp32, x), test, policy, "drift fp32", norm)
+    b = quantize.score_files(lambda x: onnx_export.run(int8_sess, x), test, policy, "drift int8", norm)
     drift = quantize.drift(a, b, mos) | {"split": "test"}
     ships, reason = quantize.int8_gate(drift, cfg.int8_max_srcc_drop)
     out = {"shipped": ships, "reason": reason, "drift": drift, "max_srcc_drop": cfg.int8_max_srcc_drop,

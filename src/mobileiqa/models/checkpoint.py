@@ -1,7 +1,8 @@
 """mobileiqa model checkpoints: one self-describing file per model, loadable with ``weights_only=True``.
 
-A checkpoint holds the registered name, the full :class:`HeadConfig`, the quality scale, free-form metadata
-(strings and numbers only) and the state dict. Writes are atomic (temp file + rename).
+A checkpoint holds the registered name, the full :class:`HeadConfig`, the quality scale, the input
+normalisation (checkpoints written before it was recorded load with ImageNet's), free-form metadata (strings and
+numbers only) and the state dict. Writes are atomic (temp file + rename).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mobileiqa.atomic import atomic_path
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
 from mobileiqa.models.registry import get_spec
 from mobileiqa.models.scale import QualityScale
+from mobileiqa.preprocess import Normalisation
 
 FORMAT = "mobileiqa-checkpoint"
 VERSION = 1
@@ -35,6 +37,7 @@ def save_model(model: IQANet, name: str, path: str | os.PathLike, meta: dict | N
             "model": name,
             "head": model.config.to_dict(),
             "scale": model.scale.to_dict(),
+            "normalisation": model.normalisation.to_dict(),
             "meta": dict(meta or {}),
             "state_dict": model.state_dict(),
         },
@@ -59,7 +62,8 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dic
     if ckpt.get("version", 0) > VERSION:
         raise ValueError(f"{path}: checkpoint version {ckpt['version']} is newer than this mobileiqa ({VERSION})")
     spec = get_spec(ckpt["model"])
-    model = IQANet(create_backbone(spec.backbone), HeadConfig.from_dict(ckpt["head"]))
+    model = IQANet(create_backbone(spec.backbone), HeadConfig.from_dict(ckpt["head"]),
+                   Normalisation.from_dict(ckpt.get("normalisation")))
     model.load_state_dict(ckpt.pop("state_dict"))
     if model.scale != QualityScale.from_dict(ckpt["scale"]):
         raise ValueError(f"{path}: stored scale {ckpt['scale']} disagrees with the head config")

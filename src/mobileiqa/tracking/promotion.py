@@ -7,7 +7,8 @@ Gates (:func:`evaluate_gates`, a pure function of the two versions' :class:`~mob
   the champion is re-scored on the challenger's split (``rescore``) or the gate fails;
 * ``srcc`` / ``plcc`` — challenger >= champion − ``register.srcc_margin`` / ``plcc_margin``;
 * ``latency`` — the single-image latency recorded at export (with its machine) <= ``register.latency_budget_ms``;
-* ``int8_drift`` — when an int8 file shipped, |ΔSRCC| and |ΔPLCC| vs fp32 <= ``register.int8_max_drift``;
+* ``int8_drift`` — when an int8 file shipped, |ΔSRCC| and |ΔPLCC| vs fp32 <= ``export.int8_max_srcc_drop``
+  (the export gate's bound, passed in as ``int8_max_drift``);
 * ``data_validation`` — the data validation stage passed (when ``register.require_validation``).
 
 Concurrency. The invariant: ``champion`` only ever points at a version whose recorded attempt passed its gates
@@ -57,7 +58,7 @@ class Gate:
         return f"  [{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
 
 
-def evaluate_gates(cfg: RegisterConfig, challenger: Evidence, champion: Evidence | None,
+def evaluate_gates(cfg: RegisterConfig, int8_max_drift: float, challenger: Evidence, champion: Evidence | None,
                    champion_version: str | None = None, rescored: tuple[float, float] | None = None) -> list[Gate]:
     """Every gate for ``challenger`` against ``champion`` (``None`` = no champion yet); see the module docstring."""
     gates: list[Gate] = []
@@ -102,9 +103,9 @@ def evaluate_gates(cfg: RegisterConfig, challenger: Evidence, champion: Evidence
         if ds is None or dp is None:
             gates.append(Gate("int8_drift", False, "an int8 file shipped without its drift figures"))
         else:
-            ok = max(abs(ds), abs(dp)) <= cfg.int8_max_drift + EPS
+            ok = max(abs(ds), abs(dp)) <= int8_max_drift + EPS
             gates.append(Gate("int8_drift", ok, f"int8 ΔSRCC {ds:+.4f}, ΔPLCC {dp:+.4f} "
-                                                f"({'within' if ok else 'beyond'} bound {cfg.int8_max_drift:g})"))
+                                                f"({'within' if ok else 'beyond'} bound {int8_max_drift:g})"))
     if cfg.require_validation:
         v = challenger.validation_passed
         gates.append(Gate("data_validation", v is True,
@@ -236,7 +237,8 @@ def _record(client, name: str, version: str, entry: dict) -> str:
     return key
 
 
-def promote(client, cfg: RegisterConfig, ref: str | None = None, rescore: Rescore | None = None) -> Outcome:
+def promote(client, cfg: RegisterConfig, ref: str | None = None, rescore: Rescore | None = None, *,
+            int8_max_drift: float) -> Outcome:
     """Judge version ``ref`` (a number or alias; default ``challenger``) and move ``champion`` to it when every
     gate passes. Always records the attempt; never raises on a refusal (the outcome says it)."""
     name = cfg.model_name
@@ -263,7 +265,7 @@ def promote(client, cfg: RegisterConfig, ref: str | None = None, rescore: Rescor
                     (champion_ev.dataset_sha256, champion_ev.split) != (challenger_ev.dataset_sha256,
                                                                         challenger_ev.split):
                 rescored = rescore(name, champion, challenger_ev)
-            gates = evaluate_gates(cfg, challenger_ev, champion_ev, champion, rescored)
+            gates = evaluate_gates(cfg, int8_max_drift, challenger_ev, champion_ev, champion, rescored)
             outcome = "promoted" if all(g.passed for g in gates) else "refused"
             if outcome == "promoted":
                 client.set_registered_model_alias(name, CHAMPION, version)

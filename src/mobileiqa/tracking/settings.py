@@ -1,5 +1,6 @@
 """Typed params.yaml section for the model registry: the registered model's name, the promotion gates (metric
-margins, latency budget, int8 drift bound, data validation) and the promotion lock; read through mobileiqa.config.
+margins, latency budget, data validation) and the promotion lock; read through mobileiqa.config. The int8 drift bound
+has one home, ``export.int8_max_srcc_drop``, which export, promotion and the ablation all read.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ class RegisterConfig:
     srcc_margin: float = 0.01         # challenger SRCC may trail the champion's by at most this much
     plcc_margin: float = 0.01         # same for PLCC
     latency_budget_ms: float = 600.0  # export-time latency (export.latency_* size, 1 thread) must not exceed this
-    int8_max_drift: float = 0.02      # |ΔSRCC| and |ΔPLCC| of the int8 file vs fp32, when an int8 file shipped
     require_validation: bool = True   # the data validation summary must report success
     lock_timeout_s: float = 120.0     # how long `promote` waits for a concurrent promotion to finish
 
     def __post_init__(self) -> None:
         if self.serve_format not in SERVE_FORMATS:
             raise ValueError(f"serve_format must be one of {SERVE_FORMATS}, got {self.serve_format!r}")
-        for key in ("srcc_margin", "plcc_margin", "latency_budget_ms", "int8_max_drift", "lock_timeout_s"):
+        for key in ("srcc_margin", "plcc_margin", "latency_budget_ms", "lock_timeout_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not self.model_name or "/" in self.model_name or "@" in self.model_name:

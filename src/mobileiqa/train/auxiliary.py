@@ -71,13 +71,28 @@ def rank_loss(score: Tensor, mos: Tensor, group: Tensor, margin: float = 0.02, s
 class TrainingNet(nn.Module):
     """``model`` (an IQANet) plus a training-only distillation ``adapter`` and ``aux`` head; ``forward`` returns
     ``(features, aux logits or None)`` with the adapter applied to the LDA/opinion features (``fused`` and
-    ``score`` are the model's own)."""
+    ``score`` are the model's own); :meth:`from_maps` does the same from (cached) backbone stage maps.
+    ``frozen_bn`` keeps the backbone's BatchNorm layers in eval mode while training (their statistics stay)."""
 
-    def __init__(self, model: nn.Module, adapter: nn.Module | None = None, aux: AuxHead | None = None) -> None:
+    def __init__(self, model: nn.Module, adapter: nn.Module | None = None, aux: AuxHead | None = None,
+                 frozen_bn: bool = False) -> None:
         super().__init__()
-        self.model, self.adapter, self.aux = model, adapter, aux
+        self.model, self.adapter, self.aux, self.frozen_bn = model, adapter, aux, frozen_bn
 
-    def forward(self, x: Tensor) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
-        f = self.model.features(x)
+    def train(self, mode: bool = True) -> TrainingNet:
+        super().train(mode)
+        if mode and self.frozen_bn:
+            for m in self.model.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def _outputs(self, f: IQAFeatures) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
         logits = self.aux(f.fused) if self.aux is not None else None
         return (self.adapter(f) if self.adapter is not None else f), logits
+
+    def forward(self, x: Tensor) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
+        return self._outputs(self.model.features(x))
+
+    def from_maps(self, maps: list[Tensor]) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
+        return self._outputs(self.model.head_features(maps))

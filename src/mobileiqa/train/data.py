@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from mobileiqa.data.images import load_image
-from mobileiqa.preprocess import ResolutionPolicy, normalise
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy, normalise
 
 Item = tuple[int, bool, bool, float, float]  # (row index, h-flip, v-flip, crop row fraction, crop column fraction)
 
@@ -33,23 +33,28 @@ class ManifestImages(Dataset):
     distortions stay at their native scale while steps get cheaper; evaluation uses whole images (crop 0).
 
     ``cache`` keeps every decoded, resized image in memory (uint8) after its first use: crop training reads each
-    image many times.
+    image many times. Tensors are normalised with ``normalisation``, the trained model's.
     """
 
     def __init__(self, frame: pd.DataFrame, root: str | os.PathLike, policy: ResolutionPolicy, crop: int = 0,
-                 cache: bool = False) -> None:
+                 cache: bool = False, normalisation: Normalisation = IMAGENET) -> None:
         if len(frame) == 0:
             raise ValueError("no images in this split of the manifest")
         if crop and crop < 64:
             raise ValueError(f"crop must be 0 (whole images) or >= 64 px, got {crop}")
         self.frame = frame.reset_index(drop=True)
-        self.root, self.policy, self.crop = Path(root), policy, crop
+        self.root, self.policy, self.crop, self.normalisation = Path(root), policy, crop, normalisation
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.paths = self.frame["path"].tolist()
         self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def share_decoded(self, other: ManifestImages) -> None:
+        """Use ``other``'s decoded-image cache (same rows, same resolution policy)."""
+        if other._cache is not None and other.paths == self.paths and other.policy == self.policy:
+            self._cache = other._cache
 
     def sizes(self) -> list[tuple[int, int]]:
         """Model input size ``(width, height)`` of every row, from the manifest (no decoding)."""
@@ -74,7 +79,7 @@ class ManifestImages(Dataset):
             arr = arr[:, ::-1]
         if vflip:
             arr = arr[::-1]
-        return torch.from_numpy(normalise(arr)), self.mos[index], int(index)
+        return torch.from_numpy(normalise(arr, self.normalisation)), self.mos[index], int(index)
 
 
 def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, int]]):

@@ -134,6 +134,16 @@ class Trainer:
         self.history = list(ckpt["history"])
         return True
 
+    def continue_from(self, earlier: Trainer) -> None:
+        """Count ``earlier``'s epochs (a previous phase of the same run) first: its history, epoch count and
+        best epoch (copied to this trainer's ``best.pt``) carry over; a later epoch must beat it to be chosen."""
+        self.history = list(earlier.history)
+        self.state.epoch = earlier.state.epoch
+        self.state.best_metric, self.state.best_epoch = earlier.state.best_metric, earlier.state.best_epoch
+        if is_main_process() and earlier.best_path.is_file():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save(torch.load(earlier.best_path, map_location="cpu", weights_only=True), self.best_path)
+
     # -- the loop ------------------------------------------------------------------------------------------
     def fit(self) -> LoopState:
         cfg = self.config

@@ -5,6 +5,7 @@ optimiser and schedule, split prediction and metrics, and the run driver around 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from mobileiqa.atomic import write_json
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.models.checkpoint import save_model
-from mobileiqa.preprocess import ResolutionPolicy
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
 from mobileiqa.train import distributed
 from mobileiqa.train.data import ManifestImages, PhotoBatchSampler, SizeBatchSampler, collate
 from mobileiqa.train.distributed import Dist
@@ -56,14 +57,26 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
     channels_last: bool = True  # channels-last memory format for model and batches (CUDA and CPU: ~1.35x on CPU)
     resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
+    # pretrained backbones (docs/TRAINING.md): first train the head alone on cached frozen-backbone features
+    # (train.features_cache; needs a pool-first LDA), then fine-tune end to end for ``epochs`` (may be 0)
+    head_epochs: int = 0  # 0 = no head phase
+    head_lr: float = 2e-3  # one-cycle peak lr of the head phase
+    head_batch_size: int = 32
+    backbone_lr_scale: float = 1.0  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
+    freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
+    freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
         if self.scheduler not in ("cosine", "onecycle", "none"):
             raise ValueError(f"scheduler must be cosine, onecycle or none, got {self.scheduler!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.accumulate < 1 or self.crops_per_image < 1:
-            raise ValueError("epochs, batch_size, accumulate and crops_per_image must be >= 1")
+        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.head_epochs < 1:
+            raise ValueError(f"epochs ({self.epochs}) and head_epochs ({self.head_epochs}) must be >= 0 and not both 0")
+        if self.batch_size < 1 or self.accumulate < 1 or self.crops_per_image < 1 or self.head_batch_size < 1:
+            raise ValueError("batch_size, head_batch_size, accumulate and crops_per_image must be >= 1")
+        if self.backbone_lr_scale < 0 or self.freeze_blocks < -1:
+            raise ValueError("backbone_lr_scale must be >= 0 and freeze_blocks >= -1")
         if self.images_per_photo and not self.crop:
             raise ValueError("images_per_photo > 0 batches crops of one size: set crop too (e.g. 128)")
         if self.images_per_photo > self.batch_size:
@@ -76,12 +89,44 @@ class TrainConfig:
             raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
 
 
-def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    """``params``: parameters or param groups (a group's own ``lr`` wins); ``lr`` overrides ``cfg.lr``."""
+    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+
+
+def param_groups(trainable: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The end-to-end phase's groups: backbone parameters at ``lr * backbone_lr_scale`` (frozen ones left out),
+    everything else at ``lr``."""
+    backbone, rest = [], []
+    for name, p in trainable.named_parameters():
+        if p.requires_grad:
+            (backbone if ".backbone." in f".{name}" else rest).append(p)
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if backbone and cfg.backbone_lr_scale > 0:
+        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
+    return groups
+
+
+def freeze_blocks(backbone: nn.Module, n: int) -> int:
+    """Stop gradients into the stem and the first ``n`` blocks of a timm EfficientNet/MobileNetV3 features
+    backbone (``conv_stem``, ``bn1``, ``blocks``); returns the number of frozen tensors."""
+    if n < 0:
+        return 0
+    if not hasattr(backbone, "blocks") or not hasattr(backbone, "conv_stem"):
+        raise ValueError(f"freeze_blocks {n}: the backbone {type(backbone).__name__} has no conv_stem/blocks "
+                         "(timm EfficientNet/MobileNetV3 layout); set freeze_blocks: -1")
+    if n > len(backbone.blocks):
+        raise ValueError(f"freeze_blocks {n} exceeds the backbone's {len(backbone.blocks)} blocks")
+    modules = [backbone.conv_stem, backbone.bn1, *list(backbone.blocks)[:n]]
+    frozen = [p for m in modules for p in m.parameters()]
+    for p in frozen:
+        p.requires_grad_(False)
+    return len(frozen)
 
 
 def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
@@ -106,12 +151,12 @@ def autocast_for(device: torch.device, cfg: TrainConfig):
 
 
 def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0,
-                 cache: bool = False) -> ManifestImages:
-    """The ``split`` rows of the manifest ``frame`` of ``dataset``."""
+                 cache: bool = False, norm: Normalisation = IMAGENET) -> ManifestImages:
+    """The ``split`` rows of the manifest ``frame`` of ``dataset``, normalised with ``norm``."""
     part = frame[frame["split"] == split]
     if part.empty:
         raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
-    return ManifestImages(part, dataset.root, policy, crop, cache)
+    return ManifestImages(part, dataset.root, policy, crop, cache, norm)
 
 
 def train_sampler(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
@@ -182,8 +227,10 @@ class RunContext:
         return x.to(self.device).contiguous(memory_format=memory_format(self.cfg))
 
 
-def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> RunContext:
-    """Seed, threads, device (and the torchrun process group), and the train/val splits."""
+def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
+             norm: Normalisation = IMAGENET) -> RunContext:
+    """Seed, threads, device (and the torchrun process group), and the train/val splits normalised with ``norm``
+    (the trained model's :class:`~mobileiqa.preprocess.Normalisation`)."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -192,8 +239,8 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
     return RunContext(cfg, distributed.device_for(d, device), d, dataset,
-                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop, cfg.cache_images),
-                      split_images(dataset, frame, "val", cfg.resolution, cache=cfg.cache_images),
+                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop, cfg.cache_images, norm),
+                      split_images(dataset, frame, "val", cfg.resolution, cache=cfg.cache_images, norm=norm),
                       Path(out_dir))
 
 
@@ -230,28 +277,93 @@ def to_device(module: nn.Module, ctx: RunContext) -> nn.Module:
 
 
 def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module, logger=None,
-             resume: bool = False) -> Trainer:
+             resume: bool = False, head: Trainer | None = None) -> Trainer:
     """Train ``trainable`` (wrapped for DDP when launched by torchrun) with ``make_step(net)``'s step function,
-    validating ``scored`` after every epoch."""
+    validating ``scored`` after every epoch; after a head phase (``head``) its epochs count first and its best
+    epoch stands until an end-to-end epoch beats it."""
     cfg = ctx.cfg
     net = distributed.wrap(trainable, ctx.dist, ctx.device)
-    optimizer = build_optimizer(trainable.parameters(), cfg)
+    optimizer = build_optimizer(param_groups(trainable, cfg), cfg)
     loader, sampler = train_loader(ctx.train_images, cfg, ctx.dist.rank, ctx.dist.world_size)
 
     def evaluate():
         pred = predict(scored, ctx.val_images, cfg.eval_batch_size or cfg.batch_size, ctx.device)
         return split_metrics(pred, ctx.val_images.mos.numpy(), "val")
 
-    loop = LoopConfig(epochs=cfg.epochs, accumulate=cfg.accumulate, max_grad_norm=cfg.max_grad_norm or None,
+    if not cfg.epochs and head is not None:  # head phase only
+        return head
+    loop = LoopConfig(epochs=cfg.epochs + cfg.head_epochs, accumulate=cfg.accumulate,
+                      max_grad_norm=cfg.max_grad_norm or None,
                       checkpoint_every_steps=cfg.checkpoint_every_steps, step_scheduler=cfg.scheduler == "onecycle")
     steps_per_epoch = -(-len(sampler) // cfg.accumulate)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     trainer = Trainer(net, optimizer, scheduler, loader, sampler, make_step(net), evaluate, loop,
                       ctx.out_dir / "checkpoints", logger if ctx.dist.main else None,
                       autocast_for(ctx.device, cfg))
+    if not (resume and trainer.resume()) and head is not None:
+        trainer.continue_from(head)  # epochs, history and best epoch of the head phase
+    trainer.fit()
+    return trainer
+
+
+def cached_sampler(n: int, groups: list[str], cfg: TrainConfig):
+    """Head-phase batches of cached rows (items as :class:`SizeBatchSampler`'s; h-flip = the flipped view)."""
+    if cfg.images_per_photo:
+        return PhotoBatchSampler(groups, cfg.images_per_photo, max(1, cfg.head_batch_size // cfg.images_per_photo),
+                                 flips=cfg.flips, seed=cfg.seed)
+    return SizeBatchSampler([(1, 1)] * n, cfg.head_batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed)
+
+
+def cache_features(ctx: RunContext, model: nn.Module, tag: str, weights, val: bool = True):
+    """Cached pooled maps of ``model``'s frozen backbone (its own normalisation) on the train split (both views
+    when the recipe flips) and, with ``val``, the val split (else ``None``)."""
+    from mobileiqa.train.features_cache import FEATURES_DIR, backbone_digest, cache_split
+
+    folder = ctx.out_dir / "checkpoints" / FEATURES_DIR
+    key = {"backbone": backbone_digest(model.backbone), "weights": weights, "grid": model.config.grid,
+           "dataset": ctx.dataset.manifest_sha256, "resolution": ctx.cfg.resolution.to_dict(),
+           "normalisation": model.normalisation.to_dict()}
+    batch = ctx.cfg.eval_batch_size or ctx.cfg.batch_size
+    model = to_device(model, ctx)
+    views = 2 if ctx.cfg.flips else 1
+    out = []
+    for split, images in (("train", ctx.train_images), ("val", ctx.val_images if val else None)):
+        if images is None:
+            out.append(None)
+            continue
+        whole = ManifestImages(images.frame, ctx.dataset.root, ctx.cfg.resolution, 0, False, model.normalisation)
+        whole.share_decoded(images)  # decode each image once for both phases
+        out.append(cache_split(model, whole, views if split == "train" else 1, folder, f"{tag}-{split}", key,
+                               batch, ctx.batch))
+    return tuple(out)
+
+
+def run_head_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module, train_split, val_split,
+                  logger=None, resume: bool = False) -> Trainer:
+    """The head phase: ``head_epochs`` of ``make_step(trainable)`` over cached batches (the backbone is frozen and
+    never called), validating ``scored``'s head on the cached val split. Runs the same on every torchrun rank
+    (it takes seconds to minutes), and checkpoints under ``checkpoints/head`` like the end-to-end loop."""
+    from mobileiqa.train.features_cache import CachedLoader, head_parameters, predict_cached
+
+    cfg = ctx.cfg
+    trainable = trainable.to(ctx.device)
+    sampler = cached_sampler(len(train_split), ctx.train_images.frame["content_id"].astype(str).tolist(), cfg)
+    optimizer = build_optimizer(head_parameters(trainable), cfg, lr=cfg.head_lr)
+    head_cfg = dataclasses.replace(cfg, epochs=cfg.head_epochs, lr=cfg.head_lr, scheduler="onecycle")
+    scheduler = build_scheduler(optimizer, head_cfg, len(sampler))
+
+    def evaluate():
+        return split_metrics(predict_cached(scored, val_split), val_split.mos.numpy(), "val")
+
+    loop = LoopConfig(epochs=cfg.head_epochs, checkpoint_every_steps=0, step_scheduler=True)
+    trainer = Trainer(trainable, optimizer, scheduler, CachedLoader(train_split, sampler), sampler,
+                      make_step(trainable), evaluate, loop, ctx.out_dir / "checkpoints" / "head",
+                      logger if ctx.dist.main else None)
     if resume:
         trainer.resume()
     trainer.fit()
+    state = torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"]
+    trainable.load_state_dict(state)  # the end-to-end phase starts from the head phase's best epoch
     return trainer
 
 

@@ -2,8 +2,9 @@
 on the validation split. Writes ``model.pt`` (the best epoch, mobileiqa checkpoint format), ``metrics.json`` and
 ``checkpoints/`` (``last.pt`` for ``--resume``, ``best.pt``).
 
-The from-scratch CPU recipe adds, during training only, a within-photo ranking loss and a distortion type/level
-head (:mod:`~.auxiliary`); ``model.pt`` holds the bare model.
+The CPU recipe adds, during training only, a within-photo ranking loss and a distortion type/level head
+(:mod:`~.auxiliary`); ``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head first trains alone on
+cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs`` fine-tune the whole model.
 """
 
 from __future__ import annotations
@@ -11,29 +12,59 @@ from __future__ import annotations
 import os
 
 from mobileiqa.models import create_model
+from mobileiqa.models.registry import normalisation_for
 from mobileiqa.train.auxiliary import TrainingNet
+from mobileiqa.train.features_cache import check_cacheable
 from mobileiqa.train.loop import Logger
 from mobileiqa.train.losses import score_loss
-from mobileiqa.train.recipe import TrainConfig, close_run, extra_terms, open_run, run_loop, to_device, training_extras
+from mobileiqa.train.recipe import (
+    TrainConfig,
+    cache_features,
+    close_run,
+    extra_terms,
+    freeze_blocks,
+    open_run,
+    run_head_loop,
+    run_loop,
+    to_device,
+    training_extras,
+)
 
 
 def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, model_name: str,
                   weights: str | None = None, logger: Logger | None = None, resume: bool = False) -> dict:
-    ctx = open_run(cfg, dataset_dir, out_dir)
+    ctx = open_run(cfg, dataset_dir, out_dir, normalisation_for(model_name, weights))
     model = create_model(model_name, pretrained=weights)
     labels, aux = training_extras(ctx, model.config.width)
-    trainable = to_device(TrainingNet(model, aux=aux), ctx)
+    trainable = TrainingNet(model, aux=aux, frozen_bn=cfg.freeze_bn)
+
+    def loss_terms(features, logits, y, idx):
+        terms = {"loss_score": score_loss(features.score, y, cfg.loss)}
+        terms.update(extra_terms(cfg, features.score, y, logits, labels, idx))
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    head = None
+    if cfg.head_epochs:  # the head alone, on cached frozen-backbone features
+        check_cacheable(model, model_name)
+        train_split, val_split = cache_features(ctx, model, "teacher", weights)
+
+        def make_head_step(net):
+            def step(batch):
+                maps, y, idx = batch
+                return loss_terms(*net.from_maps([m.to(ctx.device) for m in maps]), y.to(ctx.device), idx)
+            return step
+
+        head = run_head_loop(ctx, trainable, make_head_step, model, train_split, val_split, logger, resume)
 
     def make_step(net):
         def step(batch):
             x, y, idx = batch
-            y = y.to(ctx.device)
-            features, logits = net(ctx.batch(x))
-            terms = {"loss_score": score_loss(features.score, y, cfg.loss)}
-            terms.update(extra_terms(cfg, features.score, y, logits, labels, idx))
-            terms["loss"] = sum(terms.values())
-            return terms
+            return loss_terms(*net(ctx.batch(x)), y.to(ctx.device), idx)
         return step
 
-    trainer = run_loop(ctx, trainable, make_step, model, logger, resume)
-    return close_run(ctx, trainer, model, model_name, prefix="model.")
+    frozen = freeze_blocks(model.backbone, cfg.freeze_blocks)
+    trainable = to_device(trainable, ctx)
+    trainer = run_loop(ctx, trainable, make_step, model, logger, resume, head)
+    return close_run(ctx, trainer, model, model_name, {"weights": str(weights), "frozen_tensors": frozen},
+                     prefix="model.")
