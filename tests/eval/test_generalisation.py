@@ -53,6 +53,27 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     assert "noise" in GROUPS
 
 
+def test_each_group_trains_the_model_with_its_configured_weights(prepared_tiny, tiny_params, tmp_path,
+                                                                monkeypatch):
+    lite0 = "mobileiqa_student_efficientnet_lite0_tiny"
+    params = _fast(dataclasses.replace(
+        tiny_params,
+        models=dataclasses.replace(tiny_params.models, variant_weights={lite0: "package:efficientnet-lite0"}),
+        evaluate=dataclasses.replace(tiny_params.evaluate, generalisation=dataclasses.replace(
+            tiny_params.evaluate.generalisation, model=lite0))))
+    seen = []
+    real = generalisation.run_group
+
+    def spy(dataset_dir, group, model, cfg, work_dir, weights=None):
+        seen.append((model, weights))
+        return real(dataset_dir, group, model, cfg, work_dir, weights)
+
+    monkeypatch.setattr(generalisation, "run_group", spy)
+    result = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))
+    assert seen == [(lite0, "package:efficientnet-lite0")] and result["weights"] == "package:efficientnet-lite0"
+    assert result["groups"][0]["weights"] == "package:efficientnet-lite0"
+
+
 def test_benchmark_generalisation_cli(prepared_tiny, tmp_path):
     from mobileiqa.cli import main
 

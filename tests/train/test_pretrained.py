@@ -104,3 +104,37 @@ def test_distillation_renormalises_the_batch_for_a_teacher_of_other_statistics(p
     a, b = HALF.affine_to(IMAGENET)
     assert np.allclose(a[:, None, None] * normalise(rgb, HALF) + b[:, None, None], normalise(rgb, IMAGENET),
                        atol=1e-5)
+
+
+def test_a_crop_too_large_for_photo_batches_fails_before_the_head_phase(prepared_tiny, tiny_params, tmp_path,
+                                                                          monkeypatch):
+    """Photos of other aspect ratios: a crop above the smallest side cannot stack into photo batches."""
+    from mobileiqa.train.data import ManifestImages
+
+    monkeypatch.setattr(ManifestImages, "sizes", lambda self: [(96, 72), (96, 54)] * len(self))
+    monkeypatch.setattr(features_cache, "pooled_maps", lambda *a: pytest.fail("cached features before the check"))
+    cfg = _recipe(tiny_params, epochs=1, head_epochs=2, crop=64, images_per_photo=2, rank_weight=0.0)
+    with pytest.raises(ValueError, match=r"crop 64 .* set crop <= 54"):
+        train_teacher(cfg, prepared_tiny, tmp_path, LITE0, WEIGHTS)
+
+
+def test_distillation_head_phase_reuses_the_frozen_teachers_cache(prepared_tiny, tiny_params, tmp_path,
+                                                                    monkeypatch):
+    """A head-phase teacher keeps its pretrained backbone, so the student's head phase reads the teacher's maps
+    from the teacher stage's cache and learns from its cached LDA maps, opinions and score."""
+    head_only = _recipe(tiny_params, epochs=0, head_epochs=2, head_batch_size=4)
+    teacher_dir = tmp_path / "teacher"
+    train_teacher(head_only, prepared_tiny, teacher_dir, LITE0, WEIGHTS)
+    computed = []
+    original = features_cache.pooled_maps
+    monkeypatch.setattr(features_cache, "pooled_maps", lambda *a: computed.append(1) or original(*a))
+    cfg = dataclasses.replace(tiny_params.distill_student, train=head_only, init_from_teacher=False)
+    metrics = distill_student(cfg, prepared_tiny, teacher_dir / "model.pt", tmp_path / "s", LITE0, WEIGHTS)
+    # the student (same backbone and weights) and the teacher share maps; the teacher's came from its own stage
+    teacher_files = list((tmp_path / "s" / "checkpoints" / "features").glob("teacher-*.pt"))
+    assert teacher_files == [] and computed  # student maps computed (own tag), teacher maps read back
+    history = metrics["history"]
+    assert len(history) == 2 and all(np.isfinite(r["train_loss_lda"]) and r["train_loss_lda"] > 0 for r in history)
+    student = load_model(tmp_path / "s" / "model.pt")[0]
+    start = create_model(LITE0, pretrained=WEIGHTS)
+    assert not torch.equal(student.head.fc2.weight, start.head.fc2.weight)

@@ -28,7 +28,7 @@ class ExportConfig:
     latency_width: int = 1907
     latency_height: int = 1231
     latency_threads: int = 1
-    latency_repeats: int = 3
+    latency_repeats: int = 9  # the median of this many timed runs
 
     def __post_init__(self) -> None:
         from mobileiqa.export.formats import check_formats, parse_size

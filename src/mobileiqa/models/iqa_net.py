@@ -84,6 +84,10 @@ class IQAFeatures:
     fused: Tensor
     score: Tensor
 
+    def to(self, device) -> IQAFeatures:
+        return IQAFeatures(self.lda.to(device), self.opinions.to(device), self.fused.to(device),
+                           self.score.to(device))
+
 
 class IQANet(nn.Module):
     def __init__(self, backbone: nn.Module, head: HeadConfig = HeadConfig(),

@@ -36,7 +36,7 @@ PICO = dict(NANO, grid=6, width=24, lda_hidden=24, lda_pool_first=True, attn_ran
 # EfficientNet-Lite heads (the pretrained CPU default, docs/TRAINING.md): the nano head with a pool-first LDA, so a
 # frozen backbone's pooled stage maps can be cached and the head trained on them exactly (train.features_cache),
 # and high-resolution inputs stay cheap. (The lite head's 12x12 grid costs 9x more per training step on 2 cores.)
-EFFICIENT = dict(NANO)
+EFFICIENT = dict(NANO_POOL)
 TINY = dict(grid=6, width=16, lda_hidden=16, lda_pool_first=True, num_opinions=2, qk_ratio=4, attn_rank=8,
             head_channels=16, head_hidden=8, head_pool=2)
 

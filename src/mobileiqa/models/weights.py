@@ -146,10 +146,6 @@ def load_into_backbone(backbone: torch.nn.Module, architecture: str, spec: str) 
                          "in the converted file")
 
 
-def source_for_architecture(architecture: str) -> PackageWeights | None:
-    return next((s for s in SOURCES.values() if s.architecture == architecture), None)
-
-
 def model_for_source(spec: str):
     """The full timm classifier with ``spec``'s weights loaded (eval mode): the ImageNet check of the tests."""
     import timm

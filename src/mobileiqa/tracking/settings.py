@@ -19,7 +19,7 @@ class RegisterConfig:
     serve_format: str = "onnx"        # which shipped file the pyfunc scores with: onnx | ort | int8
     srcc_margin: float = 0.01         # challenger SRCC may trail the champion's by at most this much
     plcc_margin: float = 0.01         # same for PLCC
-    latency_budget_ms: float = 600.0  # export-time latency (export.latency_* size, 1 thread) must not exceed this
+    latency_budget_ms: float = 1000.0  # export-time latency (export.latency_* size, 1 thread) must not exceed this
     require_validation: bool = True   # the data validation summary must report success
     lock_timeout_s: float = 120.0     # how long `promote` waits for a concurrent promotion to finish
 

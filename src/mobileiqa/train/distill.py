@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -96,8 +97,9 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     if tc.head_epochs:  # the student's head alone, on cached student maps and cached teacher features
         check_cacheable(student, model_name)
         check_cacheable(teacher, teacher_ckpt["model"])
-        train_split, val_split = cache_features(ctx, student, "student", weights)
-        teacher_split, _ = cache_features(ctx, teacher, "teacher", teacher_path, val=False)
+        train_split, val_split = cache_features(ctx, student, "student")
+        # the teacher stage's own cache holds these maps when its backbone stayed frozen
+        teacher_split, _ = cache_features(ctx, teacher, "teacher", val=False, also=(Path(teacher_path).parent,))
         train_split.teacher = teacher_features(teacher, teacher_split)
         del teacher_split
 

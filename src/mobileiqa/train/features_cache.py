@@ -68,6 +68,7 @@ class CachedSplit:
         teacher = None
         if self.teacher is not None:
             t = {k: v[view.clamp(max=v.shape[0] - 1), index].float() for k, v in self.teacher.items()}
+            # distillation matches LDA maps, opinions and score; the fused map is not cached (a same-shape stand-in)
             teacher = IQAFeatures(lda=t["lda"], opinions=t["opinions"], fused=t["opinions"][:, 0], score=t["score"])
         return maps, self.mos[index], teacher
 
@@ -80,14 +81,17 @@ def pooled_maps(model: IQANet, x: Tensor) -> list[Tensor]:
 
 @torch.no_grad()
 def cache_split(model: IQANet, images: ManifestImages, views: int, folder: Path, tag: str, key: dict,
-                batch_size: int, prepare) -> CachedSplit:
-    """Pooled stage maps of every image of ``images`` in ``views`` views (read back from ``folder`` when the key
-    matches). ``prepare(x)`` puts a batch on the model's device and memory format."""
+                batch_size: int, prepare, also: Sequence[Path] = ()) -> CachedSplit:
+    """Pooled stage maps of every image of ``images`` in ``views`` views, read back from ``folder`` (or one of the
+    ``also`` folders, e.g. the teacher stage's own cache) when a file of the same key exists, else computed and
+    written to ``folder``. ``prepare(x)`` puts a batch on the model's device and memory format."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = folder / f"{tag}-{digest}.pt"
-    if path.is_file():
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        return CachedSplit(data["maps"], data["mos"])
+    name = f"{tag}-{digest}.pt"
+    for path in (folder / name, *(Path(f) / name for f in also)):
+        if path.is_file():
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            return CachedSplit(data["maps"], data["mos"])
+    path = folder / name
     model.eval()
     sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
     stages = len(model.lda)

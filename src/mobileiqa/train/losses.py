@@ -29,7 +29,7 @@ class DistillWeights:
     lda: float = 1.0
     dof: float = 1.0
     score: float = 1.0
-    teacher_score: float = 0.0  # extension: match the teacher's score too
+    teacher_score: float = 1.0  # extension: match the teacher's score too
 
 
 def distill_terms(student: IQAFeatures, teacher: IQAFeatures, mos: Tensor, w: DistillWeights,

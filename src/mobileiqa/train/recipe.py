@@ -29,8 +29,8 @@ from mobileiqa.train.loop import LoopConfig, Trainer, select_device
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # defaults = the CPU from-scratch recipe of params.yaml (docs/TRAINING.md)
-    epochs: int = 8
+    # defaults = the CPU recipe of params.yaml (docs/TRAINING.md): the head phase on a frozen pretrained backbone
+    epochs: int = 0
     batch_size: int = 32
     accumulate: int = 1  # gradient accumulation: optimiser step every N batches
     optimizer: str = "adamw"  # adam | adamw | sgd
@@ -59,9 +59,10 @@ class TrainConfig:
     resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
     # pretrained backbones (docs/TRAINING.md): first train the head alone on cached frozen-backbone features
     # (train.features_cache; needs a pool-first LDA), then fine-tune end to end for ``epochs`` (may be 0)
-    head_epochs: int = 0  # 0 = no head phase
+    head_epochs: int = 20  # 0 = no head phase
     head_lr: float = 2e-3  # one-cycle peak lr of the head phase
     head_batch_size: int = 32
+    cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
     backbone_lr_scale: float = 1.0  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
     freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
     freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
@@ -159,15 +160,21 @@ def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int
     return ManifestImages(part, dataset.root, policy, crop, cache, norm)
 
 
+def check_photo_batches(images: ManifestImages, cfg: TrainConfig) -> None:
+    """Photo batches stack crops of one size: every training image must be at least ``crop`` on both sides."""
+    sizes = set(images.sizes())
+    if cfg.images_per_photo and len(sizes) > 1:
+        smallest = min(min(w, h) for w, h in sizes)
+        raise ValueError(f"images_per_photo needs crops smaller than every training image, but crop {cfg.crop} "
+                         f"leaves sizes {sorted(sizes)}; set crop <= {smallest}")
+
+
 def train_sampler(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
     """Size-grouped batches of whole images or crops, or (``images_per_photo`` > 0) photo batches of crops."""
     if not cfg.images_per_photo:
         return SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
                                 rank=rank, world_size=world_size)
-    sizes = set(images.sizes())
-    if len(sizes) > 1:
-        raise ValueError(f"images_per_photo needs crops smaller than every training image, but crop {cfg.crop} "
-                         f"leaves sizes {sorted(sizes)}; lower train crop")
+    check_photo_batches(images, cfg)
     return PhotoBatchSampler(images.frame["content_id"].astype(str).tolist(), cfg.images_per_photo,
                              max(1, cfg.batch_size // cfg.images_per_photo), crops=cfg.crops_per_image,
                              flips=cfg.flips, seed=cfg.seed, rank=rank, world_size=world_size)
@@ -238,8 +245,10 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     d = distributed.init(device)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
-    return RunContext(cfg, distributed.device_for(d, device), d, dataset,
-                      split_images(dataset, frame, "train", cfg.resolution, cfg.crop, cfg.cache_images, norm),
+    train = split_images(dataset, frame, "train", cfg.resolution, cfg.crop, cfg.cache_images, norm)
+    if cfg.epochs:  # before a head phase spends minutes caching features
+        check_photo_batches(train, cfg)
+    return RunContext(cfg, distributed.device_for(d, device), d, dataset, train,
                       split_images(dataset, frame, "val", cfg.resolution, cache=cfg.cache_images, norm=norm),
                       Path(out_dir))
 
@@ -314,15 +323,18 @@ def cached_sampler(n: int, groups: list[str], cfg: TrainConfig):
     return SizeBatchSampler([(1, 1)] * n, cfg.head_batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed)
 
 
-def cache_features(ctx: RunContext, model: nn.Module, tag: str, weights, val: bool = True):
+def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True, also: tuple = ()):
     """Cached pooled maps of ``model``'s frozen backbone (its own normalisation) on the train split (both views
-    when the recipe flips) and, with ``val``, the val split (else ``None``)."""
+    when the recipe flips) and, with ``val``, the val split (else ``None``). The key is everything the maps depend
+    on (backbone tensors, grid, dataset, resolution, normalisation, views), so a cache in one of the ``also``
+    run folders (the teacher stage's, for distillation) is reused only when it is exactly right."""
     from mobileiqa.train.features_cache import FEATURES_DIR, backbone_digest, cache_split
 
     folder = ctx.out_dir / "checkpoints" / FEATURES_DIR
-    key = {"backbone": backbone_digest(model.backbone), "weights": weights, "grid": model.config.grid,
+    key = {"backbone": backbone_digest(model.backbone), "grid": model.config.grid,
            "dataset": ctx.dataset.manifest_sha256, "resolution": ctx.cfg.resolution.to_dict(),
-           "normalisation": model.normalisation.to_dict()}
+           "normalisation": model.normalisation.to_dict(), "views": 2 if ctx.cfg.flips else 1}
+    also = tuple(Path(f) / "checkpoints" / FEATURES_DIR for f in also)
     batch = ctx.cfg.eval_batch_size or ctx.cfg.batch_size
     model = to_device(model, ctx)
     views = 2 if ctx.cfg.flips else 1
@@ -333,8 +345,14 @@ def cache_features(ctx: RunContext, model: nn.Module, tag: str, weights, val: bo
             continue
         whole = ManifestImages(images.frame, ctx.dataset.root, ctx.cfg.resolution, 0, False, model.normalisation)
         whole.share_decoded(images)  # decode each image once for both phases
-        out.append(cache_split(model, whole, views if split == "train" else 1, folder, f"{tag}-{split}", key,
-                               batch, ctx.batch))
+        threads = torch.get_num_threads()
+        if ctx.cfg.cache_threads:  # inference on whole images scales with threads where training steps did not
+            torch.set_num_threads(ctx.cfg.cache_threads)
+        try:
+            out.append(cache_split(model, whole, views if split == "train" else 1, folder, f"{tag}-{split}",
+                                   {**key, "split": split}, batch, ctx.batch, also))
+        finally:
+            torch.set_num_threads(threads)
     return tuple(out)
 
 

@@ -47,7 +47,7 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
     head = None
     if cfg.head_epochs:  # the head alone, on cached frozen-backbone features
         check_cacheable(model, model_name)
-        train_split, val_split = cache_features(ctx, model, "teacher", weights)
+        train_split, val_split = cache_features(ctx, model, "teacher")
 
         def make_head_step(net):
             def step(batch):
