@@ -47,7 +47,8 @@ class ModelsConfig:
     student_weights: str | None = DEFAULT_STUDENT_WEIGHTS
     # weights of the other models the benchmarks train (ablation variants, generalisation), by registered name;
     # a model not listed starts from random weights
-    variant_weights: dict = field(default_factory=dict)
+    variant_weights: dict = field(
+        default_factory=lambda: {"mobileiqa_student_efficientnet_lite1": "package:efficientnet-lite1"})
 
     def weights_for(self, model: str) -> str | None:
         """The configured backbone weights of registered model ``model``."""

@@ -38,7 +38,7 @@ class AblationConfig:
 
     reference: str = "mobileiqa_student_efficientnet_lite0"
     variants: tuple[str, ...] = (  # the students compared with the reference (docs/ABLATION.md)
-        "mobileiqa_student_mobilenetv3_small_100_nano", "mobileiqa_student_efficientnet_lite1")
+        "mobileiqa_student_mobilenetv3_small_050_nanopool", "mobileiqa_student_efficientnet_lite1")
     seeds: tuple[int, ...] = (0, 1, 2)
     n_boot: int = 1000              # paired-bootstrap resamples of the SRCC difference to the reference
     ship_within: float = 0.02       # the shipping rule's accuracy tolerance (mean SRCC below the best mean)
