@@ -130,7 +130,7 @@ def test_distillation_head_phase_reuses_the_frozen_teachers_cache(prepared_tiny,
     monkeypatch.setattr(features_cache, "pooled_maps", lambda *a: computed.append(1) or original(*a))
     cfg = dataclasses.replace(tiny_params.distill_student, train=head_only, init_from_teacher=False)
     metrics = distill_student(cfg, prepared_tiny, teacher_dir / "model.pt", tmp_path / "s", LITE0, WEIGHTS)
-    # the student (same backbone and weights) and the teacher share maps; the teacher's came from its own stage
+    # the student's maps are cached under its own tag; the teacher's are read from the teacher stage's folder
     teacher_files = list((tmp_path / "s" / "checkpoints" / "features").glob("teacher-*.pt"))
     assert teacher_files == [] and computed  # student maps computed (own tag), teacher maps read back
     history = metrics["history"]

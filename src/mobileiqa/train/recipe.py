@@ -331,28 +331,28 @@ def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True
     from mobileiqa.train.features_cache import FEATURES_DIR, backbone_digest, cache_split
 
     folder = ctx.out_dir / "checkpoints" / FEATURES_DIR
+    views = 2 if ctx.cfg.flips else 1
     key = {"backbone": backbone_digest(model.backbone), "grid": model.config.grid,
            "dataset": ctx.dataset.manifest_sha256, "resolution": ctx.cfg.resolution.to_dict(),
-           "normalisation": model.normalisation.to_dict(), "views": 2 if ctx.cfg.flips else 1}
+           "normalisation": model.normalisation.to_dict(), "views": views}
     also = tuple(Path(f) / "checkpoints" / FEATURES_DIR for f in also)
     batch = ctx.cfg.eval_batch_size or ctx.cfg.batch_size
     model = to_device(model, ctx)
-    views = 2 if ctx.cfg.flips else 1
     out = []
-    for split, images in (("train", ctx.train_images), ("val", ctx.val_images if val else None)):
-        if images is None:
-            out.append(None)
-            continue
-        whole = ManifestImages(images.frame, ctx.dataset.root, ctx.cfg.resolution, 0, False, model.normalisation)
-        whole.share_decoded(images)  # decode each image once for both phases
-        threads = torch.get_num_threads()
-        if ctx.cfg.cache_threads:  # inference on whole images scales with threads where training steps did not
-            torch.set_num_threads(ctx.cfg.cache_threads)
-        try:
+    threads = torch.get_num_threads()
+    if ctx.cfg.cache_threads:  # caching is inference on whole images: it may use other threads than training
+        torch.set_num_threads(ctx.cfg.cache_threads)
+    try:
+        for split, images in (("train", ctx.train_images), ("val", ctx.val_images if val else None)):
+            if images is None:
+                out.append(None)
+                continue
+            whole = ManifestImages(images.frame, ctx.dataset.root, ctx.cfg.resolution, 0, False, model.normalisation)
+            whole.share_decoded(images)  # decode each image once for both phases
             out.append(cache_split(model, whole, views if split == "train" else 1, folder, f"{tag}-{split}",
                                    {**key, "split": split}, batch, ctx.batch, also))
-        finally:
-            torch.set_num_threads(threads)
+    finally:
+        torch.set_num_threads(threads)
     return tuple(out)
 
 
