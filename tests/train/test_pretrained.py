@@ -66,6 +66,7 @@ def test_head_phase_trains_the_head_only_and_reuses_its_cache(prepared_tiny, tin
     cfg = _recipe(tiny_params, epochs=0, head_epochs=2, head_batch_size=4)
     metrics = train_teacher(cfg, prepared_tiny, tmp_path, LITE0, WEIGHTS)
     assert len(metrics["history"]) == 2 and metrics["steps"] > 0
+    assert cfg.head_mixup > 0 and metrics["history"][0]["train_loss_mixup"] > 0
     trained = load_model(tmp_path / "model.pt")[0]
     start = create_model(LITE0, pretrained=WEIGHTS)
     assert all(torch.equal(v, start.backbone.state_dict()[k]) for k, v in trained.backbone.state_dict().items())
@@ -138,3 +139,33 @@ def test_distillation_head_phase_reuses_the_frozen_teachers_cache(prepared_tiny,
     student = load_model(tmp_path / "s" / "model.pt")[0]
     start = create_model(LITE0, pretrained=WEIGHTS)
     assert not torch.equal(student.head.fc2.weight, start.head.fc2.weight)
+
+
+def test_mixup_term_mixes_maps_and_targets_alike(tiny_params):
+    from mobileiqa.train.losses import score_loss
+    from mobileiqa.train.recipe import mixup_terms
+
+    torch.manual_seed(0)
+    net = create_model(LITE0).eval()
+    maps = [torch.randn(1, c, 6, 6).repeat(4, 1, 1, 1) for c in net.backbone.feature_info.channels()]
+    mos = torch.full((4,), 0.3)
+    cfg = dataclasses.replace(tiny_params.train_teacher, head_mixup=0.4)
+    with torch.no_grad():
+        # rows that are all the same image mix to that image: the term is the plain score loss
+        same = mixup_terms(cfg, net, maps, mos)["loss_mixup"]
+        assert torch.allclose(same, score_loss(net.head_features(maps).score, mos))
+        # distinct rows: the term scores the mixed maps against the mixed MOS, with the same weights and partners
+        maps = [torch.randn(4, m.shape[1], 6, 6) for m in maps]
+        mos = torch.tensor([0.1, 0.4, 0.7, 0.9])
+        torch.manual_seed(1)
+        term = mixup_terms(cfg, net, maps, mos)["loss_mixup"]
+        torch.manual_seed(1)
+        lam = torch.distributions.Beta(0.4, 0.4).sample((4,))
+        other = torch.randperm(4)
+        w = lam.view(-1, 1, 1, 1)
+        mixed = net.head_features([w * m + (1 - w) * m[other] for m in maps]).score
+        assert torch.allclose(term, score_loss(mixed, lam * mos + (1 - lam) * mos[other]))
+        assert not torch.allclose(term, score_loss(net.head_features(maps).score, mos))
+    assert mixup_terms(dataclasses.replace(cfg, head_mixup=0.0), net, maps, mos) == {}
+    with pytest.raises(ValueError, match="head_mixup"):
+        dataclasses.replace(cfg, head_mixup=-1.0)

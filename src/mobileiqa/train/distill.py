@@ -31,11 +31,13 @@ from mobileiqa.train.recipe import (
     close_run,
     extra_terms,
     freeze_blocks,
+    mixup_terms,
     open_run,
     run_head_loop,
     run_loop,
     to_device,
     training_extras,
+    with_terms,
 )
 
 
@@ -106,8 +108,10 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
         def make_head_step(net):
             def step(batch):
                 maps, t, y, idx = batch
-                features, logits = net.from_maps([m.to(ctx.device) for m in maps])
-                return loss_terms(features, logits, t.to(ctx.device), y.to(ctx.device), idx)
+                maps, y = [m.to(ctx.device) for m in maps], y.to(ctx.device)
+                features, logits = net.from_maps(maps)
+                terms = loss_terms(features, logits, t.to(ctx.device), y, idx)
+                return with_terms(terms, mixup_terms(tc, student, maps, y))
             return step
 
         head = run_head_loop(ctx, trainable, make_head_step, student, train_split, val_split, logger, resume)

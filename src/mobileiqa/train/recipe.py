@@ -25,6 +25,7 @@ from mobileiqa.train import distributed
 from mobileiqa.train.data import ManifestImages, PhotoBatchSampler, SizeBatchSampler, collate
 from mobileiqa.train.distributed import Dist
 from mobileiqa.train.loop import LoopConfig, Trainer, select_device
+from mobileiqa.train.losses import score_loss
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TrainConfig:
     head_epochs: int = 20  # 0 = no head phase
     head_lr: float = 2e-3  # one-cycle peak lr of the head phase
     head_batch_size: int = 32
+    head_mixup: float = 0.4  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
     cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
     backbone_lr_scale: float = 1.0  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
     freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
@@ -86,6 +88,8 @@ class TrainConfig:
             raise ValueError("crops_per_image > 1 needs images_per_photo > 0 (photo batches of crops)")
         if self.rank_weight and self.images_per_photo < 2:
             raise ValueError("rank_weight > 0 compares images of one photo: set images_per_photo >= 2")
+        if self.head_mixup < 0:
+            raise ValueError(f"head_mixup is a Beta concentration >= 0 (0 = off), got {self.head_mixup}")
         if not 0 < self.warmup < 1:
             raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
 
@@ -272,6 +276,26 @@ def extra_terms(cfg: TrainConfig, score, mos, logits, labels, idx) -> dict:
         terms["loss_rank"] = cfg.rank_weight * rank_loss(score, mos, labels.photo[idx.cpu()])
     if cfg.aux_weight and logits is not None:
         terms["loss_aux"] = cfg.aux_weight * aux_loss(logits, labels, idx)
+    return terms
+
+
+def mixup_terms(cfg: TrainConfig, model: nn.Module, maps: list[torch.Tensor], mos: torch.Tensor) -> dict:
+    """Head phase: the score loss of ``model`` on a mixup of the batch's cached maps — each row mixed with a random
+    other row at a weight drawn from Beta(``head_mixup``, ``head_mixup``), the target MOS mixed alike. A regulariser
+    for a head that overfits a few dozen training photos (docs/TRAINING.md); empty when ``head_mixup`` is 0."""
+    if not cfg.head_mixup:
+        return {}
+    lam = torch.distributions.Beta(cfg.head_mixup, cfg.head_mixup).sample((len(mos),)).to(mos)
+    other = torch.randperm(len(mos)).to(mos.device)
+    w = lam.view(-1, 1, 1, 1)
+    mixed = [w * m + (1 - w) * m[other] for m in maps]
+    return {"loss_mixup": score_loss(model.head_features(mixed).score, lam * mos + (1 - lam) * mos[other], cfg.loss)}
+
+
+def with_terms(terms: dict, extra: dict) -> dict:
+    """``terms`` (with its ``loss`` total) plus the weighted ``extra`` terms, added to the total."""
+    if extra:
+        terms = {**terms, **extra, "loss": terms["loss"] + sum(extra.values())}
     return terms
 
 

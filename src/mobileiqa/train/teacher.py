@@ -23,11 +23,13 @@ from mobileiqa.train.recipe import (
     close_run,
     extra_terms,
     freeze_blocks,
+    mixup_terms,
     open_run,
     run_head_loop,
     run_loop,
     to_device,
     training_extras,
+    with_terms,
 )
 
 
@@ -52,7 +54,9 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
         def make_head_step(net):
             def step(batch):
                 maps, y, idx = batch
-                return loss_terms(*net.from_maps([m.to(ctx.device) for m in maps]), y.to(ctx.device), idx)
+                maps, y = [m.to(ctx.device) for m in maps], y.to(ctx.device)
+                terms = loss_terms(*net.from_maps(maps), y, idx)
+                return with_terms(terms, mixup_terms(cfg, model, maps, y))
             return step
 
         head = run_head_loop(ctx, trainable, make_head_step, model, train_split, val_split, logger, resume)
