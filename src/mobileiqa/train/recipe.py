@@ -63,7 +63,7 @@ class TrainConfig:
     head_epochs: int = 20  # 0 = no head phase
     head_lr: float = 2e-3  # one-cycle peak lr of the head phase
     head_batch_size: int = 32
-    head_mixup: float = 0.4  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
+    head_mixup: float = 0.0  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
     cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
     backbone_lr_scale: float = 1.0  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
     freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
