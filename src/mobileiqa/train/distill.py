@@ -89,11 +89,8 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     renormalise = student.normalisation != teacher.normalisation  # the teacher sees its own normalisation
 
     def loss_terms(features, logits, t, y, idx):
-        terms = distill_terms(features, t, y, cfg.weights, tc.loss)
-        extra = extra_terms(tc, features.score, y, logits, labels, idx)
-        terms.update(extra)
-        terms["loss"] = terms["loss"] + sum(extra.values())
-        return terms
+        return with_terms(distill_terms(features, t, y, cfg.weights, tc.loss),
+                          extra_terms(tc, features.score, y, logits, labels, idx))
 
     head = None
     if tc.head_epochs:  # the student's head alone, on cached student maps and cached teacher features
