@@ -180,3 +180,11 @@ def test_init_from_teacher_never_overwrites_the_backbone_of_another_architecture
     assert copied and not any(k.startswith("backbone.") for k in copied)
     assert all(torch.equal(after[k], before[k]) for k in coinciding)
     assert all(torch.equal(after[k], t[k]) for k in copied)
+
+
+def test_val_every_must_be_positive():
+    from mobileiqa.train.recipe import TrainConfig
+
+    assert TrainConfig(val_every=3).val_every == 3
+    with pytest.raises(ValueError, match="val_every"):
+        TrainConfig(val_every=0)

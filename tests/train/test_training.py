@@ -185,3 +185,35 @@ def test_crop_training_validates_on_whole_images(prepared_tiny, tiny_params, tmp
     assert len(metrics["history"]) == 1 and -1 <= metrics["val_srcc"] <= 1
     _, info = load_model(tmp_path / "model.pt")
     assert info["meta"]["resolution"]["long_side"] == 96  # the policy that evaluation and export share
+
+
+def test_eval_every_validates_every_nth_epoch_and_the_last_and_picks_best_among_them(tmp_path):
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    class Sampler:
+        start_batch = 0
+
+        def set_epoch(self, epoch, start_batch=0):
+            pass
+
+        def __len__(self):
+            return 1
+
+    calls = []
+
+    def evaluate():  # validation gets worse every call, so the best is the first *validated* epoch
+        calls.append(len(calls))
+        return {"val_srcc": 1.0 - 0.1 * len(calls)}
+
+    def step(batch):
+        return {"loss": model(batch[0]).pow(2).sum()}
+
+    batches = [(torch.ones(1, 1), torch.ones(1), torch.zeros(1))]
+    trainer = Trainer(model, opt, None, batches, Sampler(), step, evaluate,
+                      LoopConfig(epochs=5, eval_every=2, progress=False), tmp_path)
+    trainer.fit()
+    assert [("val_srcc" in h) for h in trainer.history] == [False, True, False, True, True]
+    assert len(calls) == 3 and trainer.state.best_epoch == 1
+    with pytest.raises(ValueError, match="eval_every"):
+        LoopConfig(epochs=1, eval_every=0)

@@ -1,5 +1,5 @@
 """The training loop, shared by teacher training and distillation: epochs of size-grouped batches, gradient
-accumulation, evaluation on the validation split after every epoch, best-epoch selection on validation
+accumulation, evaluation on the validation split after every (N-th) epoch, best-epoch selection on validation
 (never test), atomic checkpoints every epoch and every N steps, exact resume, and optional DDP.
 
 It knows nothing about MLflow: progress goes to a :class:`Logger` (the tracking package provides one backed by
@@ -52,6 +52,15 @@ class LoopConfig:
     select_metric: str = "val_srcc"  # best epoch = max of this validation metric
     step_scheduler: bool = False  # step the scheduler after every optimiser step (onecycle), not every epoch
     progress: bool = True
+    eval_every: int = 1  # validate after every N-th epoch of the run and after the last (others can't be best)
+
+    def __post_init__(self) -> None:
+        if self.eval_every < 1:
+            raise ValueError(f"LoopConfig.eval_every must be >= 1, got {self.eval_every}")
+
+    def validates(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based, counted over the whole run) ends with a validation pass."""
+        return (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs
 
 
 @dataclass
@@ -150,7 +159,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         while self.state.epoch < cfg.epochs:
             self._train_epoch()
-            metrics = {**mean_across_ranks(self._epoch_means), **self.eval_fn(),
+            metrics = {**mean_across_ranks(self._epoch_means),
+                       **(self.eval_fn() if cfg.validates(self.state.epoch) else {}),
                        "lr": self.optimizer.param_groups[0]["lr"]}
             if self.scheduler is not None and not cfg.step_scheduler:
                 self.scheduler.step()

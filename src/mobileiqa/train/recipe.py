@@ -49,6 +49,7 @@ class TrainConfig:
     aux_weight: float = 0.5  # training-only distortion type + level classification (synthetic data only)
     cache_images: bool = True  # keep decoded train/val images in memory
     eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
+    val_every: int = 1  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
     seed: int = 0
     device: str = "auto"  # auto = cuda -> mps -> cpu
     threads: int = 1  # torch CPU threads; 0 = torch's default
@@ -88,6 +89,8 @@ class TrainConfig:
             raise ValueError("crops_per_image > 1 needs images_per_photo > 0 (photo batches of crops)")
         if self.rank_weight and self.images_per_photo < 2:
             raise ValueError("rank_weight > 0 compares images of one photo: set images_per_photo >= 2")
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be >= 1 (1 = validate after every epoch), got {self.val_every}")
         if self.head_mixup < 0:
             raise ValueError(f"head_mixup is a Beta concentration >= 0 (0 = off), got {self.head_mixup}")
         if not 0 < self.warmup < 1:
@@ -327,7 +330,8 @@ def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module
         return head
     loop = LoopConfig(epochs=cfg.epochs + cfg.head_epochs, accumulate=cfg.accumulate,
                       max_grad_norm=cfg.max_grad_norm or None,
-                      checkpoint_every_steps=cfg.checkpoint_every_steps, step_scheduler=cfg.scheduler == "onecycle")
+                      checkpoint_every_steps=cfg.checkpoint_every_steps, step_scheduler=cfg.scheduler == "onecycle",
+                      eval_every=cfg.val_every)
     steps_per_epoch = -(-len(sampler) // cfg.accumulate)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     trainer = Trainer(net, optimizer, scheduler, loader, sampler, make_step(net), evaluate, loop,
