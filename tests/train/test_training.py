@@ -73,25 +73,30 @@ def test_distillation_through_adapters_exports_the_bare_student(teacher_run, pre
                      "train_loss_rank", "train_loss_aux"}  # the last two: the CPU recipe's extras (tiny keeps them)
 
 
+class _ListSampler:
+    """The sampler protocol the Trainer needs, over a fixed list of batches."""
+
+    start_batch = 0
+
+    def __init__(self, batches):
+        self.n = len(batches)
+
+    def set_epoch(self, epoch, start_batch=0):
+        pass
+
+    def __len__(self):
+        return self.n
+
+
 def test_non_finite_loss_stops_naming_the_step(tmp_path):
     model = torch.nn.Linear(1, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-
-    class Sampler:
-        start_batch = 0
-
-        def set_epoch(self, epoch, start_batch=0):
-            pass
-
-        def __len__(self):
-            return 3
-
     batches = [(torch.ones(1, 1), torch.ones(1), torch.zeros(1))] * 3
 
     def step(batch):
         return {"loss": model(batch[0]).sum() * float("nan")}
 
-    trainer = Trainer(model, opt, None, batches, Sampler(), step, dict, LoopConfig(epochs=1, progress=False), tmp_path)
+    trainer = Trainer(model, opt, None, batches, _ListSampler(batches), step, dict, LoopConfig(epochs=1, progress=False), tmp_path)
     with pytest.raises(FloatingPointError, match="at step 0"):
         trainer.fit()
 
@@ -190,16 +195,6 @@ def test_crop_training_validates_on_whole_images(prepared_tiny, tiny_params, tmp
 def test_eval_every_validates_every_nth_epoch_and_the_last_and_picks_best_among_them(tmp_path):
     model = torch.nn.Linear(1, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-
-    class Sampler:
-        start_batch = 0
-
-        def set_epoch(self, epoch, start_batch=0):
-            pass
-
-        def __len__(self):
-            return 1
-
     calls = []
 
     def evaluate():  # validation gets worse every call, so the best is the first *validated* epoch
@@ -210,7 +205,7 @@ def test_eval_every_validates_every_nth_epoch_and_the_last_and_picks_best_among_
         return {"loss": model(batch[0]).pow(2).sum()}
 
     batches = [(torch.ones(1, 1), torch.ones(1), torch.zeros(1))]
-    trainer = Trainer(model, opt, None, batches, Sampler(), step, evaluate,
+    trainer = Trainer(model, opt, None, batches, _ListSampler(batches), step, evaluate,
                       LoopConfig(epochs=5, eval_every=2, progress=False), tmp_path)
     trainer.fit()
     assert [("val_srcc" in h) for h in trainer.history] == [False, True, False, True, True]
