@@ -96,7 +96,8 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path):
     def step(batch):
         return {"loss": model(batch[0]).sum() * float("nan")}
 
-    trainer = Trainer(model, opt, None, batches, _ListSampler(batches), step, dict, LoopConfig(epochs=1, progress=False), tmp_path)
+    loop = LoopConfig(epochs=1, progress=False)
+    trainer = Trainer(model, opt, None, batches, _ListSampler(batches), step, dict, loop, tmp_path)
     with pytest.raises(FloatingPointError, match="at step 0"):
         trainer.fit()
 
