@@ -136,3 +136,25 @@ def test_train_probe_trains_and_validates_a_tiny_model(prepared_tiny, tmp_path):
     assert [r["step"] for r in history] == [1, 2] and (tmp_path / "images.pkl").exists()
     assert history[0]["mse"] == 0 and history[1]["mse"] > 0  # the first half trains the aux head alone
     assert all(-1 <= r["val_srcc"] <= 1 for r in history)
+
+
+def test_train_cpu_keeps_one_row_per_seed_and_summarises_the_default_runs(tmp_path):
+    import runpy
+
+    mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")
+
+    def run(seed, student_srcc, overrides=()):
+        stage = {"val_srcc": 0.7, "test_srcc": 0.75, "test_plcc": 0.7, "wall_s": 600.0, "s_per_step": 1.5}
+        params = {"teacher": "t", "student": "s", "overrides": list(overrides)}
+        return {"machine": "box", "seed": seed, "params": params, "teacher": stage,
+                "student": {**stage, "test_srcc": student_srcc, "wall_s": None}}
+
+    out = tmp_path / "train_cpu.json"
+    for r in (run(1, 0.70), run(0, 0.60), run(1, 0.80), run(2, 0.10, ["train_teacher.lr=1"])):
+        out.write_text(json.dumps(mod["merge"](out, r)))
+    result = json.loads(out.read_text())
+    assert [(r["seed"], r["params"]["overrides"]) for r in result["runs"]] == [
+        (0, []), (1, []), (2, ["train_teacher.lr=1"])]  # seed 1's rerun replaced its first run
+    assert [r["student val / test SRCC"] for r in result["rows"]] == ["0.700 / 0.600", "0.700 / 0.800", "0.700 / 0.100"]
+    assert result["rows"][0]["student − teacher (test)"] == -0.15 and result["rows"][0]["student min"] is None
+    assert "2 seed(s) [0, 1]: student test SRCC mean 0.700 (range 0.600-0.800)" in result["notes"]  # overrides left out

@@ -30,26 +30,27 @@ from mobileiqa.train.losses import score_loss
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # defaults = the CPU recipe of params.yaml (docs/TRAINING.md): the head phase on a frozen pretrained backbone
-    epochs: int = 0
+    # defaults = the CPU recipe of params.yaml (docs/TRAINING.md): a short end-to-end fine-tune of a pretrained
+    # backbone on random crops, backbone at half the head's lr, plain MSE
+    epochs: int = 9
     batch_size: int = 32
     accumulate: int = 1  # gradient accumulation: optimiser step every N batches
     optimizer: str = "adamw"  # adam | adamw | sgd
-    lr: float = 3e-3
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     scheduler: str = "onecycle"  # cosine (per epoch) | onecycle (per optimiser step) | none
     t_max: int = 0  # cosine period in epochs; 0 = epochs
-    warmup: float = 0.2  # onecycle: fraction of the steps spent warming up to lr
+    warmup: float = 0.1  # onecycle: fraction of the steps spent warming up to lr
     loss: str = "mse"  # mse | mae
     flips: bool = True  # random horizontal + vertical flips
     crop: int = 128  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
-    crops_per_image: int = 2  # crop windows of each image per batch (needs crop and images_per_photo)
-    images_per_photo: int = 4  # > 0: batches of batch_size // this photos x this many of their images (crop only)
-    rank_weight: float = 1.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
-    aux_weight: float = 0.5  # training-only distortion type + level classification (synthetic data only)
+    crops_per_image: int = 1  # crop windows of each image per batch (needs crop and images_per_photo)
+    images_per_photo: int = 0  # > 0: batches of batch_size // this photos x this many of their images (crop only)
+    rank_weight: float = 0.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
+    aux_weight: float = 0.0  # training-only distortion type + level classification (synthetic data only)
     cache_images: bool = True  # keep decoded train/val images in memory
     eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
-    val_every: int = 1  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
+    val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
     seed: int = 0
     device: str = "auto"  # auto = cuda -> mps -> cpu
     threads: int = 1  # torch CPU threads; 0 = torch's default
@@ -59,14 +60,14 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
     channels_last: bool = True  # channels-last memory format for model and batches (CUDA and CPU: ~1.35x on CPU)
     resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
-    # pretrained backbones (docs/TRAINING.md): first train the head alone on cached frozen-backbone features
-    # (train.features_cache; needs a pool-first LDA), then fine-tune end to end for ``epochs`` (may be 0)
-    head_epochs: int = 20  # 0 = no head phase
+    # optional head phase before the end-to-end epochs (docs/TRAINING.md): the head alone on cached frozen-backbone
+    # features (train.features_cache; needs a pool-first LDA). Off by default: it measured worse than end to end
+    head_epochs: int = 0  # 0 = no head phase
     head_lr: float = 2e-3  # one-cycle peak lr of the head phase
     head_batch_size: int = 32
     head_mixup: float = 0.0  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
     cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
-    backbone_lr_scale: float = 1.0  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
+    backbone_lr_scale: float = 0.5  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
     freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
     freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
 
