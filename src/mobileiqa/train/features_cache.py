@@ -1,4 +1,4 @@
-"""Head training on cached frozen-backbone features: the first phase of the pretrained CPU recipe (docs/TRAINING.md).
+"""Head training on cached frozen-backbone features: optional first phase for pretrained backbones (TRAINING.md).
 
 With its backbone frozen (eval mode, so BatchNorm statistics stay the ImageNet ones) and a pool-first LDA
 (``HeadConfig.lda_pool_first``), everything the head sees of an image is its stage maps average-pooled to the
