@@ -3,8 +3,9 @@ on the validation split. Writes ``model.pt`` (the best epoch, mobileiqa checkpoi
 ``checkpoints/`` (``last.pt`` for ``--resume``, ``best.pt``).
 
 Optional extras, training only (off in the default recipe): a within-photo ranking loss and a distortion
-type/level head (:mod:`~.auxiliary`); ``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head first trains alone on
-cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs`` fine-tune the whole model.
+type/level head (:mod:`~.auxiliary`); ``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head
+first trains alone on cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs`` fine-tune the
+whole model.
 """
 
 from __future__ import annotations
