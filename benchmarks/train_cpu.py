@@ -42,13 +42,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
-    """SRCC/PLCC/KRCC/RMSE of ``model_path`` on the val and test splits (whole images, the shared policy)."""
+    """SRCC/PLCC/KRCC/RMSE of ``model_path`` on the val and test splits (whole images, the shared policy,
+    normalised as the model was trained)."""
     model, _ = load_model(model_path)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
     out = {}
     for split in ("val", "test"):
-        images = split_images(dataset, frame, split, params.train_teacher.resolution)
+        images = split_images(dataset, frame, split, params.train_teacher.resolution, norm=model.normalisation)
         pred = predict(model, images, batch, torch.device("cpu"))
         out.update({k: round(v, 4) for k, v in split_metrics(pred, images.mos.numpy(), split).items()})
     return out

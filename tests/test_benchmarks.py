@@ -158,3 +158,41 @@ def test_train_cpu_keeps_one_row_per_seed_and_summarises_the_default_runs(tmp_pa
     assert [r["student val / test SRCC"] for r in result["rows"]] == ["0.700 / 0.600", "0.700 / 0.800", "0.700 / 0.100"]
     assert result["rows"][0]["student − teacher (test)"] == -0.15 and result["rows"][0]["student min"] is None
     assert "2 seed(s) [0, 1]: student test SRCC mean 0.700 (range 0.600-0.800)" in result["notes"]  # overrides left out
+
+
+def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny_params, tmp_path):
+    """A mean-0.5 (EfficientNet-Lite) checkpoint scores through the benchmark as it does through the shipped
+    Predictor; ImageNet mean/std (the benchmark's old behaviour) gives a different SRCC on the same images."""
+    import runpy
+
+    import pytest
+    import torch
+
+    from mobileiqa.data.manifest import read_manifest
+    from mobileiqa.data.prepare import PreparedDataset
+    from mobileiqa.eval.metrics import evaluate
+    from mobileiqa.models import create_model
+    from mobileiqa.models.checkpoint import save_model
+    from mobileiqa.predict import Predictor
+    from mobileiqa.preprocess import IMAGENET
+    from mobileiqa.train.recipe import predict, split_images
+
+    mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")
+    name = "mobileiqa_student_efficientnet_lite0_tiny"
+    torch.manual_seed(0)
+    model = create_model(name, pretrained="package:efficientnet-lite0").eval()
+    with torch.no_grad():  # scores that spread across images
+        model.head.fc1.weight.mul_(8.0)
+        model.head.fc2.weight.mul_(8.0)
+    policy = tiny_params.train_teacher.resolution
+    ckpt = save_model(model, name, tmp_path / "model.pt", meta={"resolution": policy.to_dict()})
+    got = mod["score"](ckpt, prepared_tiny, tiny_params, 4)
+
+    dataset = PreparedDataset.load(prepared_tiny)
+    frame = read_manifest(dataset.manifest)
+    test = frame[frame["split"] == "test"]
+    shipped = Predictor.from_path(ckpt)([dataset.root / p for p in test["path"]])
+    assert got["test_srcc"] == pytest.approx(evaluate(shipped, test["mos"].to_numpy()).srcc, abs=1e-3)
+    wrong = split_images(dataset, frame, "test", policy, norm=IMAGENET)
+    assert abs(evaluate(predict(model, wrong, 4, torch.device("cpu")), test["mos"].to_numpy()).srcc
+               - got["test_srcc"]) > 1e-3
