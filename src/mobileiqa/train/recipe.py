@@ -162,7 +162,7 @@ def autocast_for(device: torch.device, cfg: TrainConfig):
 def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0,
                  cache: bool = False, *, norm: Normalisation) -> ManifestImages:
     """The ``split`` rows of the manifest ``frame`` of ``dataset``, normalised with ``norm`` (required: it is the
-    scored model's, ``model.normalisation``; ImageNet mean/std on a mean-0.5 backbone costs ~0.15 SRCC)."""
+    scored model's, ``model.normalisation``; ImageNet mean/std on a mean-0.5 Lite2 teacher read val 0.64 for 0.83)."""
     part = frame[frame["split"] == split]
     if part.empty:
         raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
