@@ -93,7 +93,7 @@ def main() -> None:
         "machine": machine,
         "command": shlex.join(["python", "benchmarks/export_latency.py", *sys.argv[1:]]),
         "date": dt.date.today().isoformat(),
-        "note": "shared machine: other jobs ran at the same time; read latencies as upper bounds. Random weights: "
+        "notes": "shared machine: other jobs ran at the same time; read latencies as upper bounds. Random weights: "
                 "int8 drift is not measured here (the export stage measures it with trained weights).",
         "export_s": round(export_s, 1), "quantize_s": round(quant_s, 1),
         "int8_speedup": round(speedup, 3),

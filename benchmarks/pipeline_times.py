@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     command = f"python benchmarks/pipeline_times.py {logs}" if logs else \
         "dvc repro | python benchmarks/pipeline_times.py"
     result = {"machine": machine_id(), "command": command,
-              "date": dt.date.today().isoformat(), "note": args.note,
+              "date": dt.date.today().isoformat(), "notes": args.note,
               "targets": {"data_min": 12, "training_min": 20, "rest_min": 8, "total_min": 40}, "rows": rows}
     write_json(args.results / result["machine"] / "pipeline_times.json", result)
     write_text(args.doc, render(args.results, doc=args.doc, root=ROOT))

@@ -119,10 +119,12 @@ def test_pipeline_times_reads_stage_durations_from_a_stamped_log(tmp_path):
     times, skipped = mod["stage_times"](mod["_read_log"](log))
     assert times == {"prepare": 300.0, "train_teacher": 600.0, "export": 60.0}  # across midnight
     assert skipped == ["validate"]
-    mod["main"](["--log", str(log), "--results", str(tmp_path / "r"), "--doc", str(tmp_path / "B.md")])
+    mod["main"](["--log", str(log), "--results", str(tmp_path / "r"), "--doc", str(tmp_path / "B.md"),
+                 "--note", "two other jobs shared the cores"])
     rows = {r["stage"]: r["minutes"] for r in
             json.loads(next((tmp_path / "r").glob("*/pipeline_times.json")).read_text())["rows"]}
     assert rows["= data"] == 5.0 and rows["= training"] == 10.0 and rows["= rest"] == 1.0 and rows["= total"] == 16.0
+    assert "two other jobs shared the cores" in (tmp_path / "B.md").read_text()  # the note reaches the doc
 
 
 def test_train_probe_trains_and_validates_a_tiny_model(prepared_tiny, tmp_path):
