@@ -173,19 +173,15 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     from mobileiqa.data.manifest import read_manifest
     from mobileiqa.data.prepare import PreparedDataset
     from mobileiqa.eval.metrics import evaluate
-    from mobileiqa.models import create_model
     from mobileiqa.models.checkpoint import save_model
     from mobileiqa.predict import Predictor
     from mobileiqa.preprocess import IMAGENET
     from mobileiqa.train.recipe import predict, split_images
+    from tests.modelgen import spread_model
 
     mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")
     name = "mobileiqa_student_efficientnet_lite0_tiny"
-    torch.manual_seed(0)
-    model = create_model(name, pretrained="package:efficientnet-lite0").eval()
-    with torch.no_grad():  # scores that spread across images
-        model.head.fc1.weight.mul_(8.0)
-        model.head.fc2.weight.mul_(8.0)
+    model = spread_model(name, pretrained="package:efficientnet-lite0")
     policy = tiny_params.train_teacher.resolution
     ckpt = save_model(model, name, tmp_path / "model.pt", meta={"resolution": policy.to_dict()})
     got = mod["score"](ckpt, prepared_tiny, tiny_params, 4)

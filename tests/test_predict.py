@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from tests.imagegen import make_photo
@@ -22,15 +21,11 @@ def model_files(tmp_path_factory):
     """``(checkpoint, onnx)`` of a tiny student whose scores vary across images."""
     from mobileiqa.export.metadata import ExportMetadata
     from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.models import create_model
     from mobileiqa.models.checkpoint import save_model
     from mobileiqa.preprocess import ResolutionPolicy
+    from tests.modelgen import spread_model
 
-    torch.manual_seed(0)
-    model = create_model(TINY).eval()
-    with torch.no_grad():
-        model.head.fc1.weight.mul_(8.0)
-        model.head.fc2.weight.mul_(8.0)
+    model = spread_model(TINY)
     d = tmp_path_factory.mktemp("model")
     policy = ResolutionPolicy(long_side=128)
     ckpt = save_model(model, TINY, d / "model.pt", meta={"resolution": policy.to_dict()})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "mobileiqa_student_mobilenetv3_small_050_tiny"
@@ -28,14 +27,10 @@ def prepared(prepared_tiny):
 def checkpoint(tmp_path_factory, prepared):
     """A random-init tiny student with a widened last layer, so that its scores spread across images."""
     from mobileiqa.data.prepare import PreparedDataset
-    from mobileiqa.models import create_model
     from mobileiqa.models.checkpoint import save_model
+    from tests.modelgen import spread_model
 
-    torch.manual_seed(0)
-    model = create_model(TINY).eval()
-    with torch.no_grad():
-        model.head.fc1.weight.mul_(8.0)
-        model.head.fc2.weight.mul_(8.0)
+    model = spread_model(TINY)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     meta = {"resolution": {"mode": "long_side", "long_side": 96, "width": 1907, "height": 1231},
             "dataset_sha256": PreparedDataset.load(prepared).manifest_sha256, "git_commit": "c0ffee"}

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from mobileiqa.export.metadata import PREFIX, read_metadata
-from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.predict import Predictor
 from mobileiqa.preprocess import HALF, IMAGENET
 from tests.export.conftest import FAST
+from tests.modelgen import spread_model
 
 LITE0 = "mobileiqa_student_efficientnet_lite0_tiny"
 
@@ -27,11 +27,7 @@ def half_model(tmp_path_factory):
     from mobileiqa.export.settings import ExportConfig
     from mobileiqa.export.stages import export_model
 
-    torch.manual_seed(0)
-    model = create_model(LITE0, pretrained="package:efficientnet-lite0").eval()
-    with torch.no_grad():
-        model.head.fc1.weight.mul_(8.0)
-        model.head.fc2.weight.mul_(8.0)
+    model = spread_model(LITE0, pretrained="package:efficientnet-lite0")
     d = tmp_path_factory.mktemp("half")
     ckpt = save_model(model, LITE0, d / "model.pt", meta={"resolution": {"mode": "long_side", "long_side": 128,
                                                                           "width": 1907, "height": 1231}})
