@@ -17,7 +17,9 @@ reported next to wall times.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -71,15 +73,26 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
 
+def recipe_digest(params) -> str:
+    """A short hash of everything but the seeds that decides both stages (models, weights, the two recipes), so
+    rows of one recipe add up across sessions and rows of an older default never mix into the current one's mean."""
+    t = dataclasses.replace(params.train_teacher, seed=0)
+    d = params.distill_student
+    d = dataclasses.replace(d, train=dataclasses.replace(d.train, seed=0))
+    blob = json.dumps({"models": dataclasses.asdict(params.models), "train_teacher": dataclasses.asdict(t),
+                       "distill_student": dataclasses.asdict(d)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def _key(run: dict) -> tuple:
-    return run["seed"], run["params"]["teacher"], run["params"]["student"], tuple(run["params"]["overrides"])
+    return run["seed"], run["params"].get("recipe"), tuple(run["params"]["overrides"])
 
 
 def flat_row(run: dict) -> dict:
     """The table row of one run: seed, both stages' val/test SRCC, the student's PLCC and the times."""
     t, s = run["teacher"], run["student"]
     return {"seed": run["seed"], "teacher": run["params"]["teacher"], "student": run["params"]["student"],
-            "overrides": " ".join(run["params"]["overrides"]) or "–",
+            "recipe": run["params"].get("recipe", "–"), "overrides": " ".join(run["params"]["overrides"]) or "–",
             "teacher val / test SRCC": f"{t['val_srcc']:.3f} / {t['test_srcc']:.3f}",
             "student val / test SRCC": f"{s['val_srcc']:.3f} / {s['test_srcc']:.3f}",
             "student test PLCC": s["test_plcc"], "student − teacher (test)": round(s["test_srcc"] - t["test_srcc"], 4),
@@ -87,18 +100,19 @@ def flat_row(run: dict) -> dict:
             "s/step (t / s)": f"{t['s_per_step']:.2f} / {s['s_per_step']:.2f}"}
 
 
-def merge(out: Path, run: dict) -> dict:
-    """``out``'s result with ``run`` added (replacing a run of the same seed, models and overrides)."""
+def merge(out: Path, run: dict, default_recipe: str) -> dict:
+    """``out``'s result with ``run`` added (replacing a run of the same seed and recipe); the notes line
+    summarises the runs of ``default_recipe`` (the digest of today's default params)."""
     old = json.loads(out.read_text()) if out.exists() else {}
     runs = [r for r in old.get("runs", []) if _key(r) != _key(run)] + [run]
     runs.sort(key=lambda r: (r["params"]["teacher"], r["params"]["student"], r["seed"]))
-    same = [r for r in runs if r["params"]["teacher"] == run["params"]["teacher"]
-            and r["params"]["student"] == run["params"]["student"] and not r["params"]["overrides"]]
+    same = [r for r in runs if r["params"].get("recipe") == default_recipe]
     notes = ""
     if same:
         st = [r["student"]["test_srcc"] for r in same]
         te = [r["teacher"]["test_srcc"] for r in same]
-        notes = (f"{run['params']['teacher']} -> {run['params']['student']}, default recipe, {len(same)} seed(s) "
+        notes = (f"{same[0]['params']['teacher']} -> {same[0]['params']['student']}, the default recipe "
+                 f"({default_recipe}), {len(same)} seed(s) "
                  f"{[r['seed'] for r in same]}: student test SRCC mean {statistics.mean(st):.3f} "
                  f"(range {min(st):.3f}-{max(st):.3f}), teacher {statistics.mean(te):.3f} "
                  f"(range {min(te):.3f}-{max(te):.3f}); test split of the default dataset, whole images at the "
@@ -141,7 +155,8 @@ def main() -> None:
         "host": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "load_avg_at_end": os.getloadavg()},
-        "params": {"teacher": params.models.teacher, "student": params.models.student, "overrides": args.overrides},
+        "params": {"teacher": params.models.teacher, "student": params.models.student, "overrides": args.overrides,
+                   "recipe": recipe_digest(params)},
         "total_wall_s": None if t0 is None else round(t2 - t0, 1),
         "teacher": {**stage_row(None if t0 is None else t1 - t0, teacher, params.train_teacher),
                     **score(work / "teacher" / "model.pt", dataset, params, batch)},
@@ -159,7 +174,8 @@ def main() -> None:
     print(f"seed {run['seed']}: student test SRCC {run['student']['test_srcc']:.4f} (floor: mean of 3 seeds >= 0.72, "
           f"no seed < 0.68; within 0.03 of the teacher: gap {gap:+.4f})")
     out = Path(args.out or ROOT / "benchmarks" / "results" / machine_id() / "train_cpu.json")
-    result = merge(out, run)
+    default = recipe_digest(load_params(args.params, args.overlay, ["tracking.enabled=false"]))
+    result = merge(out, run, default)
     write_json(out, result)
     print(result["notes"])
     print(f"wrote {out}")

@@ -140,26 +140,30 @@ def test_train_probe_trains_and_validates_a_tiny_model(prepared_tiny, tmp_path):
     assert all(-1 <= r["val_srcc"] <= 1 for r in history)
 
 
-def test_train_cpu_keeps_one_row_per_seed_and_summarises_the_default_runs(tmp_path):
+def test_train_cpu_keeps_one_row_per_seed_and_recipe_and_summarises_the_default_recipe(tmp_path):
     import runpy
 
     mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")
 
-    def run(seed, student_srcc, overrides=()):
+    def run(seed, student_srcc, overrides=(), recipe="r0"):
         stage = {"val_srcc": 0.7, "test_srcc": 0.75, "test_plcc": 0.7, "wall_s": 600.0, "s_per_step": 1.5}
-        params = {"teacher": "t", "student": "s", "overrides": list(overrides)}
+        params = {"teacher": "t", "student": "s", "overrides": list(overrides), "recipe": recipe}
         return {"machine": "box", "seed": seed, "params": params, "teacher": stage,
                 "student": {**stage, "test_srcc": student_srcc, "wall_s": None}}
 
     out = tmp_path / "train_cpu.json"
-    for r in (run(1, 0.70), run(0, 0.60), run(1, 0.80), run(2, 0.10, ["train_teacher.lr=1"])):
-        out.write_text(json.dumps(mod["merge"](out, r)))
+    runs = (run(1, 0.70), run(0, 0.60), run(1, 0.80), run(2, 0.10, ["train_teacher.lr=1"], "r1"),
+            run(2, 0.20, recipe="old"))  # the last: seed 2 under an earlier default (no overrides, other recipe)
+    for r in runs:
+        out.write_text(json.dumps(mod["merge"](out, r, "r0")))
     result = json.loads(out.read_text())
-    assert [(r["seed"], r["params"]["overrides"]) for r in result["runs"]] == [
-        (0, []), (1, []), (2, ["train_teacher.lr=1"])]  # seed 1's rerun replaced its first run
-    assert [r["student val / test SRCC"] for r in result["rows"]] == ["0.700 / 0.600", "0.700 / 0.800", "0.700 / 0.100"]
+    assert [(r["seed"], r["params"]["recipe"]) for r in result["runs"]] == [
+        (0, "r0"), (1, "r0"), (2, "r1"), (2, "old")]  # seed 1's rerun replaced its first run
+    assert [r["student val / test SRCC"] for r in result["rows"]] == [
+        "0.700 / 0.600", "0.700 / 0.800", "0.700 / 0.100", "0.700 / 0.200"]
     assert result["rows"][0]["student − teacher (test)"] == -0.15 and result["rows"][0]["student min"] is None
-    assert "2 seed(s) [0, 1]: student test SRCC mean 0.700 (range 0.600-0.800)" in result["notes"]  # overrides left out
+    # only the default recipe's runs count: neither the override run nor the older default's
+    assert "2 seed(s) [0, 1]: student test SRCC mean 0.700 (range 0.600-0.800)" in result["notes"]
 
 
 def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny_params, tmp_path):
@@ -194,3 +198,18 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     wrong = split_images(dataset, frame, "test", policy, norm=IMAGENET)
     assert abs(evaluate(predict(model, wrong, 4, torch.device("cpu")), test["mos"].to_numpy()).srcc
                - got["test_srcc"]) > 1e-3
+
+
+def test_train_cpu_recipe_digest_ignores_seeds_and_sees_the_recipe():
+    import runpy
+
+    from mobileiqa.config import load_params
+
+    digest = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")["recipe_digest"]
+
+    def of(*sets):
+        return digest(load_params(ROOT / "params.yaml", [], list(sets)))
+
+    assert of() == of("train_teacher.seed=3", "distill_student.train.seed=3")
+    assert of() != of("distill_student.init_from_teacher=true")
+    assert of() != of("train_teacher.lr=0.001")
