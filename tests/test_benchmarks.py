@@ -211,5 +211,5 @@ def test_train_cpu_recipe_digest_ignores_seeds_and_sees_the_recipe():
         return digest(load_params(ROOT / "params.yaml", [], list(sets)))
 
     assert of() == of("train_teacher.seed=3", "distill_student.train.seed=3")
-    assert of() != of("distill_student.init_from_teacher=true")
+    assert of() != of("distill_student.init_from_teacher=false")
     assert of() != of("train_teacher.lr=0.001")
