@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from mobileiqa.atomic import write_json
+from mobileiqa.atomic import json_digest, write_json
 from mobileiqa.config import load_params
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
@@ -79,13 +78,12 @@ def recipe_digest(params) -> str:
     t = dataclasses.replace(params.train_teacher, seed=0)
     d = params.distill_student
     d = dataclasses.replace(d, train=dataclasses.replace(d.train, seed=0))
-    blob = json.dumps({"models": dataclasses.asdict(params.models), "train_teacher": dataclasses.asdict(t),
-                       "distill_student": dataclasses.asdict(d)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return json_digest({"models": dataclasses.asdict(params.models), "train_teacher": dataclasses.asdict(t),
+                        "distill_student": dataclasses.asdict(d)}, length=12)
 
 
 def _key(run: dict) -> tuple:
-    return run["seed"], run["params"].get("recipe"), tuple(run["params"]["overrides"])
+    return run["seed"], run["params"].get("recipe")  # the recipe digest already covers the overrides
 
 
 def flat_row(run: dict) -> dict:
@@ -138,6 +136,11 @@ def main() -> None:
     work = Path(args.existing or args.work)
 
     if args.existing:
+        missing = [p for p in (work / r / f for r in ("teacher", "student") for f in ("metrics.json", "model.pt"))
+                   if not p.is_file()]
+        if missing:
+            sys.exit(f"--existing {work}: {', '.join(map(str, missing))} not found; point it at a finished run "
+                     "(DIR/teacher and DIR/student, e.g. `artifacts` after `dvc repro`)")
         teacher = json.loads((work / "teacher" / "metrics.json").read_text())
         student = json.loads((work / "student" / "metrics.json").read_text())
         t0 = t1 = t2 = None

@@ -39,6 +39,12 @@ def write_json(path: str | os.PathLike, data) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=float) + "\n")  # numpy scalars as floats
 
 
+def json_digest(data, length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``data`` as canonical JSON (sorted keys, other objects
+    by ``str``): a cache or recipe key."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """Hex digest of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.new(algorithm)

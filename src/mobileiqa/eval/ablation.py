@@ -18,7 +18,6 @@ ablation continues where it stopped and ``--only`` lets two processes share the 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobileiqa.atomic import file_digest, write_json, write_text
+from mobileiqa.atomic import file_digest, json_digest, write_json, write_text
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.eval.evaluate import score_in_chunks, split_frame
@@ -48,9 +47,8 @@ def recipe(params, seed: int):
 
 
 def _cache_key(manifest_sha: str, teacher_sha: str, model: str, weights: str | None, cfg, split: str) -> str:
-    blob = json.dumps({"manifest": manifest_sha, "teacher": teacher_sha, "model": model, "weights": weights,
-                       "split": split, "distill": dataclasses.asdict(cfg)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json_digest({"manifest": manifest_sha, "teacher": teacher_sha, "model": model, "weights": weights,
+                        "split": split, "distill": dataclasses.asdict(cfg)})
 
 
 def _tracking(params):

@@ -13,7 +13,6 @@ Each group's result is cached as JSON under the output folder, keyed by a hash o
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mobileiqa.atomic import write_json, write_text
+from mobileiqa.atomic import json_digest, write_json, write_text
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import read_manifest, write_manifest
 from mobileiqa.data.prepare import PreparedDataset
@@ -44,9 +43,8 @@ def holdout_manifest(manifest: pd.DataFrame, group: str) -> pd.DataFrame:
 
 
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:
-    blob = json.dumps({"manifest": dataset.manifest_sha256, "model": model, "weights": weights, "group": group,
-                       "train": dataclasses.asdict(cfg)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json_digest({"manifest": dataset.manifest_sha256, "model": model, "weights": weights, "group": group,
+                        "train": dataclasses.asdict(cfg)})
 
 
 def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_dir: str | os.PathLike,
