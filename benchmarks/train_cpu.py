@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -35,6 +36,7 @@ from mobileiqa.config import load_params
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.eval.compute import machine_id
+from mobileiqa.eval.metrics import grouped
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.train.recipe import predict, split_images, split_metrics
 from mobileiqa.train.stages import run_distill_student, run_train_teacher
@@ -44,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
     """SRCC/PLCC/KRCC/RMSE of ``model_path`` on the val and test splits (whole images, the shared policy,
-    normalised as the model was trained)."""
+    normalised as the model was trained), and the test SRCC per distortion type (``test_per_type``)."""
     model, _ = load_model(model_path)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
@@ -53,6 +55,10 @@ def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
         images = split_images(dataset, frame, split, params.train_teacher.resolution, norm=model.normalisation)
         pred = predict(model, images, batch, torch.device("cpu"))
         out.update({k: round(v, 4) for k, v in split_metrics(pred, images.mos.numpy(), split).items()})
+        if split == "test":
+            groups = grouped(pred, images.mos.numpy(), images.frame["dist_type"].astype(str).tolist())
+            out["test_per_type"] = {t: round(float(m.srcc), 4) if math.isfinite(m.srcc) else None
+                                    for t, m in groups.items()}  # None: fewer than 3 images of the type
     return out
 
 
@@ -98,10 +104,36 @@ def flat_row(run: dict) -> dict:
             "s/step (t / s)": f"{t['s_per_step']:.2f} / {s['s_per_step']:.2f}"}
 
 
+_TIMES = ("wall_s", "eval_and_overhead_s")
+
+
+def _keep_times(run: dict, before: dict | None) -> dict:
+    """``run`` with the wall times of ``before`` (the same seed and recipe) where ``run`` has none: rescoring a
+    finished run (``--existing``) trains nothing, so it keeps the times its training recorded."""
+    if before is None or run.get("total_wall_s") is not None:
+        return run
+    run = {**run, "total_wall_s": before.get("total_wall_s")}
+    for role in ("teacher", "student"):
+        run[role] = {**run[role], **{k: before[role].get(k) for k in _TIMES if run[role].get(k) is None}}
+    return run
+
+
+def per_type_means(runs: list[dict]) -> dict[str, float]:
+    """Mean student test SRCC per distortion type over the ``runs`` that recorded it (all of them must)."""
+    tables = [r["student"].get("test_per_type") for r in runs]
+    if not tables or any(t is None for t in tables):
+        return {}
+    values = {t: [tab.get(t) for tab in tables] for t in tables[0]}
+    return {t: round(statistics.mean(v), 4) for t, v in values.items() if None not in v}
+
+
 def merge(out: Path, run: dict, default_recipe: str) -> dict:
-    """``out``'s result with ``run`` added (replacing a run of the same seed and recipe); the notes line
-    summarises the runs of ``default_recipe`` (the digest of today's default params)."""
+    """``out``'s result with ``run`` added (replacing a run of the same seed and recipe, whose wall times a
+    rescoring keeps); the notes line summarises the runs of ``default_recipe`` (the digest of today's default
+    params), with the per-type 3-seed means when every one of those runs recorded them."""
     old = json.loads(out.read_text()) if out.exists() else {}
+    before = next((r for r in old.get("runs", []) if _key(r) == _key(run)), None)
+    run = _keep_times(run, before)
     runs = [r for r in old.get("runs", []) if _key(r) != _key(run)] + [run]
     runs.sort(key=lambda r: (r["params"]["teacher"], r["params"]["student"], r["seed"]))
     same = [r for r in runs if r["params"].get("recipe") == default_recipe]
@@ -115,8 +147,16 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
                  f"(range {min(st):.3f}-{max(st):.3f}), teacher {statistics.mean(te):.3f} "
                  f"(range {min(te):.3f}-{max(te):.3f}); test split of the default dataset, whole images at the "
                  "shared resolution policy. Wall times: 1 torch thread (the default), other work may share the box.")
+        types = per_type_means(same)
+        if types:
+            worst = min(types, key=types.get)
+            negative = sorted(t for t, v in types.items() if v < 0)
+            notes += (f" Student test SRCC per distortion type, mean over these seeds: lowest {worst} "
+                      f"{types[worst]:.3f}; negative types: {', '.join(negative) or 'none'} "
+                      f"(of {len(types)}).")
     return {"machine": run["machine"], "command": "python benchmarks/train_cpu.py --seed S (one process per seed)",
-            "date": dt.date.today().isoformat(), "notes": notes, "rows": [flat_row(r) for r in runs], "runs": runs}
+            "date": dt.date.today().isoformat(), "notes": notes, "per_type_mean": per_type_means(same),
+            "rows": [flat_row(r) for r in runs], "runs": runs}
 
 
 def main() -> None:

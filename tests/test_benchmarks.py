@@ -166,6 +166,35 @@ def test_train_cpu_keeps_one_row_per_seed_and_recipe_and_summarises_the_default_
     assert "2 seed(s) [0, 1]: student test SRCC mean 0.700 (range 0.600-0.800)" in result["notes"]
 
 
+def test_train_cpu_rescoring_keeps_the_training_times_and_reports_per_type_means(tmp_path):
+    """``--existing`` rescoring (no wall times) keeps the times the training recorded for the same seed and
+    recipe; the notes name the types whose mean student SRCC over the default's seeds is negative."""
+    import runpy
+
+    mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")
+
+    def run(seed, per_type, wall):
+        stage = {"val_srcc": 0.7, "test_srcc": 0.75, "test_plcc": 0.7, "wall_s": wall, "s_per_step": 1.5,
+                 "eval_and_overhead_s": None if wall is None else 60.0}
+        params = {"teacher": "t", "student": "s", "overrides": [], "recipe": "r0"}
+        student = {**stage, **({"test_per_type": per_type} if per_type else {})}
+        return {"machine": "box", "seed": seed, "params": params, "teacher": stage, "student": student,
+                "total_wall_s": None if wall is None else 2 * wall}
+
+    out = tmp_path / "train_cpu.json"
+    out.write_text(json.dumps(mod["merge"](out, run(0, None, 600.0), "r0")))
+    assert "per distortion type" not in json.loads(out.read_text())["notes"]  # a run without the table
+    out.write_text(json.dumps(mod["merge"](out, run(0, {"blur": 0.5, "contrast": -0.3}, None), "r0")))
+    out.write_text(json.dumps(mod["merge"](out, run(1, {"blur": 0.7, "contrast": 0.1}, None), "r0")))
+    result = json.loads(out.read_text())
+    seed0 = result["runs"][0]
+    assert seed0["student"]["wall_s"] == 600.0 and seed0["total_wall_s"] == 1200.0  # kept from the training
+    assert seed0["student"]["test_per_type"] == {"blur": 0.5, "contrast": -0.3}  # the rescoring's table
+    assert result["runs"][1]["student"]["wall_s"] is None  # nothing to keep for a new seed
+    assert result["per_type_mean"] == {"blur": 0.6, "contrast": -0.1}
+    assert "lowest contrast -0.100; negative types: contrast (of 2)" in result["notes"]
+
+
 def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny_params, tmp_path):
     """A mean-0.5 (EfficientNet-Lite) checkpoint scores through the benchmark as it does through the shipped
     Predictor; ImageNet mean/std (the benchmark's old behaviour) gives a different SRCC on the same images."""
@@ -195,6 +224,12 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     test = frame[frame["split"] == "test"]
     shipped = Predictor.from_path(ckpt)([dataset.root / p for p in test["path"]])
     assert got["test_srcc"] == pytest.approx(evaluate(shipped, test["mos"].to_numpy()).srcc, abs=1e-3)
+    from mobileiqa.eval.metrics import grouped
+
+    by_type = grouped(shipped, test["mos"].to_numpy(), test["dist_type"].astype(str).tolist())
+    assert set(got["test_per_type"]) == set(by_type)
+    for t, m in by_type.items():  # None where a type has fewer than 3 test images (SRCC undefined)
+        assert got["test_per_type"][t] == (None if m.n < 3 else pytest.approx(m.srcc, abs=1e-3))
     wrong = split_images(dataset, frame, "test", policy, norm=IMAGENET)
     assert abs(evaluate(predict(model, wrong, 4, torch.device("cpu")), test["mos"].to_numpy()).srcc
                - got["test_srcc"]) > 1e-3
