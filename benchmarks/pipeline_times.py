@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^(\d\d):(\d\d):(\d\d) ?(.*)$")
 RUNNING = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change")
-# the default profile's budget (issue 8): data <= 12 min, training <= 20, the rest <= 8, all <= 40
+# the default profile's budget: data <= 12 min, the rest <= 8 (issue 8); both training stages <= 25 and the README's
+# main command <= 40 including setup (issue 15: pretrained backbones cost more per step; setup is not timed here)
 GROUPS = {"data": ("prepare", "validate"), "training": ("train_teacher", "distill_student")}
 
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         "dvc repro | python benchmarks/pipeline_times.py"
     result = {"machine": machine_id(), "command": command,
               "date": dt.date.today().isoformat(), "notes": args.note,
-              "targets": {"data_min": 12, "training_min": 20, "rest_min": 8, "total_min": 40}, "rows": rows}
+              "targets": {"data_min": 12, "training_min": 25, "rest_min": 8, "total_min": 40}, "rows": rows}
     write_json(args.results / result["machine"] / "pipeline_times.json", result)
     write_text(args.doc, render(args.results, doc=args.doc, root=ROOT))
     print(f"wrote {args.results / result['machine'] / 'pipeline_times.json'} and {args.doc}")
