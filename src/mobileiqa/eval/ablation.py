@@ -227,7 +227,7 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
     result = summarise(params, runs, costs, inputs.mos)
     result.update(teacher=str(teacher), teacher_sha256=inputs.teacher_sha256, dataset_sha256=inputs.dataset_sha256)
     cost_vs_accuracy(result["rows"], out_dir / "ablation.png",
-                     f"lite students, {result['epochs']} epochs x {len(result['seeds'])} seeds", result["resolution"])
+                     f"students, {result['epochs']} epochs x {len(result['seeds'])} seeds", result["resolution"])
     write_json(out_dir / "ablation.json", result)
     write_text(out_dir / "ablation.md", markdown(result))
     _log_summary(params, dataset_dir, result, out_dir)
