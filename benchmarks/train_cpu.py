@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shlex
@@ -36,7 +35,7 @@ from mobileiqa.config import load_params
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.prepare import PreparedDataset
 from mobileiqa.eval.compute import machine_id
-from mobileiqa.eval.metrics import grouped
+from mobileiqa.eval.evaluate import group_srcc
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.train.recipe import predict, split_images, split_metrics
 from mobileiqa.train.stages import run_distill_student, run_train_teacher
@@ -56,9 +55,8 @@ def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
         pred = predict(model, images, batch, torch.device("cpu"))
         out.update({k: round(v, 4) for k, v in split_metrics(pred, images.mos.numpy(), split).items()})
         if split == "test":
-            groups = grouped(pred, images.mos.numpy(), images.frame["dist_type"].astype(str).tolist())
-            out["test_per_type"] = {t: round(float(m.srcc), 4) if math.isfinite(m.srcc) else None
-                                    for t, m in groups.items()}  # None: fewer than 3 images of the type
+            # None: fewer than 3 images of the type
+            out["test_per_type"] = group_srcc(pred, images.mos.numpy(), images.frame["dist_type"].astype(str))
     return out
 
 
@@ -137,6 +135,7 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
     runs = [r for r in old.get("runs", []) if _key(r) != _key(run)] + [run]
     runs.sort(key=lambda r: (r["params"]["teacher"], r["params"]["student"], r["seed"]))
     same = [r for r in runs if r["params"].get("recipe") == default_recipe]
+    types = per_type_means(same)
     notes = ""
     if same:
         st = [r["student"]["test_srcc"] for r in same]
@@ -147,7 +146,6 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
                  f"(range {min(st):.3f}-{max(st):.3f}), teacher {statistics.mean(te):.3f} "
                  f"(range {min(te):.3f}-{max(te):.3f}); test split of the default dataset, whole images at the "
                  "shared resolution policy. Wall times: 1 torch thread (the default), other work may share the box.")
-        types = per_type_means(same)
         if types:
             worst = min(types, key=types.get)
             negative = sorted(t for t, v in types.items() if v < 0)
@@ -155,7 +153,7 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
                       f"{types[worst]:.3f}; negative types: {', '.join(negative) or 'none'} "
                       f"(of {len(types)}).")
     return {"machine": run["machine"], "command": "python benchmarks/train_cpu.py --seed S (one process per seed)",
-            "date": dt.date.today().isoformat(), "notes": notes, "per_type_mean": per_type_means(same),
+            "date": dt.date.today().isoformat(), "notes": notes, "per_type_mean": types,
             "rows": [flat_row(r) for r in runs], "runs": runs}
 
 

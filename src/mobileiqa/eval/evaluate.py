@@ -61,7 +61,8 @@ def score_in_chunks(scorer: Scorer, files: Sequence[Path], chunk: int, desc: str
     return np.concatenate(out) if out else np.empty(0)
 
 
-def _group_srcc(values: np.ndarray, mos: np.ndarray, labels: Sequence) -> dict[str, float]:
+def group_srcc(values: np.ndarray, mos: np.ndarray, labels: Sequence) -> dict[str, float | None]:
+    """SRCC per group label (6 digits; None where undefined, e.g. fewer than 3 items)."""
     return {str(k): _num(v.srcc) for k, v in grouped(values, mos, list(labels)).items()}
 
 
@@ -80,8 +81,8 @@ def column_metrics(frame: pd.DataFrame, column: Column, n_boot: int, seed: int) 
         out["ci95"] = {k: [_num(lo), _num(hi)] for k, (lo, hi) in
                        bootstrap(values, mos, CI_METRICS, n_boot=n_boot, seed=seed).items()}
     if frame["dist_type"].astype(str).str.len().gt(0).all():
-        out["per_type"] = _group_srcc(values, mos, frame["dist_type"].astype(str))
-        out["per_level"] = _group_srcc(values, mos, frame["dist_level"].astype(int))
+        out["per_type"] = group_srcc(values, mos, frame["dist_type"].astype(str))
+        out["per_level"] = group_srcc(values, mos, frame["dist_level"].astype(int))
     return out
 
 

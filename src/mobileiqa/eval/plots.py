@@ -142,9 +142,10 @@ def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "",
             if x is None:
                 continue
             err = [[r["srcc_mean"] - r["srcc_min"]], [r["srcc_max"] - r["srcc_mean"]]]
+            short = r["model"].removeprefix("mobileiqa_student_")
             ax.errorbar([x], [r["srcc_mean"]], yerr=err, fmt="s" if r.get("reference") else "o", capsize=3,
-                        label=r["model"].removeprefix("mobileiqa_student_"))
-            ax.annotate(r["model"].removeprefix("mobileiqa_student_"), (x, r["srcc_mean"]),
+                        label=short)
+            ax.annotate(short, (x, r["srcc_mean"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set(xlabel=label, title=f"SRCC vs {label.split(' ')[0]}")
         ax.margins(x=0.3)  # room for the labels right of the points
