@@ -83,8 +83,20 @@ def test_behaviour_checks_detect_falling_and_rising_scores():
     noise = monotonicity(_sharpness, refs, "white_noise")
     assert blur["mean_spearman_level_vs_score"] < -0.95 and blur["falling_fraction"] == 1.0
     assert noise["mean_spearman_level_vs_score"] > 0.5 and noise["falling_fraction"] == 0.0
-    out = behaviour_checks(_sharpness, refs, ["gaussian_blur"], 95, split_spread=1.0)
+    out = behaviour_checks(_sharpness, refs, ["gaussian_blur"], 95, split_spread=1.0, flat_tolerance=0.01)
     assert out["reencode"]["photos"] == 3 and out["reencode"]["mean_abs_shift"] >= 0
+
+
+def test_behaviour_counts_a_rise_below_the_tolerance_as_flat():
+    """Scores 1.0 → 1.005 → then falling: falling with a 0.01 tolerance, rising with none; a rise of 0.02 never."""
+    refs = [("p", np.array(make_photo(0, 64, 48)))]
+    def scorer(rise):
+        return lambda images: np.array([1.0, 1.0 + rise, 0.8, 0.6, 0.4, 0.2][:len(images)])
+    assert monotonicity(scorer(0.005), refs, "gaussian_blur", flat_tolerance=0.01)["falling_fraction"] == 1.0
+    assert monotonicity(scorer(0.005), refs, "gaussian_blur")["falling_fraction"] == 0.0
+    assert monotonicity(scorer(0.02), refs, "gaussian_blur", flat_tolerance=0.01)["falling_fraction"] == 0.0
+    with pytest.raises(ValueError, match="flat_tolerance"):
+        monotonicity(scorer(0.0), refs, "gaussian_blur", flat_tolerance=-0.1)
 
 
 def test_behaviour_rejects_non_monotone_types():

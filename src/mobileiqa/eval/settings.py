@@ -16,6 +16,7 @@ class BehaviourConfig:
     types: tuple[str, ...] = ("gaussian_blur", "white_noise", "jpeg")
     photos: int = 6               # test-split reference photos used (first N by id)
     reencode_quality: int = 95
+    flat_tolerance: float = 0.01  # a rise below this from one level to the next counts as flat, not as a rise
 
 
 @dataclass(frozen=True)

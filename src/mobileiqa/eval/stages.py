@@ -142,7 +142,7 @@ def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.Pa
     behaviour = None
     if refs:
         behaviour = behaviour_checks(student, refs, cfg.behaviour.types, cfg.behaviour.reencode_quality,
-                                     float(frame["student"].std()))
+                                     float(frame["student"].std()), cfg.behaviour.flat_tolerance)
 
     out = {"split": cfg.split, "n": len(frame), "dataset_sha256": dataset.manifest_sha256,
            "model_path": str(model_path), "model": results["student"], "teacher": results.get("teacher"),
@@ -192,7 +192,9 @@ def _report(out: dict, results: dict) -> str:
         parts += ["\n## SRCC per distortion type\n", table]
     if isinstance(out["behaviour"], dict):
         parts.append("\n## Behaviour\n")
-        parts.append("| distortion | mean Spearman(level, score) | falling at every level |\n|---|---|---|")
+        tol = next(iter(out["behaviour"]["types"].values()), {}).get("flat_tolerance", 0.0)
+        parts.append(f"| distortion | mean Spearman(level, score) | falling at every level (a rise < {tol:g} "
+                     "counts as flat) |\n|---|---|---|")
         for t, b in out["behaviour"]["types"].items():
             parts.append(f"| {t} | {b['mean_spearman_level_vs_score']:+.3f} | {b['falling_fraction']:.0%} |")
         r = out["behaviour"]["reencode"]
