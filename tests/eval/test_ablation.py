@@ -147,12 +147,50 @@ def test_ablation_is_logged_in_mlflow(prepared_tiny, tiny_params, teacher, tmp_p
     assert summary["tags.ablation_winner"] == str(result["winner"])
 
 
-def test_ablation_students_never_start_from_the_teacher_whatever_the_recipe_says(tiny_params):
-    params = dataclasses.replace(tiny_params, distill_student=dataclasses.replace(tiny_params.distill_student,
-                                                                                  init_from_teacher=True))
-    cfg = ablation.recipe(params, seed=3)
+def test_ablation_start_follows_the_shipped_recipe_or_starts_fresh(tiny_params):
+    """``recipe`` keeps the configured ``init_from_teacher`` (what dvc repro ships); ``fresh`` always turns it off."""
+    def with_(start, init):
+        return dataclasses.replace(
+            tiny_params, ablation=dataclasses.replace(tiny_params.ablation, start=start),
+            distill_student=dataclasses.replace(tiny_params.distill_student, init_from_teacher=init))
+    assert ablation.recipe(with_("recipe", True), seed=3).init_from_teacher is True
+    assert ablation.recipe(with_("recipe", False), seed=3).init_from_teacher is False
+    cfg = ablation.recipe(with_("fresh", True), seed=3)
     assert cfg.init_from_teacher is False
-    assert (cfg.train.seed, cfg.train.epochs) == (3, params.distill_student.train.epochs)
+    assert (cfg.train.seed, cfg.train.epochs) == (3, tiny_params.distill_student.train.epochs)
+    with pytest.raises(ConfigError, match="ablation.start must be 'recipe' or 'fresh'"):
+        load_params(ROOT / "params.yaml", overrides=["ablation.start=warm"])
+
+
+def test_each_seed_learns_from_its_own_teacher(prepared_tiny, tiny_params, teacher, tmp_path, monkeypatch):
+    """One --teacher per seed: seed s distils from teacher s, and the teacher's hash keys that seed's cache."""
+    import torch
+
+    import mobileiqa.train.distill as distill
+
+    params = dataclasses.replace(tiny_params, ablation=dataclasses.replace(tiny_params.ablation, seeds=(0, 1)))
+    other = tmp_path / "other_teacher.pt"
+    torch.manual_seed(1)
+    save_model(create_model(tiny_params.models.teacher).eval(), tiny_params.models.teacher, other)
+    three = dataclasses.replace(tiny_params, ablation=dataclasses.replace(tiny_params.ablation, seeds=(0, 1, 2)))
+    with pytest.raises(ValueError, match="2 teachers for 3 seeds"):
+        ablation.Inputs.load(three, prepared_tiny, [teacher, other])
+    seen = {}
+    real = distill.distill_student
+
+    def spy(cfg, dataset, teacher_path, *args, **kwargs):
+        seen[cfg.train.seed] = Path(teacher_path)
+        return real(cfg, dataset, teacher_path, *args, **kwargs)
+
+    monkeypatch.setattr(distill, "distill_student", spy)
+    inputs = ablation.Inputs.load(params, prepared_tiny, [teacher, other])
+    assert inputs.teacher_sha256[0] != inputs.teacher_sha256[1]
+    rows = [ablation.run_one(params, inputs, params.ablation.reference, s, tmp_path / "abl") for s in (0, 1)]
+    assert seen == {0: Path(teacher), 1: other}
+    assert [r["teacher"] for r in rows] == [str(teacher), str(other)]
+    assert all(r["init_from_teacher"] == params.distill_student.init_from_teacher for r in rows)
+    with pytest.raises(ValueError, match="seed 5 is not in ablation.seeds"):
+        ablation.run_one(params, inputs, params.ablation.reference, 5, tmp_path / "abl")
 
 
 def test_each_student_trains_from_its_configured_weights(prepared_tiny, tiny_params, teacher, tmp_path, monkeypatch):

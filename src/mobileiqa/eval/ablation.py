@@ -1,14 +1,18 @@
 """Student ablation (``mobileiqa benchmark ablation``; docs/ABLATION.md).
 
-Every student in ``ablation.reference`` + ``ablation.variants`` is distilled from the *same* teacher checkpoint with
-the ``distill_student`` recipe (its head-phase and end-to-end epochs: the sampler depends only on the photos, so
-every model takes the same optimiser steps) and **its configured backbone weights**
-(``models.weights_for(model)``, recorded in every row), once per seed in ``ablation.seeds``, and scored on
-``evaluate.split``. Per model the report gives params, GMACs at ``summary.height x width``, the ORT latency and
-peak memory of its ONNX file (fresh process, ``ablation.latency_threads``), the int8 drift of its seed-0 model
-against the one int8 bound ``export.int8_max_srcc_drop``, the mean and spread of SRCC/PLCC over seeds, and the
-paired-bootstrap 95 % interval of the seed-averaged SRCC difference to the reference. Shipping rule (one param,
-``ablation.ship_within``): the cheapest model by GMACs whose mean SRCC is within ``ship_within`` of the best mean.
+Every student in ``ablation.reference`` + ``ablation.variants`` is distilled with the ``distill_student`` recipe
+(its head-phase and end-to-end epochs: the sampler depends only on the photos, so every model takes the same
+optimiser steps) and **its configured backbone weights** (``models.weights_for(model)``, recorded in every row),
+once per seed in ``ablation.seeds``, and scored on ``evaluate.split``. ``ablation.start`` says where a student
+starts: ``recipe`` (the default) is exactly what ``dvc repro`` ships, ``distill_student.init_from_teacher``
+included; ``fresh`` starts every student from its own weights with a new head (isolates the backbone). Each seed
+learns from one teacher checkpoint, the same for all seeds or one per seed (``--teacher`` once per seed: the
+pipeline's seed-``s`` student learns from its seed-``s`` teacher). Per model the report gives params, GMACs at
+``summary.height x width``, the ORT latency and peak memory of its ONNX file (fresh process,
+``ablation.latency_threads``), the int8 drift of its first seed's model against the one int8 bound
+``export.int8_max_srcc_drop``, the mean and spread of SRCC/PLCC over seeds, and the paired-bootstrap 95 % interval
+of the seed-averaged SRCC difference to the reference. Shipping rule (one param, ``ablation.ship_within``): the
+cheapest model by GMACs whose mean SRCC is within ``ship_within`` of the best mean.
 
 Each (model, seed) result is cached under ``<out>/cache`` keyed by a hash of everything that determines it
 (dataset manifest, teacher file, model, recipe), and each run resumes from its own checkpoint, so an interrupted
@@ -21,6 +25,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +44,12 @@ def models_of(params) -> list[str]:
 
 
 def recipe(params, seed: int):
-    """The distillation config of one ablation run: the ``distill_student`` recipe at ``seed``, every student
-    starting from its own configured weights (``init_from_teacher`` would hand the teacher's tensors to the students
-    that share its backbone and only some to the others: not a like-for-like comparison)."""
+    """The distillation config of one ablation run: the ``distill_student`` recipe at ``seed``; with
+    ``ablation.start: fresh`` every student starts from its own configured weights and a new head
+    (``init_from_teacher`` off: it hands the teacher's head tensors only to students whose head widths match)."""
     d = params.distill_student
-    return dataclasses.replace(d, init_from_teacher=False, train=dataclasses.replace(d.train, seed=seed))
+    init = d.init_from_teacher and params.ablation.start == "recipe"
+    return dataclasses.replace(d, init_from_teacher=init, train=dataclasses.replace(d.train, seed=seed))
 
 
 def _cache_key(manifest_sha: str, teacher_sha: str, model: str, weights: str | None, cfg, split: str) -> str:
@@ -60,24 +66,36 @@ def _tracking(params):
 
 @dataclass(frozen=True)
 class Inputs:
-    """What every run shares, read once: the dataset and teacher (and their hashes), the evaluated split."""
+    """What every run shares, read once: the dataset, the teacher of each seed (and their hashes), the evaluated
+    split."""
 
     dataset_dir: Path
     dataset_sha256: str
-    teacher: Path
-    teacher_sha256: str
+    teachers: dict[int, Path]      # seed -> teacher checkpoint
+    teacher_sha256: dict[int, str]
     files: list[Path]
     mos: np.ndarray
 
     @classmethod
-    def load(cls, params, dataset_dir: str | os.PathLike, teacher: str | os.PathLike) -> Inputs:
-        if not Path(teacher).is_file():
-            raise FileNotFoundError(f"ablation teacher checkpoint not found: {teacher} (run `dvc repro train_teacher` "
-                                    "or pass --teacher)")
+    def load(cls, params, dataset_dir: str | os.PathLike,
+             teacher: str | os.PathLike | Sequence[str | os.PathLike]) -> Inputs:
+        seeds = params.ablation.seeds
+        paths = [Path(teacher)] if isinstance(teacher, (str, os.PathLike)) else [Path(t) for t in teacher]
+        if len(paths) == 1:
+            paths = paths * len(seeds)
+        if len(paths) != len(seeds):
+            raise ValueError(f"ablation: {len(paths)} teachers for {len(seeds)} seeds {list(seeds)}; pass one "
+                             "--teacher for all seeds or one per seed, in the order of ablation.seeds")
+        for path in paths:
+            if not path.is_file():
+                raise FileNotFoundError(f"ablation teacher checkpoint not found: {path} (run `dvc repro "
+                                        "train_teacher` or pass --teacher)")
         dataset = PreparedDataset.load(dataset_dir)
         frame = split_frame(read_manifest(dataset.manifest), dataset.root, params.evaluate.split)
-        return cls(Path(dataset_dir), dataset.manifest_sha256, Path(teacher), file_digest(teacher),
-                   list(frame["file"]), frame["mos"].to_numpy(np.float64))
+        digests = {p: file_digest(p) for p in set(paths)}
+        return cls(Path(dataset_dir), dataset.manifest_sha256, dict(zip(seeds, paths, strict=True)),
+                   {seed: digests[p] for seed, p in zip(seeds, paths, strict=True)}, list(frame["file"]),
+                   frame["mos"].to_numpy(np.float64))
 
 
 def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.PathLike) -> dict:
@@ -89,7 +107,10 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     split = params.evaluate.split
     cfg = recipe(params, seed)
     weights = params.models.weights_for(model)
-    key = _cache_key(inputs.dataset_sha256, inputs.teacher_sha256, model, weights, cfg, split)
+    if seed not in inputs.teachers:
+        raise ValueError(f"ablation: seed {seed} is not in ablation.seeds {list(inputs.teachers)}")
+    teacher = inputs.teachers[seed]
+    key = _cache_key(inputs.dataset_sha256, inputs.teacher_sha256[seed], model, weights, cfg, split)
     cached = Path(out_dir) / "cache" / f"{model}-seed{seed}-{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -97,11 +118,12 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     tags = {"ablation_model": model, "ablation_seed": str(seed), "ablation_reference": params.ablation.reference}
     started = time.perf_counter()
     with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags) as logger:
-        metrics = distill_student(cfg, inputs.dataset_dir, inputs.teacher, run_dir, model, weights, logger,
+        metrics = distill_student(cfg, inputs.dataset_dir, teacher, run_dir, model, weights, logger,
                                   resume=True)
         pred = score_in_chunks(Predictor.from_path(run_dir / "model.pt"), inputs.files, params.evaluate.batch_size,
                                f"score {model} seed {seed}")
-        row = {"model": model, "weights": weights, "seed": seed, "split": split,
+        row = {"model": model, "weights": weights, "seed": seed, "split": split, "teacher": str(teacher),
+               "init_from_teacher": cfg.init_from_teacher,
                "epochs": cfg.train.head_epochs + cfg.train.epochs,
                "steps": int(metrics.get("steps", 0)), "wall_s": round(time.perf_counter() - started, 1),
                "best_val_srcc": metrics.get("val_srcc"), "srcc": srcc(pred, inputs.mos),
@@ -172,6 +194,7 @@ def summarise(params, runs: dict[str, list[dict]], costs: dict[str, dict], mos: 
     winner = min(qualifying, key=lambda r: r.get("gmacs", np.inf))["model"]
     t = params.distill_student.train
     return {"reference": a.reference, "split": params.evaluate.split, "epochs": t.head_epochs + t.epochs,
+            "start": a.start,
             "seeds": list(a.seeds), "resolution": f"{params.summary.width}x{params.summary.height}",
             "rule": {"ship_within": a.ship_within, "best_srcc_mean": best,
                      "text": f"cheapest by GMACs with mean SRCC >= best mean {best:.3f} - {a.ship_within:g}",
@@ -181,8 +204,8 @@ def summarise(params, runs: dict[str, list[dict]], costs: dict[str, dict], mos: 
 
 def markdown(result: dict) -> str:
     lines = [f"Reference `{result['reference']}`; {result['epochs']} epochs per run (equal steps), seeds "
-             f"{result['seeds']}, {result['split']} split. Rule: {result['rule']['text']}. Winner: "
-             f"`{result['winner'] or 'none'}`.", "",
+             f"{result['seeds']}, {_teachers_text(result)}, students start: {result.get('start', 'fresh')}; "
+             f"{result['split']} split. Rule: {result['rule']['text']}. Winner: `{result['winner'] or 'none'}`.", "",
              "| model | weights | params (M) | GMACs | ORT ms | memory MB | int8 ΔSRCC | SRCC mean ± sd | PLCC mean "
              "| ΔSRCC vs ref [95 % CI] | qualifies |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -196,8 +219,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathLike, out_dir: str | os.PathLike,
-                 only: tuple[str, ...] = (), progress=print) -> dict | None:
+def _teachers_text(result: dict) -> str:
+    teachers = result.get("teachers") or [result.get("teacher")]
+    return "one teacher" if len(set(teachers)) == 1 else "one teacher per seed"
+
+
+def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathLike | Sequence[str | os.PathLike],
+                 out_dir: str | os.PathLike, only: tuple[str, ...] = (), progress=print) -> dict | None:
     """Run (or load) every (model, seed); with ``only``, just those models' runs (no summary: ``None``).
     Otherwise write ``ablation.json``, ``ablation.md`` and ``ablation.png`` in ``out_dir`` and return the result."""
     from mobileiqa.eval.plots import cost_vs_accuracy
@@ -225,7 +253,9 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
         costs[model] = cost_of(params, inputs, model, out_dir / "runs" / model /
                                f"seed{params.ablation.seeds[0]}" / "model.pt", out_dir)
     result = summarise(params, runs, costs, inputs.mos)
-    result.update(teacher=str(teacher), teacher_sha256=inputs.teacher_sha256, dataset_sha256=inputs.dataset_sha256)
+    result.update(teachers=[str(inputs.teachers[s]) for s in params.ablation.seeds],
+                  teacher_sha256=[inputs.teacher_sha256[s] for s in params.ablation.seeds],
+                  dataset_sha256=inputs.dataset_sha256)
     cost_vs_accuracy(result["rows"], out_dir / "ablation.png",
                      f"students, {result['epochs']} epochs x {len(result['seeds'])} seeds", result["resolution"])
     write_json(out_dir / "ablation.json", result)
@@ -276,7 +306,8 @@ def record(result: dict, out_dir: str | os.PathLike, results_dir: str | os.PathL
                      "qualifies": "yes" if r["qualifies"] else "no"})
     out = {"machine": machine_id(), "command": command, "date": dt.date.today().isoformat(),
            "notes": f"Reference `{result['reference']}`; {result['epochs']} distillation epochs per run (equal "
-                    f"steps) from one teacher, seeds {result['seeds']}, {result['split']} split; latency and "
+                    f"steps) from {_teachers_text(result)}, students start: {result.get('start', 'fresh')}, seeds "
+                    f"{result['seeds']}, {result['split']} split; latency and "
                     f"memory of the ONNX file at {result['resolution']}. Winner: `{result['winner'] or 'none'}`.",
            "dataset_sha256": result["dataset_sha256"], "rows": rows, "plots": [plot.as_posix()]}
     path = Path(results_dir) / out["machine"] / "ablation.json"

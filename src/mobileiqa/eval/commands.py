@@ -56,7 +56,8 @@ def _cmd_benchmark_generalisation(args: argparse.Namespace) -> int:
 def _cmd_benchmark_ablation(args: argparse.Namespace) -> int:
     from mobileiqa.eval.ablation import markdown, run_ablation
 
-    result = run_ablation(_load(args), args.dataset, args.teacher, args.out, tuple(args.only))
+    result = run_ablation(_load(args), args.dataset, args.teacher or ["artifacts/teacher/model.pt"], args.out,
+                          tuple(args.only))
     if result is None:
         print(f"ran {', '.join(args.only)}; run again without --only for the summary")
         return 0
@@ -97,10 +98,12 @@ def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None
                                                         "RESULTS/<machine>/ (e.g. benchmarks/results)")
     b.set_defaults(func=_cmd_benchmark_generalisation)
 
-    b = bench.add_parser("ablation", help="lite students distilled from one teacher: seeds, cost, paired bootstrap")
+    b = bench.add_parser("ablation", help="students distilled with the shipped recipe: seeds, cost, paired bootstrap")
     add_params_args(b, "params file (section `ablation`)", default="params.yaml")
     b.add_argument("--dataset", default="artifacts/dataset")
-    b.add_argument("--teacher", default="artifacts/teacher/model.pt", help="the one teacher every student learns from")
+    b.add_argument("--teacher", action="append", default=[],
+                   help="the teacher every seed learns from, or once per seed in the order of ablation.seeds "
+                        "(default artifacts/teacher/model.pt)")
     b.add_argument("--out", default="artifacts/benchmarks/ablation", help="runs, per-run cache and the summary")
     b.add_argument("--only", action="append", default=[], metavar="MODEL",
                    help="run just this model's seeds, no summary (repeatable; lets two processes share the work)")
