@@ -27,8 +27,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import write_json, write_text
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.baselines import BASELINES, get_baseline, load_rgb
-from mobileiqa.eval.compute import machine_id
 from mobileiqa.eval.report import render
 
 ROOT = Path(__file__).resolve().parents[1]

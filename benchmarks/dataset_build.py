@@ -20,7 +20,7 @@ from pathlib import Path
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.config import load_params
 from mobileiqa.data.build import build_dataset
-from mobileiqa.eval.compute import machine_id
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.report import render
 
 ROOT = Path(__file__).resolve().parents[1]

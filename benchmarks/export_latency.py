@@ -46,10 +46,10 @@ def synthetic_images(folder: Path, n: int, width: int, height: int) -> list[Path
 
 def main() -> None:
     from mobileiqa.atomic import write_json
-    from mobileiqa.eval.compute import machine_id
+    from mobileiqa.environment import machine_id
+    from mobileiqa.export.exporter import build_metadata, load_source
     from mobileiqa.export.latency import measure_isolated
     from mobileiqa.export.quantize import quantize_int8
-    from mobileiqa.export.stages import build_metadata, load_source
     from mobileiqa.models import DEFAULT_STUDENT
     from mobileiqa.preprocess import ResolutionPolicy
 

@@ -35,7 +35,8 @@ import torch
 from tqdm import tqdm
 
 from mobileiqa.atomic import write_json, write_text
-from mobileiqa.eval.compute import machine_id, measure
+from mobileiqa.environment import machine_id
+from mobileiqa.eval.compute import measure
 from mobileiqa.eval.report import render
 from mobileiqa.models import get_spec, list_models
 from mobileiqa.models.complexity import complexity
@@ -63,8 +64,8 @@ def _architecture(path: Path) -> str | None:
 def _export(name: str, folder: Path, width: int, height: int) -> Path:
     """``name`` (random init) as fp32 ONNX, the way `mobileiqa export` writes it, traced at ``width x height``:
     timm's MobileViT computes its patch grid in Python, so the teachers' graphs hold only at the traced size."""
+    from mobileiqa.export.exporter import build_metadata, load_source
     from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.export.stages import build_metadata, load_source
 
     net, name, meta, version = load_source(name)
     return export_onnx(net, folder / f"{name}-{width}x{height}.onnx", build_metadata(name, net, meta, version, None),

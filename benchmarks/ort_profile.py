@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mobileiqa.atomic import write_json, write_text
-from mobileiqa.eval.compute import machine_id
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.report import render
 
 ROOT = Path(__file__).resolve().parents[1]

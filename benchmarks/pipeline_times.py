@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from mobileiqa.atomic import write_json, write_text
-from mobileiqa.eval.compute import machine_id
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.report import render
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import write_json, write_text
-from mobileiqa.eval.compute import machine_id
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.report import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,11 +61,11 @@ def jpeg(width: int, height: int, seed: int = 0) -> bytes:
 def build_champion(folder: Path, student: str) -> str:
     """Export ``student`` and register + promote it in a sqlite store under ``folder``; returns the store URI."""
     from mobileiqa.config import load_params
+    from mobileiqa.export.exporter import export_model
     from mobileiqa.export.settings import ExportConfig
-    from mobileiqa.export.stages import export_model
+    from mobileiqa.stages.register import run_register
+    from mobileiqa.tracking.mlflow_registry import client
     from mobileiqa.tracking.promotion import promote
-    from mobileiqa.tracking.registry import client
-    from mobileiqa.tracking.stages import run_register
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     export_dir = folder / "export"

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from mobileiqa.data.images import load_image
 from mobileiqa.data.manifest import read_manifest
-from mobileiqa.eval.metrics import evaluate
+from mobileiqa.eval.metrics import accuracy
 from mobileiqa.models import create_model
 from mobileiqa.models.registry import get_spec
 from mobileiqa.preprocess import ResolutionPolicy, normalise
@@ -189,7 +189,7 @@ def main() -> None:
         net.eval()
         pred = [float(net(torch.from_numpy(normalise(images[path]))[None])[0]) for path in val.path]
         net.train()
-        return float(evaluate(np.asarray(pred), val.mos.to_numpy()).srcc)
+        return float(accuracy(np.asarray(pred), val.mos.to_numpy()).srcc)
 
     step, epoch, t0, sums, history = 0, 0, time.time(), {}, []
     print(a.name, "parameters", sum(q.numel() for q in net.parameters()), flush=True)

@@ -24,7 +24,8 @@ import torch
 from torch.nn import functional as F
 
 from mobileiqa.models import create_model
-from mobileiqa.train.losses import DistillWeights, distill_terms
+from mobileiqa.train.losses import distill_terms
+from mobileiqa.train.settings import DistillWeights
 
 MODES = ("teacher", "distill", "distill-cached")
 

@@ -12,7 +12,7 @@ def distill_student(params_yaml: str, overlay_yaml: str, overrides: list, datase
     """``student`` is the stage's output folder (model.pt, metrics.json, training_curves.png)."""
     from mobileiqa.orchestration.artifacts import log_metrics, model_file
     from mobileiqa.orchestration.params_text import load_params_text
-    from mobileiqa.train.stages import run_distill_student
+    from mobileiqa.stages.distill_student import run_distill_student
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
     result = run_distill_student(params, dataset.path, model_file(teacher.path), student.path)

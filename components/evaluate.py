@@ -10,9 +10,9 @@ from components import IMAGE
 def evaluate(params_yaml: str, overlay_yaml: str, overrides: list, dataset: Input[Dataset], teacher: Input[Model],
              student: Input[Model], evaluation: Output[Artifact], metrics: Output[Metrics]):
     """``evaluation`` holds metrics.json, predictions.csv, report.md and plots/."""
-    from mobileiqa.eval.stages import run_evaluate
     from mobileiqa.orchestration.artifacts import log_metrics, model_file
     from mobileiqa.orchestration.params_text import load_params_text
+    from mobileiqa.stages.evaluate import run_evaluate
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
     result = run_evaluate(params, dataset.path, model_file(student.path), evaluation.path,

@@ -12,14 +12,14 @@ def prepare(params_yaml: str, overlay_yaml: str, overrides: list, data_source: s
     """Fetch ``data_source`` and run the prepare stage into the ``dataset`` folder."""
     import tempfile
 
-    from mobileiqa.data.prepare import prepare as prepare_dataset
     from mobileiqa.orchestration.artifacts import log_metrics
     from mobileiqa.orchestration.fetch import apply_inputs, fetch_inputs
     from mobileiqa.orchestration.params_text import load_params_text
+    from mobileiqa.stages.prepare import run_prepare
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
     with tempfile.TemporaryDirectory(prefix="mobileiqa-inputs-") as tmp:
         params, photos_dir = apply_inputs(params, fetch_inputs(data_source, tmp))
-        info = prepare_dataset(params.data, dataset.path, photos_dir=photos_dir)
+        info = run_prepare(params, photos_dir, dataset.path)
     dataset.metadata.update(source=info["source"], manifest_sha256=info["manifest_sha256"])
     log_metrics(metrics, info)

@@ -14,7 +14,7 @@ def register(params_yaml: str, overlay_yaml: str, overrides: list, evaluation: I
     from mobileiqa.atomic import write_json
     from mobileiqa.orchestration.artifacts import log_metrics
     from mobileiqa.orchestration.params_text import load_params_text
-    from mobileiqa.tracking.stages import run_register
+    from mobileiqa.stages.register import run_register
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
     info = run_register(params, evaluation.path, exported.path, validation.path)

@@ -12,7 +12,7 @@ def train_teacher(params_yaml: str, overlay_yaml: str, overrides: list, dataset:
     """``teacher`` is the stage's output folder (model.pt, metrics.json, training_curves.png)."""
     from mobileiqa.orchestration.artifacts import log_metrics
     from mobileiqa.orchestration.params_text import load_params_text
-    from mobileiqa.train.stages import run_train_teacher
+    from mobileiqa.stages.train_teacher import run_train_teacher
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
     result = run_train_teacher(params, dataset.path, teacher.path)

@@ -10,12 +10,10 @@ from components import IMAGE
 def validate(params_yaml: str, overlay_yaml: str, overrides: list, dataset: Input[Dataset],
              validation: Output[Artifact], metrics: Output[Metrics]):
     """Run the gate; ``validation`` holds report.html and summary.json."""
-    from mobileiqa.data.prepare import PreparedDataset
-    from mobileiqa.data.validate import run_gate
     from mobileiqa.orchestration.artifacts import log_metrics
     from mobileiqa.orchestration.params_text import load_params_text
+    from mobileiqa.stages.validate import run_validate
 
     params = load_params_text(params_yaml, overlay_yaml, overrides)
-    ds = PreparedDataset.load(dataset.path)
-    summary = run_gate(ds.manifest, ds.root, params.validate, report_dir=validation.path)
+    summary = run_validate(params, dataset.path, validation.path)
     log_metrics(metrics, summary)

@@ -35,10 +35,11 @@ def photos_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_dataset(photos_dir, tmp_path_factory):
     """A built tiny default dataset (3 photos, 1 level per type, 3 annotators)."""
-    from mobileiqa.data.build import BuildSpec, build_dataset
+    from mobileiqa.data.build import build_dataset
+    from mobileiqa.data.settings import BuildConfig
 
     out = tmp_path_factory.mktemp("dataset")
-    spec = BuildSpec(long_side=96, max_photos=3, levels_per_type=1, annotators=("ssim", "gmsd", "haarpsi"),
+    spec = BuildConfig(long_side=96, max_photos=3, levels_per_type=1, annotators=("ssim", "gmsd", "haarpsi"),
                      workers=1)
     report = build_dataset(photos_dir, out, spec, progress=False)
     return out, spec, report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -48,8 +49,8 @@ def test_render_puts_known_and_other_result_kinds_in_one_document(tmp_path):
 def test_model_compute_measures_torch_onnxruntime_and_exported_files_and_plots_latency(tmp_path):
     import runpy
 
+    from mobileiqa.export.exporter import build_metadata, load_source
     from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.export.stages import build_metadata, load_source
 
     tiny = "mobileiqa_student_mobilenetv3_small_050_tiny"
     net, name, meta, version = load_source(tiny)
@@ -93,8 +94,8 @@ def test_render_links_plots_relative_to_the_document(tmp_path):
 def test_ort_profile_splits_a_forward_by_operator_type(tmp_path):
     import runpy
 
+    from mobileiqa.export.exporter import build_metadata, load_source
     from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.export.stages import build_metadata, load_source
 
     net, name, meta, version = load_source("mobileiqa_student_mobilenetv3_small_050_tiny")
     exported = export_onnx(net, tmp_path / "model.onnx", build_metadata(name, net, meta, version, None))
@@ -137,7 +138,7 @@ def test_train_probe_trains_and_validates_a_tiny_model(prepared_tiny, tmp_path):
     history = json.loads(out.read_text())["history"]
     assert [r["step"] for r in history] == [1, 2] and (tmp_path / "images.pkl").exists()
     assert history[0]["mse"] == 0 and history[1]["mse"] > 0  # the first half trains the aux head alone
-    assert all(-1 <= r["val_srcc"] <= 1 for r in history)
+    assert all(math.isfinite(r["val_srcc"]) for r in history)  # scores spread: a constant scorer gives nan
 
 
 def test_train_cpu_keeps_one_row_per_seed_and_recipe_and_summarises_the_default_recipe(tmp_path):
@@ -203,9 +204,8 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     import pytest
     import torch
 
-    from mobileiqa.data.manifest import read_manifest
-    from mobileiqa.data.prepare import PreparedDataset
-    from mobileiqa.eval.metrics import evaluate
+    from mobileiqa.data.manifest import PreparedDataset, read_manifest
+    from mobileiqa.eval.metrics import accuracy
     from mobileiqa.models.checkpoint import save_model
     from mobileiqa.predict import Predictor
     from mobileiqa.preprocess import IMAGENET
@@ -223,7 +223,7 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     frame = read_manifest(dataset.manifest)
     test = frame[frame["split"] == "test"]
     shipped = Predictor.from_path(ckpt)([dataset.root / p for p in test["path"]])
-    assert got["test_srcc"] == pytest.approx(evaluate(shipped, test["mos"].to_numpy()).srcc, abs=1e-3)
+    assert got["test_srcc"] == pytest.approx(accuracy(shipped, test["mos"].to_numpy()).srcc, abs=1e-3)
     from mobileiqa.eval.metrics import grouped
 
     by_type = grouped(shipped, test["mos"].to_numpy(), test["dist_type"].astype(str).tolist())
@@ -231,7 +231,7 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     for t, m in by_type.items():  # None where a type has fewer than 3 test images (SRCC undefined)
         assert got["test_per_type"][t] == (None if m.n < 3 else pytest.approx(m.srcc, abs=1e-3))
     wrong = split_images(dataset, frame, "test", policy, norm=IMAGENET)
-    assert abs(evaluate(predict(model, wrong, 4, torch.device("cpu")), test["mos"].to_numpy()).srcc
+    assert abs(accuracy(predict(model, wrong, 4, torch.device("cpu")), test["mos"].to_numpy()).srcc
                - got["test_srcc"]) > 1e-3
 
 

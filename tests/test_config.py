@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from mobileiqa.config import ConfigError, Params, as_flat_dict, load_params
+from mobileiqa.config import ConfigError, Params, as_flat_dict, load_params, write_defaults
 from mobileiqa.models import get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,18 @@ def test_the_committed_params_and_profiles_load_and_name_registered_models():
 
 def test_defaults_equal_the_committed_params():
     assert load_params(ROOT / "params.yaml") == Params()
+
+
+def test_params_yaml_is_written_from_the_typed_defaults(tmp_path):
+    """params.yaml is what `mobileiqa profile defaults` writes from the dataclasses, byte for byte; a default
+    changed in one place is written to both training sections."""
+    copy = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", copy)
+    assert write_defaults(copy) == []
+    assert copy.read_bytes() == (ROOT / "params.yaml").read_bytes()
+    copy.write_text(re.sub(r"(?m)^( +)lr: 0\.002", r"\1lr: 0.1", copy.read_text()))
+    assert write_defaults(copy) == ["distill_student.train.lr", "train_teacher.lr"]
+    assert copy.read_bytes() == (ROOT / "params.yaml").read_bytes()
 
 
 def test_unknown_key_names_file_and_key(tmp_path):

@@ -83,7 +83,8 @@ def test_predictor_names_bad_image(model_files, folder):
 
 
 def test_exif_orientation_is_applied(model_files, tmp_path):
-    from mobileiqa.predict import Predictor, prepare_image
+    from mobileiqa.data.images import prepare_image
+    from mobileiqa.predict import Predictor
 
     upright = make_photo(3, 240, 160)
     upright.save(tmp_path / "upright.png")

@@ -39,6 +39,13 @@ def write_json(path: str | os.PathLike, data) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=float) + "\n")  # numpy scalars as floats
 
 
+def write_csv(path: str | os.PathLike, frame, float_format: str | None = "%.6g") -> Path:
+    """Write a pandas DataFrame as CSV without its index (floats to 6 significant digits unless told)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format=float_format)
+    return Path(path)
+
+
 def json_digest(data, length: int = 16) -> str:
     """The first ``length`` hex digits of the SHA-256 of ``data`` as canonical JSON (sorted keys, other objects
     by ``str``): a cache or recipe key."""

@@ -9,42 +9,40 @@ Profiles (e.g. ``params/tiny.yaml``, ``params/paper.yaml``) are overlays: partia
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import io
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
 
-from mobileiqa.data.prepare import DataConfig
-from mobileiqa.data.validate import GateOptions
+from mobileiqa.atomic import write_text
+from mobileiqa.data.settings import DataConfig, ValidateConfig
 from mobileiqa.eval.settings import AblationConfig, EvaluateConfig
 from mobileiqa.export.settings import ExportConfig
-from mobileiqa.models.registry import (
-    DEFAULT_STUDENT,
-    DEFAULT_STUDENT_WEIGHTS,
-    DEFAULT_TEACHER,
-    DEFAULT_TEACHER_WEIGHTS,
-)
-from mobileiqa.tracking.mlflow_logger import TrackingConfig
-from mobileiqa.tracking.settings import RegisterConfig
-from mobileiqa.train.distill import DistillConfig
-from mobileiqa.train.recipe import TrainConfig
+from mobileiqa.preprocess import PHOTO_HEIGHT, PHOTO_WIDTH
+from mobileiqa.schema import ConfigError, build
+from mobileiqa.tracking.settings import RegisterConfig, TrackingConfig
+from mobileiqa.train.settings import DistillConfig, TrainConfig
+
+__all__ = ["ConfigError", "ModelsConfig", "Params", "SummaryConfig", "apply_profile", "as_flat_dict", "build",
+           "load_params", "write_defaults"]
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
     """Which registered variants the pipeline trains, and where their backbone weights come from."""
 
-    teacher: str = DEFAULT_TEACHER
-    student: str = DEFAULT_STUDENT
+    teacher: str = "mobileiqa_teacher_efficientnet_lite2"
+    student: str = "mobileiqa_student_efficientnet_lite0"  # chosen by the ablation (docs/ABLATION.md)
     # backbone weights: null (random init), "package:<source>" (offline ImageNet weights from an installed
     # package, e.g. package:efficientnet-lite0), a local timm .safetensors/.pth file, or "hub"
-    teacher_weights: str | None = DEFAULT_TEACHER_WEIGHTS
-    student_weights: str | None = DEFAULT_STUDENT_WEIGHTS
+    teacher_weights: str | None = "package:efficientnet-lite2"
+    student_weights: str | None = "package:efficientnet-lite0"
     # weights of the other models the benchmarks train (ablation variants, generalisation), by registered name;
     # a model not listed starts from random weights
     variant_weights: dict = field(
@@ -63,14 +61,14 @@ class ModelsConfig:
 class SummaryConfig:
     """Resolution (H x W) at which the model summary stage reports GMACs."""
 
-    height: int = 1231
-    width: int = 1907
+    height: int = PHOTO_HEIGHT
+    width: int = PHOTO_WIDTH
 
 
 @dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
-    validate: GateOptions = field(default_factory=GateOptions)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     train_teacher: TrainConfig = field(default_factory=TrainConfig)
     distill_student: DistillConfig = field(default_factory=DistillConfig)
@@ -80,58 +78,6 @@ class Params:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
-
-
-class ConfigError(ValueError):
-    """A params file or override is wrong; the message names the file and the dotted key."""
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return build(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _convert(arg, value, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {args}")
-    if tp is dict or origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)[:1]
-        items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, str, bool) and type(value) is tp:
-        return value
-    raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
-
-
-def build(cls: type, data: dict, where: str = "params") -> Any:
-    """Build dataclass ``cls`` from ``data`` strictly (unknown keys and wrong types are errors)."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
-    values = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**values)
-    except (ValueError, TypeError) as exc:  # a dataclass's own checks (e.g. TrainConfig.optimizer)
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -190,23 +136,45 @@ def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
     ``mobileiqa profile apply params/tiny.yaml && dvc exp run`` reruns exactly what the profile changes (revert
     with ``git checkout params.yaml``); ``--overlay`` on the CLI and the Kubeflow ``overlay_yaml`` parameter apply
     the same merge to a copy in memory."""
-    import copy
-    import io
-
-    from ruamel.yaml import YAML
-
-    from mobileiqa.atomic import write_text
-
     path = Path(path)
     before = _read_yaml(path)
     merged = _merged(before, overlays, overrides)
     build(Params, merged, where=f"{path} + {', '.join(map(str, overlays)) or 'overrides'}")
+    return _rewrite(path, before, merged)
+
+
+def write_defaults(path: str | os.PathLike = "params.yaml") -> list[str]:
+    """Write the typed config's defaults (:class:`Params` ``()``) into the params file ``path`` in place, keeping its
+    comments and order; returns the dotted keys whose values changed.
+
+    Every tunable's default has one home, its dataclass field; ``params.yaml`` is the full default profile written
+    from them (``mobileiqa profile defaults``), and a test fails while the committed file differs. Change a default
+    in the dataclass, run this, commit both."""
+    path = Path(path)
+    return _rewrite(path, _read_yaml(path), _as_data(Params()))
+
+
+def _as_data(value: Any) -> Any:
+    """A config dataclass as the plain data params.yaml holds (mappings, lists, scalars)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(v) for v in value]
+    return value
+
+
+def _rewrite(path: Path, before: dict, merged: dict) -> list[str]:
+    """Write ``merged`` over the params file ``path`` (holding ``before``), changing only the values that differ
+    so that comments, order and formatting stay; returns the dotted keys that changed."""
     old, new = _flat(before), _flat(merged)
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k, ...) != new.get(k, ...))
-
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096
+    rt.indent(mapping=2, sequence=4, offset=2)  # the committed files' layout: "  - item" under a key
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     doc = rt.load(path.read_text())
 
     def update(node, new: dict) -> None:
@@ -217,9 +185,10 @@ def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
                 node[key] = copy.deepcopy(value)  # no YAML aliases between sections that shared an anchor
 
     update(doc, merged)
-    buf = io.StringIO()
-    rt.dump(doc, buf)
-    write_text(path, buf.getvalue())
+    if changed:
+        buf = io.StringIO()
+        rt.dump(doc, buf)
+        write_text(path, buf.getvalue())
     return changed
 
 

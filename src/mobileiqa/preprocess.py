@@ -24,6 +24,10 @@ from PIL import Image
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODES = ("long_side", "fixed", "native")
+#: the models' minimum input side in px (every backbone stage must keep at least one pixel)
+MIN_SIDE = 64
+#: the paper's high-resolution input, width x height: the ``fixed`` policy's size and where cost is measured
+PHOTO_WIDTH, PHOTO_HEIGHT = 1907, 1231
 
 
 @dataclass(frozen=True)
@@ -65,14 +69,14 @@ HALF = Normalisation((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 class ResolutionPolicy:
     mode: str = "long_side"
     long_side: int = 512
-    width: int = 1907
-    height: int = 1231
+    width: int = PHOTO_WIDTH
+    height: int = PHOTO_HEIGHT
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"resolution.mode must be one of {MODES}, got {self.mode!r}")
-        if min(self.long_side, self.width, self.height) < 64:
-            raise ValueError("resolution sizes must be >= 64 px (the models' minimum input)")
+        if min(self.long_side, self.width, self.height) < MIN_SIDE:
+            raise ValueError(f"resolution sizes must be >= {MIN_SIDE} px (the models' minimum input)")
 
     def target_size(self, width: int, height: int) -> tuple[int, int]:
         """``(width, height)`` an image of the given size is resized to."""

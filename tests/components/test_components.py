@@ -1,5 +1,6 @@
-"""Each component is a thin caller of the same library function as its DVC stage / CLI command, runs in the
-project image without installing anything, and declares typed artifacts and an Output[Metrics]."""
+"""Each component is a thin caller of the same stage function as its DVC stage / CLI command
+(``mobileiqa.stages.<name>.run_<name>``), runs in the project image without installing anything, and declares typed
+artifacts and an Output[Metrics]."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from mobileiqa import __version__
 
 # component module -> (library call its body makes, input artifacts, output artifacts)
 COMPONENTS = {
-    "prepare": ("prepare_dataset(params.data", set(), {"dataset", "metrics"}),
-    "validate": ("run_gate(", {"dataset"}, {"validation", "metrics"}),
+    "prepare": ("run_prepare(params", set(), {"dataset", "metrics"}),
+    "validate": ("run_validate(params", {"dataset"}, {"validation", "metrics"}),
     "train_teacher": ("run_train_teacher(", {"dataset"}, {"teacher", "metrics"}),
     "distill_student": ("run_distill_student(", {"dataset", "teacher"}, {"student", "metrics"}),
     "evaluate": ("run_evaluate(", {"dataset", "teacher", "student"}, {"evaluation", "metrics"}),
@@ -31,6 +32,7 @@ def test_component_contract(name):
     program = " ".join(container.command)
     assert "pip install" not in program  # kfp and the package come with the image
     assert call in program and "load_params_text(params_yaml, overlay_yaml, overrides)" in program
+    assert f"from mobileiqa.stages.{name} import run_{name}" in program
     assert {"params_yaml", "overlay_yaml", "overrides"} <= set(spec.inputs)
     artifact_inputs = {k for k, v in spec.inputs.items() if v.type not in ("String", "List")}
     assert artifact_inputs == inputs

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from mobileiqa.data.build import BuildSpec, build_dataset, levels_for, select_photos
+from mobileiqa.data.build import build_dataset, levels_for, select_photos
 from mobileiqa.data.distortions import DISTORTIONS
 from mobileiqa.data.manifest import read_manifest
+from mobileiqa.data.settings import BuildConfig
 
 
 def test_build_writes_a_complete_manifest(tiny_dataset):
@@ -31,7 +32,7 @@ def test_build_writes_a_complete_manifest(tiny_dataset):
 
 
 def test_labels_fall_with_the_level_of_a_monotone_distortion(photos_dir, tmp_path):
-    spec = BuildSpec(long_side=96, max_photos=3, levels_per_type=5, annotators=("ssim", "gmsd"), workers=1)
+    spec = BuildConfig(long_side=96, max_photos=3, levels_per_type=5, annotators=("ssim", "gmsd"), workers=1)
     build_dataset(photos_dir, tmp_path, spec, progress=False)
     df = read_manifest(tmp_path / "manifest.csv")
     blur = df[df["dist_type"] == "gaussian_blur"].groupby("dist_level")["mos"].mean()
@@ -54,16 +55,16 @@ def test_rebuild_is_byte_identical_and_resumes_from_cache(tiny_dataset, photos_d
 
 def test_selection_and_levels_are_seeded_and_order_independent(photos_dir):
     photos = sorted(photos_dir.iterdir())
-    spec = BuildSpec(max_photos=3)
+    spec = BuildConfig(max_photos=3)
     assert select_photos(photos, spec) == select_photos(list(reversed(photos)), spec)
     assert select_photos(photos, spec) != select_photos(photos, replace(spec, seed=1)) or len(photos) == 3
-    lv = levels_for("p", "jpeg", BuildSpec(levels_per_type=3))
-    assert lv == levels_for("p", "jpeg", BuildSpec(levels_per_type=3)) and len(set(lv)) == 3
+    lv = levels_for("p", "jpeg", BuildConfig(levels_per_type=3))
+    assert lv == levels_for("p", "jpeg", BuildConfig(levels_per_type=3)) and len(set(lv)) == 3
 
 
 def test_bad_specs_and_folders_are_named(tmp_path):
     with pytest.raises(ValueError, match="levels_per_type"):
-        BuildSpec(levels_per_type=6)
+        BuildConfig(levels_per_type=6)
     with pytest.raises(FileNotFoundError, match="photos folder not found"):
         build_dataset(tmp_path / "nope", tmp_path / "out")
     (tmp_path / "empty").mkdir()
@@ -76,5 +77,5 @@ def test_a_corrupt_photo_stops_the_build_naming_it(photos_dir, tmp_path):
     shutil.copytree(photos_dir, d)
     (d / "gen_0.png").write_bytes(b"")
     with pytest.raises(ValueError, match=r"gen_0\.png: empty file"):
-        build_dataset(d, tmp_path / "out", BuildSpec(long_side=96, max_photos=4, levels_per_type=1, workers=1),
+        build_dataset(d, tmp_path / "out", BuildConfig(long_side=96, max_photos=4, levels_per_type=1, workers=1),
                       progress=False)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from mobileiqa.data.manifest import ManifestError
-from mobileiqa.data.validate import DataValidationError, GateOptions, run_gate
+from mobileiqa.data.settings import ValidateConfig
+from mobileiqa.data.validate import DataValidationError, run_gate
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_broken_files_are_listed_with_the_reason(dataset_copy, damage):
 def test_minimum_resolution_is_enforced(tiny_dataset):
     out, _, _ = tiny_dataset
     with pytest.raises(DataValidationError, match=r"between\(width\)"):
-        run_gate(out / "manifest.csv", opts=GateOptions(min_width=200), progress=False)
+        run_gate(out / "manifest.csv", opts=ValidateConfig(min_width=200), progress=False)
 
 
 def test_schema_errors_name_row_and_column(dataset_copy):

@@ -14,6 +14,7 @@ from PIL import Image, ImageFilter
 from mobileiqa.eval import baselines as B
 from mobileiqa.eval.baselines import brisque as brisque_mod
 from mobileiqa.eval.baselines import matlab, niqe
+from tests.imagegen import make_photo
 
 NAMES = ("I03", "I04", "I06", "I08", "I19")
 # pyiqa's published values ("(ours)" rows of its ResultsCalibra/calibration_summary.csv; /work/shared/DATASETS.md).
@@ -39,11 +40,15 @@ def test_brisque_golden_values(calibration_images, brisque_models):
     np.testing.assert_allclose(got, BRISQUE_GOLDEN, atol=0.01)
 
 
-def test_registry_and_direction():
-    assert B.BASELINES == ("niqe", "piqe", "brisque")
+def test_every_baseline_scores_a_blurred_photo_worse_than_the_sharp_one(brisque_models):
+    """Lower is better for all three: heavy blur must raise each score (its declared direction)."""
+    sharp = make_photo(3, 256, 192)
+    blurred = sharp.filter(ImageFilter.GaussianBlur(4))
+    options = {"brisque": {"model_path": brisque_models[0], "range_path": brisque_models[1]}}
     for name in B.BASELINES:
-        baseline = B.get_baseline(name)
+        baseline = B.get_baseline(name, **options.get(name, {}))
         assert baseline.name == name and baseline.higher_is_better is False
+        assert baseline.score(np.asarray(blurred)) > baseline.score(np.asarray(sharp)), name
     with pytest.raises(ValueError, match="unknown baseline 'ssim'.*niqe"):
         B.get_baseline("ssim")
 

@@ -13,8 +13,8 @@ from mobileiqa.eval.metrics import (
     LOGISTIC_METRICS,
     RAW_METRICS,
     LogisticFit,
+    accuracy,
     bootstrap,
-    evaluate,
     fit_logistic,
     grouped,
     krcc,
@@ -72,8 +72,8 @@ def test_plcc_rmse_mae_by_hand():
     assert mae(PRED, MOS) == pytest.approx(3.6, abs=1e-9)
 
 
-def test_evaluate_collects_the_hand_computed_values():
-    m = evaluate(PRED, MOS)
+def test_accuracy_collects_the_hand_computed_values():
+    m = accuracy(PRED, MOS)
     assert m.n == 5
     assert (m.srcc, m.krcc, m.plcc) == pytest.approx((8 / math.sqrt(95), 7 / math.sqrt(90), 6 / math.sqrt(52)))
     assert (m.rmse, m.mae) == pytest.approx((math.sqrt(13.6), 3.6))
@@ -99,7 +99,7 @@ def test_agrees_with_scipy_on_random_data_with_ties():
 def test_monotone_nonlinear_relation_is_perfect_in_rank_and_after_the_logistic():
     pred = np.linspace(-4, 4, 60)  # mean ~1e-17: a finite-difference Jacobian would leave b3 stuck there
     mos = _logistic(pred, 90.0, 10.0, 1.0, 0.7)
-    m = evaluate(pred, mos)
+    m = accuracy(pred, mos)
     assert m.srcc == pytest.approx(1.0, abs=1e-12) and m.krcc == pytest.approx(1.0, abs=1e-12)
     assert m.plcc < 0.95
     assert m.fit.kind == "logistic"
@@ -109,7 +109,7 @@ def test_monotone_nonlinear_relation_is_perfect_in_rank_and_after_the_logistic()
 
 def test_reversed_order_gives_minus_one_and_a_decreasing_mapping():
     pred = np.arange(10.0)
-    m = evaluate(pred, -2 * pred + 3)
+    m = accuracy(pred, -2 * pred + 3)
     assert (m.srcc, m.krcc, m.plcc) == pytest.approx((-1.0, -1.0, -1.0), abs=1e-12)
     assert m.plcc_logistic == pytest.approx(1.0, abs=1e-9)  # the fitted mapping may decrease (documented)
 
@@ -145,8 +145,8 @@ def test_a_failed_logistic_fit_falls_back_to_least_squares_line(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("Optimal parameters not found")
 
-    monkeypatch.setattr("mobileiqa.eval.metrics.curve_fit", fail)
-    m = evaluate(PRED, MOS)
+    monkeypatch.setattr("mobileiqa.eval.metrics.logistic.curve_fit", fail)
+    m = accuracy(PRED, MOS)
     assert m.fit.kind == "linear" and "logistic fit failed (Optimal parameters not found)" in m.fit.reason
     slope, intercept = np.polyfit(PRED, MOS, 1)
     assert m.fit.params == pytest.approx((slope, intercept))
@@ -157,7 +157,7 @@ def test_constant_predictor_has_nan_correlations_but_errors_are_computed():
     pred, mos = [2.0] * 6, [1, 2, 3, 4, 5, 6]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning / ConstantInputWarning leaks out
-        m = evaluate(pred, mos)
+        m = accuracy(pred, mos)
         assert math.isnan(srcc(pred, mos)) and math.isnan(krcc(pred, mos)) and math.isnan(plcc(pred, mos))
     assert math.isnan(m.srcc) and math.isnan(m.krcc) and math.isnan(m.plcc) and math.isnan(m.plcc_logistic)
     assert m.rmse == pytest.approx(math.sqrt(np.mean((2.0 - np.arange(1, 7)) ** 2)))
@@ -169,7 +169,7 @@ def test_constant_predictor_has_nan_correlations_but_errors_are_computed():
 # ---------------------------------------------------------------------------------------------------- bootstrap
 def test_bootstrap_intervals_contain_the_point_estimate():
     pred, mos = _correlated(300)
-    point = evaluate(pred, mos)
+    point = accuracy(pred, mos)
     intervals = bootstrap(pred, mos)
     assert set(intervals) == set(RAW_METRICS)  # logistic metrics are opt-in
     for name, (low, high) in intervals.items():
@@ -202,7 +202,7 @@ def test_bootstrap_narrows_with_more_data_and_is_seeded():
 
 def test_bootstrap_logistic_metrics_on_request():
     pred, mos = _correlated(50, seed=2)
-    point = evaluate(pred, mos)
+    point = accuracy(pred, mos)
     got = bootstrap(pred, mos, LOGISTIC_METRICS, n_boot=40)
     for name, (low, high) in got.items():
         assert low < high and low - 0.1 < getattr(point, name) < high + 0.1, name
@@ -244,7 +244,7 @@ def test_grouped_reports_every_group_with_its_n():
     out = grouped(pred, mos, groups)
     assert list(out) == ["blur", "noise", "jpeg"]  # order of first appearance, Python str keys
     assert {g: m.n for g, m in out.items()} == {"blur": 12, "noise": 16, "jpeg": 2}
-    assert out["noise"] == evaluate(pred[12:28], mos[12:28])
+    assert out["noise"] == accuracy(pred[12:28], mos[12:28])
     small = out["jpeg"]  # too few to evaluate: kept, with nan metrics and no fit
     assert small.fit is None and all(math.isnan(v) for k, v in small.to_dict().items() if k not in ("n", "fit"))
     with pytest.raises(ValueError, match="one label per item: got 29 labels for 30 items"):
@@ -261,6 +261,6 @@ def test_grouped_reports_every_group_with_its_n():
     (["a", "b", "c"], [1, 2, 3], "pred must be a 1-D sequence of numeric scores"),
 ])
 def test_invalid_inputs_raise_naming_the_problem(pred, mos, message):
-    for fn in (srcc, krcc, plcc, rmse, mae, evaluate, fit_logistic, bootstrap):
+    for fn in (srcc, krcc, plcc, rmse, mae, accuracy, fit_logistic, bootstrap):
         with pytest.raises(ValueError, match=message):
             fn(pred, mos)

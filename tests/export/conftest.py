@@ -26,7 +26,7 @@ def prepared(prepared_tiny):
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory, prepared):
     """A random-init tiny student with a widened last layer, so that its scores spread across images."""
-    from mobileiqa.data.prepare import PreparedDataset
+    from mobileiqa.data.manifest import PreparedDataset
     from mobileiqa.models.checkpoint import save_model
     from tests.modelgen import spread_model
 
@@ -41,7 +41,7 @@ def checkpoint(tmp_path_factory, prepared):
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, checkpoint, prepared, export_params):
     """``(out_dir, report)`` of one export with every format; int8 bound wide open so that it ships."""
-    from mobileiqa.export.stages import export_model
+    from mobileiqa.export.exporter import export_model
 
     out = tmp_path_factory.mktemp("export")
     report = export_model(checkpoint, out, export_params.export, prepared,

@@ -41,7 +41,7 @@ def test_onnx_parity_at_several_sizes(exported, checkpoint):
 
 
 def test_metadata_round_trip(exported, prepared):
-    from mobileiqa.data.prepare import PreparedDataset
+    from mobileiqa.data.manifest import PreparedDataset
 
     out, report = exported
     for name in ("model.onnx", "model.ort", "model.int8.onnx"):
@@ -103,7 +103,7 @@ def test_int8_ships_within_bound(exported):
 
 
 def test_int8_dropped_beyond_bound_with_reason(tmp_path, checkpoint, prepared, export_params, monkeypatch):
-    from mobileiqa.export.stages import export_model
+    from mobileiqa.export.exporter import export_model
 
     real = quantize.drift
     monkeypatch.setattr(quantize, "drift", lambda a, b, m: real(a, b, m) | {"delta_srcc": -0.05})
@@ -129,7 +129,7 @@ def test_int8_gate_undefined_drift_is_dropped():
 
 
 def test_int8_without_dataset_is_an_error(checkpoint, export_params, tmp_path):
-    from mobileiqa.export.stages import export_model
+    from mobileiqa.export.exporter import export_model
 
     with pytest.raises(ValueError, match="--data"):
         export_model(checkpoint, tmp_path, export_params.export, None)

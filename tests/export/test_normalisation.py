@@ -24,8 +24,8 @@ LITE0 = "mobileiqa_student_efficientnet_lite0_tiny"
 @pytest.fixture(scope="module")
 def half_model(tmp_path_factory):
     """A Lite0 student with the offline weights (mean/std 0.5) whose scores spread across images, exported."""
+    from mobileiqa.export.exporter import export_model
     from mobileiqa.export.settings import ExportConfig
-    from mobileiqa.export.stages import export_model
 
     model = spread_model(LITE0, pretrained="package:efficientnet-lite0")
     d = tmp_path_factory.mktemp("half")
@@ -52,9 +52,8 @@ def photos(tmp_path_factory):
 def test_every_backend_and_the_registered_model_score_alike(half_model, photos, tmp_path, monkeypatch):
     import mlflow.pyfunc
 
-    from mobileiqa.tracking.mlflow_logger import TrackingConfig
-    from mobileiqa.tracking.registry import Evidence, register_version
-    from mobileiqa.tracking.settings import RegisterConfig
+    from mobileiqa.tracking.mlflow_registry import Evidence, register_version
+    from mobileiqa.tracking.settings import RegisterConfig, TrackingConfig
 
     ckpt, export = half_model
     assert read_metadata(export / "model.onnx").normalisation == HALF

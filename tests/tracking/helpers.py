@@ -8,8 +8,8 @@ from pathlib import Path
 
 def make_export(out: Path, model_name: str) -> Path:
     """``out`` gets model.onnx, model.ort and export.json for registered model ``model_name`` (random weights)."""
+    from mobileiqa.export.exporter import export_model
     from mobileiqa.export.settings import ExportConfig
-    from mobileiqa.export.stages import export_model
 
     cfg = ExportConfig(formats=["onnx", "ort"], parity_sizes=["96x72"], latency_width=128, latency_height=96,
                        latency_repeats=1)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mobileiqa.tracking.card import render_card
+from mobileiqa.tracking.mlflow_registry import Evidence, collect_evidence, export_facts
 from mobileiqa.tracking.promotion import evaluate_gates
 from mobileiqa.tracking.pyfunc import as_images
-from mobileiqa.tracking.registry import Evidence, collect_evidence, export_facts
 from mobileiqa.tracking.settings import RegisterConfig
 
 CFG = RegisterConfig(srcc_margin=0.01, plcc_margin=0.02, latency_budget_ms=100.0)

@@ -16,8 +16,8 @@ import pytest
 
 from mobileiqa.cli import main
 from mobileiqa.config import load_params
+from mobileiqa.tracking.mlflow_registry import CHAMPION, Evidence, client, register_version
 from mobileiqa.tracking.promotion import PromotionLock, break_lock, history, promote
-from mobileiqa.tracking.registry import CHAMPION, Evidence, client, register_version
 from tests.tracking.conftest import write_stage_dirs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ import pytest
 
 from mobileiqa.config import load_params
 from mobileiqa.predict import Predictor
+from mobileiqa.stages.register import run_register
+from mobileiqa.tracking.mlflow_registry import client
 from mobileiqa.tracking.promotion import promote
-from mobileiqa.tracking.registry import client
-from mobileiqa.tracking.stages import run_register
 from tests.procs import stop, wait_until
 from tests.tracking.conftest import _free_port, write_stage_dirs
 

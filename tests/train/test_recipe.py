@@ -13,7 +13,7 @@ import torch
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.train.auxiliary import AuxHead, BatchLabels, TrainingNet, aux_loss, rank_loss
 from mobileiqa.train.data import PhotoBatchSampler
-from mobileiqa.train.recipe import TrainConfig
+from mobileiqa.train.settings import TrainConfig
 from mobileiqa.train.teacher import train_teacher
 
 GROUPS = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 6
@@ -183,7 +183,7 @@ def test_init_from_teacher_never_overwrites_the_backbone_of_another_architecture
 
 
 def test_val_every_must_be_positive():
-    from mobileiqa.train.recipe import TrainConfig
+    from mobileiqa.train.settings import TrainConfig
 
     assert TrainConfig(val_every=3).val_every == 3
     with pytest.raises(ValueError, match="val_every"):

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.eval.metrics import srcc
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.train.distill import distill_student
 from mobileiqa.train.loop import LoopConfig, Trainer
+from mobileiqa.train.recipe import predict, split_images
 from mobileiqa.train.teacher import train_teacher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +108,7 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path):
 def test_tracking_logs_params_metrics_tags_and_artifacts(prepared_tiny, tiny_params, tmp_path, monkeypatch):
     import mlflow
 
-    from mobileiqa.train.stages import run_train_teacher
+    from mobileiqa.stages.train_teacher import run_train_teacher
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -188,9 +191,16 @@ def test_torchrun_two_cpu_processes_share_the_work(prepared_tiny, tmp_path):
 def test_crop_training_validates_on_whole_images(prepared_tiny, tiny_params, tmp_path):
     cfg = replace(tiny_params.train_teacher, crop=64, epochs=1)
     metrics = train_teacher(cfg, prepared_tiny, tmp_path, tiny_params.models.teacher)
-    assert len(metrics["history"]) == 1 and -1 <= metrics["val_srcc"] <= 1
-    _, info = load_model(tmp_path / "model.pt")
+    model, info = load_model(tmp_path / "model.pt")
     assert info["meta"]["resolution"]["long_side"] == 96  # the policy that evaluation and export share
+    # the recorded val SRCC is the saved model's on whole (uncropped) val images
+    dataset = PreparedDataset.load(prepared_tiny)
+    val = split_images(dataset, read_manifest(dataset.manifest), "val", cfg.resolution, crop=0,
+                       norm=model.normalisation)
+    assert min(min(size) for size in val.sizes()) > cfg.crop  # whole images are larger than the crops
+    pred = predict(model, val, 4, torch.device("cpu"))
+    assert len(metrics["history"]) == 1
+    assert metrics["val_srcc"] == pytest.approx(srcc(pred, val.mos.numpy()), abs=1e-6)
 
 
 def test_eval_every_validates_every_nth_epoch_and_the_last_and_picks_best_among_them(tmp_path):

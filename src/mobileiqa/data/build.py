@@ -23,7 +23,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,31 +32,17 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
+from mobileiqa.data import annotators, distortions, images
+from mobileiqa.data import calibration as cal
+from mobileiqa.data.annotators import score_batch
+from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES, apply_distortion
 from mobileiqa.data.images import ImageError, load_image, probe_image
+from mobileiqa.data.manifest import MosScale, write_manifest
+from mobileiqa.data.settings import BuildConfig
+from mobileiqa.data.splits import split_contents
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """Everything that shapes the dataset (the ``data`` section of params.yaml)."""
-
-    long_side: int = 512
-    max_photos: int = 60
-    levels_per_type: int = 2
-    seed: int = 0
-    split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
-    annotators: tuple[str, ...] = ("ssim", "gmsd", "ms_gmsd_c", "haarpsi", "mdsi", "dss", "vsi")
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.levels_per_type <= 5:
-            raise ValueError(f"data.levels_per_type must be in 1..5, got {self.levels_per_type}")
-        if self.long_side < 64:
-            raise ValueError(f"data.long_side must be >= 64, got {self.long_side}")
-        if self.max_photos < 3:
-            raise ValueError(f"data.max_photos must be >= 3 (one photo per split at least), got {self.max_photos}")
 
 
 def _stable_int(*parts) -> int:
@@ -73,13 +59,13 @@ def list_photos(photos_dir: str | os.PathLike) -> list[Path]:
     return photos
 
 
-def select_photos(photos: list[Path], spec: BuildSpec) -> list[Path]:
+def select_photos(photos: list[Path], spec: BuildConfig) -> list[Path]:
     """Seeded choice of at most ``max_photos``, independent of the order they are listed in."""
     ranked = sorted(photos, key=lambda p: _stable_int(spec.seed, "photo", p.stem))
     return sorted(ranked[: spec.max_photos], key=lambda p: p.stem)
 
 
-def levels_for(photo_id: str, type_name: str, spec: BuildSpec) -> list[int]:
+def levels_for(photo_id: str, type_name: str, spec: BuildConfig) -> list[int]:
     rng = np.random.default_rng(_stable_int(spec.seed, "levels", photo_id, type_name))
     return sorted(int(v) + 1 for v in rng.choice(5, size=spec.levels_per_type, replace=False))
 
@@ -101,13 +87,11 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 @functools.cache
 def _code_digest() -> str:
     """Digest of the modules that decide what a photo produces, so a code change invalidates the cache."""
-    from mobileiqa.data import annotators, distortions, images
-
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (annotators, distortions, images)
                                    ) + Path(__file__).read_bytes()).hexdigest()
 
 
-def _photo_key(photo: Path, spec: BuildSpec) -> str:
+def _photo_key(photo: Path, spec: BuildConfig) -> str:
     shaping = {k: v for k, v in asdict(spec).items() if k in ("long_side", "levels_per_type", "seed", "annotators")}
     parts = [BUILD_VERSION, file_digest(photo), _code_digest(), shaping]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
@@ -117,12 +101,9 @@ def cache_dir_for(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.cache"
 
 
-def process_photo(photo: Path, out_dir: Path, spec: BuildSpec) -> list[dict]:
+def process_photo(photo: Path, out_dir: Path, spec: BuildConfig) -> list[dict]:
     """Distort one photo at every chosen (type, level), save the images, return rows with raw annotator values."""
     import torch
-
-    from mobileiqa.data.annotators import score_batch
-    from mobileiqa.data.distortions import DISTORTIONS, apply_distortion
 
     torch.set_num_threads(1)
     photo_id = photo.stem
@@ -160,7 +141,7 @@ def _process(args) -> list[dict]:
     return process_photo(*args)
 
 
-def score_photos(photos: list[Path], out_dir: Path, spec: BuildSpec, progress: bool = True) -> pd.DataFrame:
+def score_photos(photos: list[Path], out_dir: Path, spec: BuildConfig, progress: bool = True) -> pd.DataFrame:
     jobs = [(p, out_dir, spec) for p in photos]
     bar = tqdm(total=len(jobs), desc="distort + annotate", unit="photo", disable=not progress)
     rows: list[dict] = []
@@ -181,12 +162,10 @@ def score_photos(photos: list[Path], out_dir: Path, spec: BuildSpec, progress: b
     return pd.DataFrame(rows)
 
 
-def build_dataset(photos_dir, out_dir, spec: BuildSpec = BuildSpec(), progress: bool = True) -> dict:
-    """Build (or resume) the default dataset in ``out_dir``; returns the build report."""
-    from mobileiqa.data import calibration as cal
-    from mobileiqa.data.manifest import MosScale, write_manifest
-    from mobileiqa.data.splits import split_contents
-
+def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress: bool = True) -> dict:
+    """Build (or resume) the default dataset in ``out_dir`` (``spec``: the default ``data.build``); returns the
+    build report."""
+    spec = spec or BuildConfig()
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     photos = select_photos(list_photos(photos_dir), spec)
@@ -242,11 +221,9 @@ def build_dataset(photos_dir, out_dir, spec: BuildSpec = BuildSpec(), progress: 
     return {**report, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildSpec) -> dict:
+def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildConfig) -> dict:
     """Per-cell SRCC against KADID human means of (a) the uncalibrated consensus and (b) calibrated labels,
     fitted on the human means of KADID references 1-40 and scored against references 41-81."""
-    from mobileiqa.data import calibration as cal
-
     half_a, half_b = cal.human_cell_means(range(1, 41)), cal.human_cell_means(range(41, 82))
     t, lv = df["type_id"], df["dist_level"]
     fitted = cal.fit_calibration(raw, t, lv, half_a)
@@ -262,8 +239,6 @@ def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildSpec) ->
 
 
 def dataset_card(report: dict) -> str:
-    from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES
-
     q, a = report["calibration_quality"], report["agreement"]
     lines = [
         "# The mobileiqa default dataset",

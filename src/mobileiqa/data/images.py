@@ -1,4 +1,5 @@
-"""Safe image decoding shared by every reader (datasets, training, predict).
+"""Safe image decoding shared by every reader (datasets, training, predict), and the one path from any image to a
+model input (:func:`prepare_image`: decode, resolution policy, the model's normalisation).
 
 Every image becomes 8-bit RGB in display orientation: EXIF rotation applied; greyscale, palette, CMYK and
 16-bit images converted; alpha composited on white. Anything that cannot be decoded — zero-byte, truncated or
@@ -8,12 +9,15 @@ can report it instead of crashing or silently dropping it.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy, normalise
 
 #: Refuse images above this many pixels (decompression-bomb guard); 4x a 50 MP phone photo.
 MAX_PIXELS = 200_000_000
@@ -99,3 +103,40 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
 def load_rgb_array(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """``(H, W, 3) uint8`` array of :func:`load_image`."""
     return np.asarray(load_image(path, max_pixels))
+
+
+def _decode_bytes(data: bytes, where: str) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return to_rgb(ImageOps.exif_transpose(img))
+    except Exception as exc:
+        raise ImageError(where, f"cannot decode image bytes ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_rgb(image, where: str = "image") -> Image.Image:
+    """Any accepted input (path, encoded bytes, PIL image, ``HxWx3 uint8`` array) → RGB PIL image, display
+    orientation."""
+    if isinstance(image, str | os.PathLike):
+        return load_image(image)
+    if isinstance(image, bytes | bytearray | memoryview):
+        return _decode_bytes(bytes(image), where)
+    if isinstance(image, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(image))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ImageError(where, f"arrays must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+        return Image.fromarray(image, mode="RGB")
+    raise ImageError(where, f"unsupported image type {type(image).__name__}; pass a path, encoded bytes, "
+                            "a PIL image or an HxWx3 uint8 array")
+
+
+def prepare_image(image, policy: ResolutionPolicy, where: str | None = None,
+                  norm: Normalisation = IMAGENET) -> np.ndarray:
+    """``(3, H, W) float32`` model input for one image (decode, resolution policy, the model's normalisation)."""
+    where = where or (str(image) if isinstance(image, str | os.PathLike) else "image")
+    img = policy.apply(load_rgb(image, where))
+    if min(img.size) < MIN_SIDE:
+        raise ImageError(where, f"{img.size[0]}x{img.size[1]} after resizing is below the models' {MIN_SIDE} px "
+                                "minimum side")
+    return normalise(np.asarray(img), norm)

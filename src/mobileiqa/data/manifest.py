@@ -26,6 +26,7 @@ Synthetic datasets add one ``annotator_<name>`` column per simulated annotator (
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -138,3 +139,32 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def split_rows(frame: pd.DataFrame, split: str, where: str | os.PathLike, hint: str = "") -> pd.DataFrame:
+    """The manifest rows of ``split`` in manifest order; a ``ValueError`` naming ``where``, the splits present and
+    ``hint`` (what needs the split) when there are none."""
+    rows = frame[frame["split"] == split]
+    if rows.empty:
+        raise ValueError(f"{where}: no {split!r} rows (splits present: {sorted(frame['split'].unique())})"
+                         + (f"; {hint}" if hint else ""))
+    return rows
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A folder written by the prepare stage: ``manifest.csv`` and ``dataset.json`` (source, image root, hash)."""
+
+    manifest: Path
+    root: Path  # image paths in the manifest are relative to this folder
+    source: str
+    manifest_sha256: str
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> PreparedDataset:
+        folder = Path(folder)
+        info_path = folder / "dataset.json"
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{info_path} not found: run the prepare stage first (`mobileiqa prepare`)")
+        info = json.loads(info_path.read_text())
+        root = Path(info["root"])
+        return cls(folder / "manifest.csv", root if root.is_absolute() else folder / root, info["source"],
+                   info["manifest_sha256"])

@@ -9,45 +9,16 @@ later stage reads.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mobileiqa.atomic import write_json
-from mobileiqa.data.build import BuildSpec
-
-DEFAULT_SOURCE = "default"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    source: str = DEFAULT_SOURCE
-    root: str | None = None  # real datasets: the dataset folder in its published layout
-    split_seed: int = 0  # real datasets without an official split
-    options: dict = field(default_factory=dict)  # adapter options (e.g. folder_csv: csv, image_column, ...)
-    build: BuildSpec = field(default_factory=BuildSpec)  # the default dataset
-
-
-@dataclass(frozen=True)
-class PreparedDataset:
-    manifest: Path
-    root: Path  # image paths in the manifest are relative to this folder
-    source: str
-    manifest_sha256: str
-
-    @classmethod
-    def load(cls, folder: str | os.PathLike) -> PreparedDataset:
-        folder = Path(folder)
-        info_path = folder / "dataset.json"
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{info_path} not found: run the prepare stage first (`mobileiqa prepare`)")
-        info = json.loads(info_path.read_text())
-        root = Path(info["root"])
-        return cls(folder / "manifest.csv", root if root.is_absolute() else folder / root, info["source"],
-                   info["manifest_sha256"])
+from mobileiqa.data.adapters import ADAPTERS, load_dataset
+from mobileiqa.data.build import build_dataset
+from mobileiqa.data.manifest import write_manifest
+from mobileiqa.data.settings import DEFAULT_SOURCE, DataConfig
 
 
 def prepare(cfg: DataConfig, out_dir: str | os.PathLike, photos_dir: str | os.PathLike | None = None,
@@ -58,15 +29,10 @@ def prepare(cfg: DataConfig, out_dir: str | os.PathLike, photos_dir: str | os.Pa
     if cfg.source == DEFAULT_SOURCE:
         if photos_dir is None:
             raise ValueError("data.source=default needs the reference photos folder (--photos DIR)")
-        from mobileiqa.data.build import build_dataset
-
         report = build_dataset(photos_dir, out_dir, cfg.build, progress=progress)
         info = {"source": cfg.source, "root": ".", "manifest_sha256": report["manifest_sha256"],
                 "images": report["images"], "photos": report["photos"]}
     else:
-        from mobileiqa.data.adapters import ADAPTERS, load_dataset
-        from mobileiqa.data.manifest import write_manifest
-
         if cfg.source not in ADAPTERS:
             raise KeyError(f"data.source {cfg.source!r} is unknown; choose {DEFAULT_SOURCE!r} or one of "
                            f"{sorted(ADAPTERS)}")

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)
 
 
@@ -57,8 +59,6 @@ def leave_group_out(df: pd.DataFrame, group: str) -> pd.DataFrame:
     Train/val keep their contents with every *other* group; test keeps its contents with the held-out group
     only. No held-out distortion and no test content is ever seen in training.
     """
-    from mobileiqa.data.distortions import DISTORTIONS, GROUPS
-
     if group not in GROUPS:
         raise ValueError(f"leave_group_out: unknown group {group!r}; choose one of {list(GROUPS)}")
     held = df["dist_type"].isin({d.name for d in DISTORTIONS.values() if d.group == group})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import COLUMNS, SPLITS, ManifestError, read_manifest, safe_relpath
+from mobileiqa.data.settings import ValidateConfig
 
 MAX_LISTED = 20
 
@@ -38,14 +38,6 @@ class DataValidationError(RuntimeError):
         if report:
             lines.append(f"report: {report}")
         super().__init__("\n".join(lines))
-
-
-@dataclass(frozen=True)
-class GateOptions:
-    min_width: int = 64
-    min_height: int = 64
-    min_images_per_split: int = 1
-    decode_check: str = "all"  # "all" or "header"
 
 
 def _file_status(root: Path, rel: str, decode: bool) -> tuple[str, int, int]:
@@ -74,7 +66,7 @@ def file_checks(df: pd.DataFrame, root: Path, decode: bool = True, progress: boo
     return out
 
 
-def _suite(gx, opts: GateOptions, annotator_columns: list[str]):
+def _suite(gx, opts: ValidateConfig, annotator_columns: list[str]):
     e = gx.expectations
     items = [e.ExpectColumnToExist(column=c) for c in COLUMNS]
     items += [
@@ -103,10 +95,12 @@ def _split_counts(df: pd.DataFrame, minimum: int) -> list[dict]:
              "ids": [f"{s}: {int(counts.get(s, 0))} < {minimum}"]} for s in SPLITS if counts.get(s, 0) < minimum]
 
 
-def run_gate(manifest: str | os.PathLike, root: str | os.PathLike | None = None, opts: GateOptions = GateOptions(),
+def run_gate(manifest: str | os.PathLike, root: str | os.PathLike | None = None, opts: ValidateConfig | None = None,
              report_dir: str | os.PathLike | None = None, progress: bool = True) -> dict:
-    """Validate ``manifest`` (paths relative to ``root``, default its folder). Writes ``report_dir/report.html``
-    and ``summary.json``; raises :class:`DataValidationError` naming the failures."""
+    """Validate ``manifest`` (paths relative to ``root``, default its folder) with ``opts`` (the default
+    ``validate`` section when ``None``). Writes ``report_dir/report.html`` and ``summary.json``; raises
+    :class:`DataValidationError` naming the failures."""
+    opts = opts or ValidateConfig()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

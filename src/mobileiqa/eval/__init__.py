@@ -1,1 +1,2 @@
-"""Evaluation: compute cost measurements now; accuracy metrics and reports as the pipeline grows."""
+"""Evaluation: accuracy metrics (:mod:`.metrics`), the evaluated split scored and compared with classic baselines
+(:mod:`.evaluate`, :mod:`.baselines`), behavioural checks, compute cost, plots and the benchmark doc renderer."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from mobileiqa.environment import status_kb
+from mobileiqa.models import create_model
+from mobileiqa.models.complexity import complexity
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -33,22 +36,8 @@ class Measurement:
     peak_mem_mb: float | None  # forward-pass growth of peak RSS over the built model; None where unsupported
 
 
-def status_kb(field: str) -> int | None:
-    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``); None where unavailable (not Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def _measure_here(name: str, height: int, width: int, threads: int, repeats: int) -> Measurement:
     import torch
-
-    from mobileiqa.models import create_model
-    from mobileiqa.models.complexity import complexity
 
     torch.set_num_threads(threads)
     cost = complexity(name, height, width)
@@ -84,22 +73,6 @@ def measure(name: str, height: int, width: int, threads: int = 1, repeats: int =
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {name} at {width}x{height} failed:\n{proc.stderr[-2000:]}")
     return Measurement(**json.loads(proc.stdout.strip().splitlines()[-1]))
-
-
-def machine_id() -> str:
-    """A stable, human-readable name for this kind of machine: CPU model and core count."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    slug = "".join(c if c.isalnum() else "-" for c in model.lower()).strip("-")
-    while "--" in slug:
-        slug = slug.replace("--", "-")
-    return f"cpu-{slug}-{os.cpu_count()}c"
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mobileiqa.eval.metrics import bootstrap, evaluate, grouped, paired_bootstrap_diff
+from mobileiqa.data.manifest import split_rows
+from mobileiqa.eval.metrics import accuracy, bootstrap, grouped, paired_bootstrap_diff
 
 Scorer = Callable[[list[Path]], np.ndarray]
 CI_METRICS = ("srcc", "krcc", "plcc")
@@ -39,10 +40,7 @@ class Column:
 
 def split_frame(manifest: pd.DataFrame, root: Path, split: str) -> pd.DataFrame:
     """The rows of ``split`` with absolute image paths (column ``file``); error if the split is empty."""
-    rows = manifest[manifest["split"] == split].copy()
-    if rows.empty:
-        have = sorted(manifest["split"].unique())
-        raise ValueError(f"the manifest has no {split!r} rows (splits present: {have}); set evaluate.split")
+    rows = split_rows(manifest, split, "the manifest", "set evaluate.split").copy()
     rows["file"] = [root / p for p in rows["path"]]
     return rows.reset_index(drop=True)
 
@@ -74,7 +72,7 @@ def column_metrics(frame: pd.DataFrame, column: Column, n_boot: int, seed: int) 
     """Metrics of one column against MOS: raw + logistic-mapped, 95 % intervals, per distortion type and level."""
     values = column.sign * frame[column.name].to_numpy(np.float64)
     mos = frame["mos"].to_numpy(np.float64)
-    metrics = evaluate(values, mos).to_dict()
+    metrics = accuracy(values, mos).to_dict()
     out: dict = {"kind": column.kind, "sign": column.sign, "n": metrics.pop("n"),
                  **{k: _num(v) for k, v in metrics.items() if k != "fit"}, "fit": metrics["fit"]}
     if n_boot:

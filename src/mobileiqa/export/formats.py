@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from mobileiqa.preprocess import MIN_SIDE, PHOTO_HEIGHT, PHOTO_WIDTH
+from mobileiqa.schema import ConfigError, build
+
 
 class ExportArgumentError(ValueError):
     """An export request that the formats table rejects; the message says what is valid."""
@@ -96,13 +99,13 @@ def check_formats(formats) -> tuple[str, ...]:
 
 
 def parse_size(text: str, where: str = "size") -> tuple[int, int]:
-    """``"WxH"`` → ``(width, height)``, both >= 64."""
+    """``"WxH"`` → ``(width, height)``, both at least the models' minimum side."""
     try:
         w, h = (int(v) for v in str(text).lower().split("x"))
     except ValueError:
-        raise ExportArgumentError(f"{where}: {text!r} is not a WxH size such as 1907x1231") from None
-    if min(w, h) < 64:
-        raise ExportArgumentError(f"{where}: {text!r} is below the models' 64 px minimum side")
+        raise ExportArgumentError(f"{where}: {text!r} is not a WxH size such as {PHOTO_WIDTH}x{PHOTO_HEIGHT}") from None
+    if min(w, h) < MIN_SIDE:
+        raise ExportArgumentError(f"{where}: {text!r} is below the models' {MIN_SIDE} px minimum side")
     return w, h
 
 
@@ -113,15 +116,12 @@ def _allowed_options(formats: tuple[str, ...]) -> dict[str, str]:
     return allowed
 
 
-def _coerce(name: str, raw, field: dataclasses.Field):
-    from mobileiqa.config import ConfigError, build
-    from mobileiqa.export.settings import ExportConfig
-
+def _coerce(name: str, raw, field: dataclasses.Field, cls: type):
     value = yaml.safe_load(raw) if isinstance(raw, str) else raw
     if isinstance(value, str) and "," in value and field.type in ("list[str]",):
         value = [v.strip() for v in value.split(",")]
     try:  # one typed path: the same converter params.yaml goes through
-        return getattr(build(ExportConfig, {name: value}, where="export option"), name)
+        return getattr(build(cls, {name: value}, where="export option"), name)
     except ConfigError as exc:
         raise ExportArgumentError(str(exc)) from None
 
@@ -139,7 +139,7 @@ def resolve(formats, options: dict | None, base):
             hint = f" (it belongs to format {owner!r}, which was not requested)" if owner else ""
             raise ExportArgumentError(f"unknown option {name!r} for formats {list(chosen)}{hint}; valid options: "
                                       f"{sorted(allowed)}")
-        changes[name] = _coerce(name, raw, fields[name])
+        changes[name] = _coerce(name, raw, fields[name], type(base))
     try:
         cfg = dataclasses.replace(base, formats=list(chosen), **changes)
     except ValueError as exc:

@@ -1,5 +1,5 @@
 """ORT CPU latency of an exported file: median seconds of one ``(1, 3, H, W)`` forward after a warm-up run,
-with the machine it was measured on (:func:`mobileiqa.eval.compute.machine_id`). Shared machines add noise:
+with the machine it was measured on (:func:`mobileiqa.environment.machine_id`). Shared machines add noise:
 read the numbers as upper bounds.
 
 :func:`measure` times in this process (the export stage); :func:`measure_isolated` runs the same timing in a
@@ -20,23 +20,21 @@ import time
 
 import numpy as np
 
+from mobileiqa.environment import machine_id, status_kb
+from mobileiqa.export.runtime import run, session
+
 
 def _input(width: int, height: int) -> np.ndarray:
     return np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
 
 
 def _seconds(sess, x: np.ndarray) -> float:
-    from mobileiqa.export.runtime import run
-
     t0 = time.perf_counter()
     run(sess, x)
     return time.perf_counter() - t0
 
 
 def measure(path: str | os.PathLike, width: int, height: int, threads: int = 1, repeats: int = 3) -> dict:
-    from mobileiqa.eval.compute import machine_id
-    from mobileiqa.export.runtime import session
-
     sess = session(path, threads=threads)
     x = _input(width, height)
     _seconds(sess, x)  # warm-up (allocations, kernel selection)
@@ -48,9 +46,6 @@ def measure(path: str | os.PathLike, width: int, height: int, threads: int = 1, 
 
 def _measure_here(path: str, width: int, height: int, threads: int, repeats: int) -> dict:
     """The child of :func:`measure_isolated`: one session, warm-up, memory, timed runs."""
-    from mobileiqa.eval.compute import status_kb
-    from mobileiqa.export.runtime import session
-
     sess = session(path, threads=threads)
     rss_session = status_kb("VmRSS")
     x = _input(width, height)

@@ -28,9 +28,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobileiqa.models.iqa_net import MIN_INPUT
+from mobileiqa import __version__
 from mobileiqa.models.scale import QualityScale
-from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
+from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy
 
 PREFIX = "mobileiqa."
 FORMAT_VERSION = 1
@@ -51,11 +51,9 @@ class ExportMetadata:
 
     def to_props(self) -> dict[str, str]:
         """``{key: JSON string}`` for ONNX ``metadata_props``."""
-        from mobileiqa import __version__
-
         preprocess = {"color": "RGB", "layout": "NCHW", "input_range": [0.0, 1.0], **self.normalisation.to_dict(),
                       "resize": self.policy.to_dict(), "resample": "bicubic", "exif_transpose": True,
-                      "min_side": MIN_INPUT}
+                      "min_side": MIN_SIDE}
         values = {"model": {"name": self.model, "version": self.version, "head": self.head},
                   "preprocess": preprocess, "scale": self.scale.to_dict(), "git_commit": self.git_commit,
                   "dataset": self.dataset,
@@ -95,8 +93,6 @@ class ExportMetadata:
 
 def embed(model_proto, meta: ExportMetadata) -> None:
     """Write ``meta`` into an ``onnx.ModelProto`` (replacing earlier mobileiqa keys), in place."""
-    from mobileiqa import __version__
-
     keep = [(p.key, p.value) for p in model_proto.metadata_props if not p.key.startswith(PREFIX)]
     del model_proto.metadata_props[:]
     for key, value in [*keep, *meta.to_props().items()]:

@@ -18,6 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from mobileiqa.atomic import atomic_path
+from mobileiqa.data.images import prepare_image
+from mobileiqa.data.manifest import PreparedDataset, read_manifest, split_rows
+from mobileiqa.eval.metrics import plcc, srcc
+from mobileiqa.export.metadata import read_metadata
 from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
 
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -25,15 +30,9 @@ METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 def split_files(dataset_dir: str | os.PathLike, split: str, limit: int = 0) -> tuple[list[Path], np.ndarray]:
     """Image files and MOS of one manifest split, in manifest order (first ``limit`` when > 0)."""
-    from mobileiqa.data.manifest import read_manifest
-    from mobileiqa.data.prepare import PreparedDataset
-
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
-    rows = frame[frame["split"] == split]
-    if rows.empty:
-        raise ValueError(f"{dataset.manifest}: no {split!r} rows (splits present: {sorted(frame['split'].unique())});"
-                         f" int8 calibration needs 'train' and drift needs 'test'")
+    rows = split_rows(frame, split, dataset.manifest, "int8 calibration needs 'train' and drift needs 'test'")
     if limit:
         rows = rows.iloc[:limit]
     return [dataset.root / p for p in rows["path"]], rows["mos"].to_numpy(np.float64)
@@ -49,8 +48,6 @@ class ImageCalibrationReader:
         self._bar = None
 
     def get_next(self) -> dict | None:
-        from mobileiqa.predict import prepare_image
-
         if self._it is None:
             self._it = iter(self.files)
             self._bar = tqdm(total=len(self.files), desc="int8 calibration", unit="img", leave=False)
@@ -70,9 +67,6 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, fil
     the file's metadata says."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    from mobileiqa.atomic import atomic_path
-    from mobileiqa.export.metadata import read_metadata
 
     norm = read_metadata(onnx_path).normalisation
     if not files:
@@ -97,8 +91,6 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, fil
 
 def score_files(scorer: Callable[[np.ndarray], np.ndarray], files: Sequence[Path], policy: ResolutionPolicy,
                 desc: str, norm: Normalisation = IMAGENET) -> np.ndarray:
-    from mobileiqa.predict import prepare_image
-
     return np.asarray([float(scorer(prepare_image(f, policy, norm=norm)[None])[0])
                        for f in tqdm(files, desc=desc, unit="img", leave=False)])
 
@@ -110,8 +102,6 @@ def _finite(x: float) -> float | None:
 def drift(fp32: np.ndarray, int8: np.ndarray, mos: np.ndarray) -> dict:
     """SRCC/PLCC of both against MOS and their differences (int8 - fp32); ``None`` where undefined (constant)."""
     import warnings
-
-    from mobileiqa.eval.metrics import plcc, srcc
 
     out = {"n": len(mos)}
     for name, fn in (("srcc", srcc), ("plcc", plcc)):

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mobileiqa.export.formats import check_formats, parse_size
+from mobileiqa.preprocess import MIN_SIDE, PHOTO_HEIGHT, PHOTO_WIDTH
+
 CALIBRATE_METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -25,14 +28,12 @@ class ExportConfig:
     per_channel: bool = True
     drift_max_images: int = 0  # test images scored for drift; 0 = the whole split
     # latency probe recorded in export.json (ORT CPU, random input)
-    latency_width: int = 1907
-    latency_height: int = 1231
+    latency_width: int = PHOTO_WIDTH
+    latency_height: int = PHOTO_HEIGHT
     latency_threads: int = 1
     latency_repeats: int = 9  # the median of this many timed runs
 
     def __post_init__(self) -> None:
-        from mobileiqa.export.formats import check_formats, parse_size
-
         check_formats(self.formats)
         if self.opset < 13:
             raise ValueError(f"export.opset must be >= 13, got {self.opset}")
@@ -52,5 +53,6 @@ class ExportConfig:
                 raise ValueError(f"export.{name} must be >= 1, got {getattr(self, name)}")
         if self.drift_max_images < 0:
             raise ValueError(f"export.drift_max_images must be >= 0 (0 = whole split), got {self.drift_max_images}")
-        if min(self.latency_width, self.latency_height) < 64:
-            raise ValueError("export.latency_width/latency_height must be >= 64 px (the models' minimum input)")
+        if min(self.latency_width, self.latency_height) < MIN_SIDE:
+            raise ValueError(f"export.latency_width/latency_height must be >= {MIN_SIDE} px (the models' minimum "
+                             "input)")

@@ -4,8 +4,6 @@ score head. Importing this package needs only torch and timm.
 
 from mobileiqa.models.iqa_net import HeadConfig, IQAFeatures, IQANet
 from mobileiqa.models.registry import (
-    DEFAULT_STUDENT,
-    DEFAULT_TEACHER,
     STUDENT,
     TEACHER,
     ModelSpec,
@@ -16,8 +14,6 @@ from mobileiqa.models.registry import (
 from mobileiqa.models.scale import QualityScale
 
 __all__ = [
-    "DEFAULT_STUDENT",
-    "DEFAULT_TEACHER",
     "STUDENT",
     "TEACHER",
     "HeadConfig",

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from mobileiqa.atomic import atomic_path
+from mobileiqa.models.backbone import create_backbone
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
 from mobileiqa.models.registry import get_spec
 from mobileiqa.models.scale import QualityScale
@@ -48,8 +49,6 @@ def save_model(model: IQANet, name: str, path: str | os.PathLike, meta: dict | N
 def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dict]:
     """Rebuild the model from a checkpoint (random-init backbone, then the stored weights). Returns
     ``(model in eval mode, checkpoint dict without the state dict)``."""
-    from mobileiqa.models.backbone import create_backbone
-
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

@@ -18,9 +18,7 @@ from mobileiqa.models.head import ScoreHead
 from mobileiqa.models.lda import LDA
 from mobileiqa.models.mal import MAL
 from mobileiqa.models.scale import UNBOUNDED, UNIT, QualityScale
-from mobileiqa.preprocess import IMAGENET, Normalisation
-
-MIN_INPUT = 64
+from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation
 
 
 @dataclass(frozen=True)
@@ -114,8 +112,8 @@ class IQANet(nn.Module):
     def features(self, x: Tensor) -> IQAFeatures:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an image batch (B, 3, H, W), got shape {tuple(x.shape)}")
-        if min(x.shape[-2:]) < MIN_INPUT:
-            raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} (WxH) is too small: both sides must be >= {MIN_INPUT}")
+        if min(x.shape[-2:]) < MIN_SIDE:
+            raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} (WxH) is too small: both sides must be >= {MIN_SIDE}")
         return self.head_features(self.backbone(x))
 
     def head_features(self, maps: Sequence[Tensor]) -> IQAFeatures:

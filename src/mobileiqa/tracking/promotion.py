@@ -1,7 +1,8 @@
 """The promotion rule: move alias ``champion`` to a challenger version only when every gate passes, under a lock,
 with every attempt recorded.
 
-Gates (:func:`evaluate_gates`, a pure function of the two versions' :class:`~mobileiqa.tracking.registry.Evidence`):
+Gates (:func:`evaluate_gates`, a pure function of the two versions'
+:class:`~mobileiqa.tracking.mlflow_registry.Evidence`):
 
 * ``comparable`` — champion and challenger were evaluated on the same split of the same dataset (hash); when not,
   the champion is re-scored on the challenger's split (``rescore``) or the gate fails;
@@ -38,7 +39,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from mobileiqa.tracking.registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.eval.evaluate import score_in_chunks, split_frame
+from mobileiqa.eval.metrics import accuracy
+from mobileiqa.tracking.mlflow_registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
 from mobileiqa.tracking.settings import RegisterConfig
 
 HISTORY_PREFIX = "promotion."
@@ -294,11 +298,6 @@ def rescore_on_dataset(dataset_dir, batch: int = 16) -> Rescore:
         import mlflow.pyfunc
         import pandas as pd
 
-        from mobileiqa.data.manifest import read_manifest
-        from mobileiqa.data.prepare import PreparedDataset
-        from mobileiqa.eval.evaluate import score_in_chunks, split_frame
-        from mobileiqa.eval.metrics import evaluate
-
         ds = PreparedDataset.load(dataset_dir)
         if ds.manifest_sha256 != challenger.dataset_sha256:
             raise ValueError(f"{dataset_dir}: manifest sha256 {ds.manifest_sha256[:12]} is not the challenger's "
@@ -307,7 +306,7 @@ def rescore_on_dataset(dataset_dir, batch: int = 16) -> Rescore:
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         scores = score_in_chunks(lambda files: model.predict(pd.DataFrame({"image": [str(f) for f in files]})),
                                  list(frame["file"]), batch, f"re-score v{version}")
-        m = evaluate(scores, frame["mos"].to_numpy(float))
+        m = accuracy(scores, frame["mos"].to_numpy(float))
         return float(m.srcc), float(m.plcc)
 
     return rescore

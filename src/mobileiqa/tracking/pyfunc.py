@@ -28,6 +28,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from mobileiqa.predict import Predictor
+
 INPUT_COLUMN = "image"
 
 
@@ -77,8 +79,6 @@ class ImageQualityModel(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper of one shipped file; ``model_config["serve_format"]`` picks the artifact (onnx|ort|int8)."""
 
     def load_context(self, context) -> None:
-        from mobileiqa.predict import Predictor
-
         fmt = (context.model_config or {}).get("serve_format", "onnx")
         if fmt not in context.artifacts:
             raise ValueError(f"serve_format {fmt!r} was not shipped with this version "

@@ -1,6 +1,7 @@
-"""Typed params.yaml section for the model registry: the registered model's name, the promotion gates (metric
-margins, latency budget, data validation) and the promotion lock; read through mobileiqa.config. The int8 drift bound
-has one home, ``export.int8_max_srcc_drop``, which export, promotion and the ablation all read.
+"""Typed params.yaml sections of tracking: ``tracking`` (where MLflow runs go) and ``register`` (the registered
+model's name, the promotion gates — metric margins, latency budget, data validation — and the promotion lock);
+read through :mod:`mobileiqa.config`. The int8 drift bound has one home, ``export.int8_max_srcc_drop``, which
+export, promotion and the ablation all read.
 """
 
 from __future__ import annotations
@@ -8,6 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SERVE_FORMATS = ("onnx", "ort", "int8")
+
+#: the project's own store: sqlite + artifacts under mlruns/, both git-ignored
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """The ``tracking`` section: where MLflow runs go, and whether there are any."""
+
+    enabled: bool = True
+    experiment: str = "mobileiqa"
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the project's sqlite store
+    system_metrics: bool = True
 
 
 @dataclass(frozen=True)

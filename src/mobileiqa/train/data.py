@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from mobileiqa.data.images import load_image
-from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy, normalise
+from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy, normalise
 
 Item = tuple[int, bool, bool, float, float]  # (row index, h-flip, v-flip, crop row fraction, crop column fraction)
 
@@ -40,8 +40,8 @@ class ManifestImages(Dataset):
                  cache: bool = False, normalisation: Normalisation = IMAGENET) -> None:
         if len(frame) == 0:
             raise ValueError("no images in this split of the manifest")
-        if crop and crop < 64:
-            raise ValueError(f"crop must be 0 (whole images) or >= 64 px, got {crop}")
+        if crop and crop < MIN_SIDE:
+            raise ValueError(f"crop must be 0 (whole images) or >= {MIN_SIDE} px, got {crop}")
         self.frame = frame.reset_index(drop=True)
         self.root, self.policy, self.crop, self.normalisation = Path(root), policy, crop, normalisation
         self._cache: dict[int, np.ndarray] | None = {} if cache else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,13 +19,12 @@ from torch import nn
 from mobileiqa.models import create_model, get_spec
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.models.registry import normalisation_for
-from mobileiqa.train.adapters import FeatureAdapter
 from mobileiqa.train.auxiliary import TrainingNet
+from mobileiqa.train.feature_adapter import FeatureAdapter
 from mobileiqa.train.features_cache import check_cacheable, teacher_features
 from mobileiqa.train.loop import Logger
-from mobileiqa.train.losses import DistillWeights, distill_terms
+from mobileiqa.train.losses import distill_terms
 from mobileiqa.train.recipe import (
-    TrainConfig,
     cache_features,
     close_run,
     extra_terms,
@@ -39,16 +37,7 @@ from mobileiqa.train.recipe import (
     training_extras,
     with_terms,
 )
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    weights: DistillWeights = field(default_factory=DistillWeights)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    # start the student from the teacher's weights wherever names and shapes match (same backbone and head
-    # sizes); the score head only when both score on the same scale. From-scratch CPU recipe: the student then
-    # continues where the teacher stopped instead of starting from noise (docs/TRAINING.md)
-    init_from_teacher: bool = True
+from mobileiqa.train.settings import DistillConfig
 
 
 def init_from_teacher(student: nn.Module, teacher: nn.Module, same_backbone: bool) -> list[str]:

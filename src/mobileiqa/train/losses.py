@@ -7,13 +7,12 @@ w_score * MSE(student score, MOS)`` with weights 1:1:1 by default, plus an optio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from mobileiqa.models.iqa_net import IQAFeatures
+from mobileiqa.train.settings import DistillWeights
 
 
 def score_loss(pred: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
@@ -22,14 +21,6 @@ def score_loss(pred: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
     if kind == "mae":
         return F.l1_loss(pred, target)
     raise ValueError(f"loss must be 'mse' or 'mae', got {kind!r}")
-
-
-@dataclass(frozen=True)
-class DistillWeights:
-    lda: float = 1.0
-    dof: float = 1.0
-    score: float = 1.0
-    teacher_score: float = 1.0  # extension: match the teacher's score too
 
 
 def distill_terms(student: IQAFeatures, teacher: IQAFeatures, mos: Tensor, w: DistillWeights,

@@ -7,8 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,85 +16,26 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mobileiqa.atomic import write_json
-from mobileiqa.data.manifest import read_manifest
-from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.data.manifest import PreparedDataset, read_manifest, split_rows
+from mobileiqa.environment import git_commit
+from mobileiqa.eval.metrics import accuracy
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
 from mobileiqa.train import distributed
+from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss, rank_loss
 from mobileiqa.train.data import ManifestImages, PhotoBatchSampler, SizeBatchSampler, collate
 from mobileiqa.train.distributed import Dist
+from mobileiqa.train.features_cache import (
+    FEATURES_DIR,
+    CachedLoader,
+    backbone_digest,
+    cache_split,
+    head_parameters,
+    predict_cached,
+)
 from mobileiqa.train.loop import LoopConfig, Trainer, select_device
 from mobileiqa.train.losses import score_loss
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    # defaults = the CPU recipe of params.yaml (docs/TRAINING.md): a short end-to-end fine-tune of a pretrained
-    # backbone on random crops, backbone at half the head's lr, plain MSE
-    epochs: int = 9
-    batch_size: int = 32
-    accumulate: int = 1  # gradient accumulation: optimiser step every N batches
-    optimizer: str = "adamw"  # adam | adamw | sgd
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    scheduler: str = "onecycle"  # cosine (per epoch) | onecycle (per optimiser step) | none
-    t_max: int = 0  # cosine period in epochs; 0 = epochs
-    warmup: float = 0.1  # onecycle: fraction of the steps spent warming up to lr
-    loss: str = "mse"  # mse | mae
-    flips: bool = True  # random horizontal + vertical flips
-    crop: int = 128  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
-    crops_per_image: int = 1  # crop windows of each image per batch (needs crop and images_per_photo)
-    images_per_photo: int = 0  # > 0: batches of batch_size // this photos x this many of their images (crop only)
-    rank_weight: float = 0.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
-    aux_weight: float = 0.0  # training-only distortion type + level classification (synthetic data only)
-    cache_images: bool = True  # keep decoded train/val images in memory
-    eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
-    val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
-    seed: int = 0
-    device: str = "auto"  # auto = cuda -> mps -> cpu
-    threads: int = 1  # torch CPU threads; 0 = torch's default
-    workers: int = 0  # DataLoader worker processes
-    checkpoint_every_steps: int = 50  # 0 = only at the end of each epoch
-    max_grad_norm: float = 0.0  # 0 = no clipping
-    bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
-    channels_last: bool = True  # channels-last memory format for model and batches (CUDA and CPU: ~1.35x on CPU)
-    resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
-    # optional head phase before the end-to-end epochs (docs/TRAINING.md): the head alone on cached frozen-backbone
-    # features (train.features_cache; needs a pool-first LDA). Off by default: it measured worse than end to end
-    head_epochs: int = 0  # 0 = no head phase
-    head_lr: float = 2e-3  # one-cycle peak lr of the head phase
-    head_batch_size: int = 32
-    head_mixup: float = 0.0  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
-    cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
-    backbone_lr_scale: float = 0.5  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
-    freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
-    freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
-        if self.scheduler not in ("cosine", "onecycle", "none"):
-            raise ValueError(f"scheduler must be cosine, onecycle or none, got {self.scheduler!r}")
-        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.head_epochs < 1:
-            raise ValueError(f"epochs ({self.epochs}) and head_epochs ({self.head_epochs}) must be >= 0 and not both 0")
-        if self.batch_size < 1 or self.accumulate < 1 or self.crops_per_image < 1 or self.head_batch_size < 1:
-            raise ValueError("batch_size, head_batch_size, accumulate and crops_per_image must be >= 1")
-        if self.backbone_lr_scale < 0 or self.freeze_blocks < -1:
-            raise ValueError("backbone_lr_scale must be >= 0 and freeze_blocks >= -1")
-        if self.images_per_photo and not self.crop:
-            raise ValueError("images_per_photo > 0 batches crops of one size: set crop too (e.g. 128)")
-        if self.images_per_photo > self.batch_size:
-            raise ValueError(f"images_per_photo {self.images_per_photo} exceeds batch_size {self.batch_size}")
-        if self.crops_per_image > 1 and not self.images_per_photo:
-            raise ValueError("crops_per_image > 1 needs images_per_photo > 0 (photo batches of crops)")
-        if self.rank_weight and self.images_per_photo < 2:
-            raise ValueError("rank_weight > 0 compares images of one photo: set images_per_photo >= 2")
-        if self.val_every < 1:
-            raise ValueError(f"val_every must be >= 1 (1 = validate after every epoch), got {self.val_every}")
-        if self.head_mixup < 0:
-            raise ValueError(f"head_mixup is a Beta concentration >= 0 (0 = off), got {self.head_mixup}")
-        if not 0 < self.warmup < 1:
-            raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
+from mobileiqa.train.settings import TrainConfig
 
 
 def build_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
@@ -163,9 +103,7 @@ def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int
                  cache: bool = False, *, norm: Normalisation) -> ManifestImages:
     """The ``split`` rows of the manifest ``frame`` of ``dataset``, normalised with ``norm`` (required: it is the
     scored model's, ``model.normalisation``; ImageNet mean/std on a mean-0.5 Lite2 teacher read val 0.64 for 0.83)."""
-    part = frame[frame["split"] == split]
-    if part.empty:
-        raise ValueError(f"{dataset.manifest}: the {split!r} split is empty")
+    part = split_rows(frame, split, dataset.manifest, "training needs 'train' and 'val' rows")
     return ManifestImages(part, dataset.root, policy, crop, cache, norm)
 
 
@@ -212,18 +150,8 @@ def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: t
 
 
 def split_metrics(pred: np.ndarray, mos: np.ndarray, prefix: str) -> dict[str, float]:
-    from mobileiqa.eval.metrics import evaluate
-
-    m = evaluate(pred, mos)
+    m = accuracy(pred, mos)
     return {f"{prefix}_{k}": float(getattr(m, k)) for k in ("srcc", "plcc", "krcc", "rmse")}
-
-
-def git_commit(cwd: str | os.PathLike = ".") -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 @dataclass
@@ -264,8 +192,6 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
 
 def training_extras(ctx: RunContext, width: int):
     """Row labels of the training split and, when ``aux_weight`` > 0, a fresh training-only auxiliary head."""
-    from mobileiqa.train.auxiliary import AuxHead, BatchLabels
-
     labels = BatchLabels(ctx.train_images.frame, need_distortions=ctx.cfg.aux_weight > 0,
                          source=str(ctx.dataset.manifest))
     aux = AuxHead(width, len(labels.type_names), labels.num_levels) if ctx.cfg.aux_weight else None
@@ -274,8 +200,6 @@ def training_extras(ctx: RunContext, width: int):
 
 def extra_terms(cfg: TrainConfig, score, mos, logits, labels, idx) -> dict:
     """The recipe's weighted ranking and auxiliary loss terms (empty when their weights are 0)."""
-    from mobileiqa.train.auxiliary import aux_loss, rank_loss
-
     terms = {}
     if cfg.rank_weight:
         terms["loss_rank"] = cfg.rank_weight * rank_loss(score, mos, labels.photo[idx.cpu()])
@@ -358,8 +282,6 @@ def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True
     when the recipe flips) and, with ``val``, the val split (else ``None``). The key is everything the maps depend
     on (backbone tensors, grid, dataset, resolution, normalisation, views), so a cache in one of the ``also``
     run folders (the teacher stage's, for distillation) is reused only when it is exactly right."""
-    from mobileiqa.train.features_cache import FEATURES_DIR, backbone_digest, cache_split
-
     folder = ctx.out_dir / "checkpoints" / FEATURES_DIR
     views = 2 if ctx.cfg.flips else 1
     key = {"backbone": backbone_digest(model.backbone), "grid": model.config.grid,
@@ -391,8 +313,6 @@ def run_head_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.M
     """The head phase: ``head_epochs`` of ``make_step(trainable)`` over cached batches (the backbone is frozen and
     never called), validating ``scored``'s head on the cached val split. Runs the same on every torchrun rank
     (it takes seconds to minutes), and checkpoints under ``checkpoints/head`` like the end-to-end loop."""
-    from mobileiqa.train.features_cache import CachedLoader, head_parameters, predict_cached
-
     cfg = ctx.cfg
     trainable = trainable.to(ctx.device)
     sampler = cached_sampler(len(train_split), ctx.train_images.frame["content_id"].astype(str).tolist(), cfg)

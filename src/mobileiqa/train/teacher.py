@@ -19,7 +19,6 @@ from mobileiqa.train.features_cache import check_cacheable
 from mobileiqa.train.loop import Logger
 from mobileiqa.train.losses import score_loss
 from mobileiqa.train.recipe import (
-    TrainConfig,
     cache_features,
     close_run,
     extra_terms,
@@ -32,6 +31,7 @@ from mobileiqa.train.recipe import (
     training_extras,
     with_terms,
 )
+from mobileiqa.train.settings import TrainConfig
 
 
 def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, model_name: str,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobileiqa.data.adapters.tables import WHERE, is_empty, to_number
+from mobileiqa.data.adapters.tables import WHERE, describe, is_empty, to_number
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import COLUMNS, SPLITS, ManifestError, MosScale, safe_relpath
 from mobileiqa.data.splits import DEFAULT_FRACTIONS, assign_splits, repeated_splits
@@ -82,6 +82,19 @@ def resolve(root: Path, path: str | Path) -> Path:
     """A caller's path: absolute as given, else relative to the dataset root."""
     path = Path(path)
     return path if path.is_absolute() else root / path
+
+
+def find_labels(root: Path, labels: str | Path | None, candidates: Sequence[Path], dataset: str,
+                kind: str = "csv") -> Path:
+    """The labels file of a dataset: ``labels`` (under ``root`` unless absolute) when the caller names one, else the
+    first of ``candidates`` that exists; a :class:`ManifestError` naming every place looked at when none does."""
+    if labels is not None:
+        return resolve(root, labels)
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ManifestError(f"{dataset}: no labels file in {root}; looked for "
+                            f"{[describe(p, root) for p in candidates]}; pass labels=<{kind} path>")
+    return path
 
 
 def _where(row) -> str:

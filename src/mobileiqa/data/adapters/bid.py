@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobileiqa.data.adapters.base import Adapter, Labels, labels_frame, resolve
+from mobileiqa.data.adapters.base import Adapter, Labels, find_labels, labels_frame
 from mobileiqa.data.adapters.tables import WHERE, describe, is_empty, read_excel_table, to_number
 from mobileiqa.data.manifest import ManifestError, MosScale
 
@@ -42,13 +42,7 @@ def _files_by_stem(folder: Path) -> dict[str, str]:
 
 
 def read_bid(root: Path, *, labels: str | None = None, image_dir: str = "ImageDatabase") -> Labels:
-    if labels is None:
-        path = next((root / n for n in LABELS if (root / n).is_file()), None)
-        if path is None:
-            raise ManifestError(f"bid: DatabaseGrades.xlsx not found in {root} (looked for {list(LABELS)}); "
-                                "pass labels=<xlsx path>")
-    else:
-        path = resolve(root, labels)
+    path = find_labels(root, labels, [root / n for n in LABELS], "bid", "xlsx")
     label = describe(path, root)
     table = read_excel_table(path, label, ["Image Number", "Average Subjective Grade"])
     df = table.frame

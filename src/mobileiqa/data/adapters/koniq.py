@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobileiqa.data.adapters.base import Adapter, Labels, image_stem, join, labels_frame, published_split, resolve
+from mobileiqa.data.adapters.base import Adapter, Labels, find_labels, image_stem, join, labels_frame, published_split
 from mobileiqa.data.adapters.tables import WHERE, describe, read_csv_table, to_number
 from mobileiqa.data.manifest import ManifestError, MosScale
 
@@ -39,14 +39,7 @@ def _votes(row, columns, where: str) -> int:
 
 
 def read_koniq(root: Path, *, labels: str | None = None, image_dir: str = "1024x768") -> Labels:
-    if labels is None:
-        candidates = [root / SETS_FILE, root / SCORES_FILE]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise ManifestError(f"koniq10k: neither {SETS_FILE} nor {SCORES_FILE} found in {root}; unpack the "
-                                "KonIQ-10k labels there or pass labels=<csv path>")
-    else:
-        path = resolve(root, labels)
+    path = find_labels(root, labels, [root / SETS_FILE, root / SCORES_FILE], "koniq10k")
     label = describe(path, root)
     with_sets = path.name == SETS_FILE
     table = read_csv_table(path, label, ["image_name", "MOS", *(["set"] if with_sets else [])])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobileiqa.data.adapters.base import Adapter, Labels, image_stem, join, labels_frame, resolve
+from mobileiqa.data.adapters.base import Adapter, Labels, find_labels, image_stem, join, labels_frame
 from mobileiqa.data.adapters.tables import describe, read_excel_table
 from mobileiqa.data.manifest import ManifestError, MosScale
 
@@ -29,14 +29,7 @@ def read_spaq(root: Path, *, labels: str | None = None, image_dir: str | None = 
               resize_short_side: int | None = 512) -> Labels:
     if resize_short_side is not None and (not isinstance(resize_short_side, int) or resize_short_side <= 0):
         raise ValueError(f"spaq: resize_short_side must be a positive int or None, got {resize_short_side!r}")
-    if labels is None:
-        candidates = [root / d / n for d in LABEL_DIRS for n in LABEL_NAMES]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise ManifestError(f"spaq: no labels file in {root}; looked for "
-                                f"{[describe(p, root) for p in candidates]}; pass labels=<xlsx path>")
-    else:
-        path = resolve(root, labels)
+    path = find_labels(root, labels, [root / d / n for d in LABEL_DIRS for n in LABEL_NAMES], "spaq", "xlsx")
     if image_dir is None:
         image_dir = next((d for d in IMAGE_DIRS if (root / d).is_dir()), None)
         if image_dir is None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mobileiqa.atomic import atomic_path, file_digest
+from mobileiqa.data.photos import PhotoSourceError, deb_filename, download_packages
 from mobileiqa.eval.baselines.matlab import check_rgb_uint8
 
 #: Debian bookworm's ``opencv-data`` (``apt-cache madison opencv-data``) and the SHA-256 of its ``.deb``.
@@ -58,8 +59,6 @@ def _apt_lists_empty(lists: Path | None = None) -> bool:
 
 
 def _download_deb(cache_dir: Path) -> Path:
-    from mobileiqa.data.photos import PhotoSourceError, deb_filename, download_packages
-
     name, version = OPENCV_DATA
     if not (cache_dir / deb_filename(name, version)).is_file() and _apt_lists_empty():
         raise BrisqueModelError(

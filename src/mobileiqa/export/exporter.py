@@ -1,5 +1,5 @@
-"""The ``export`` pipeline stage (DVC, Kubeflow and ``mobileiqa export`` call :func:`run_export`), and the
-``export`` front door it wraps (:func:`export_model`: any formats of :mod:`mobileiqa.export.formats`).
+"""The export front door, :func:`export_model`: a checkpoint (or a registered name) to any formats of
+:mod:`mobileiqa.export.formats`, with parity, mobile and int8 drift checks and a latency probe.
 
 Writes under ``out_dir``: ``model.onnx`` (fp32, metadata embedded), ``model.ort`` with
 ``model.required_operators.config`` and ``mobile_check.txt``, ``model.int8.onnx`` / ``model.int8.ort`` only when
@@ -18,7 +18,16 @@ import time
 from pathlib import Path
 
 from mobileiqa.atomic import file_digest, write_json, write_text
-from mobileiqa.export.formats import parse_size
+from mobileiqa.data.manifest import PreparedDataset
+from mobileiqa.environment import git_commit
+from mobileiqa.export import onnx as onnx_export
+from mobileiqa.export import ort_mobile, quantize
+from mobileiqa.export.formats import FORMATS, parse_size, resolve
+from mobileiqa.export.latency import measure
+from mobileiqa.export.metadata import ExportMetadata, read_metadata
+from mobileiqa.models import create_model, list_models
+from mobileiqa.models.checkpoint import load_model
+from mobileiqa.preprocess import ResolutionPolicy
 
 ONNX_FILE, ORT_FILE, INT8_FILE, INT8_ORT_FILE = "model.onnx", "model.ort", "model.int8.onnx", "model.int8.ort"
 OPS_CONFIG, INT8_OPS_CONFIG, MOBILE_REPORT = ("model.required_operators.config", "model.int8.required_operators.config",
@@ -31,9 +40,6 @@ class ExportError(RuntimeError):
 
 def load_source(model: str | os.PathLike):
     """``(model, name, checkpoint meta, version)`` from a ``.pt`` checkpoint or a registered name (random init)."""
-    from mobileiqa.models import create_model, list_models
-    from mobileiqa.models.checkpoint import load_model
-
     text = os.fspath(model)
     if text in list_models():
         return create_model(text).eval(), text, {}, "random-init"
@@ -46,15 +52,9 @@ def load_source(model: str | os.PathLike):
 
 
 def build_metadata(name: str, net, meta: dict, version: str, dataset_dir: str | os.PathLike | None):
-    from mobileiqa.export.metadata import ExportMetadata
-    from mobileiqa.preprocess import ResolutionPolicy
-    from mobileiqa.train.recipe import git_commit
-
     policy = ResolutionPolicy(**meta["resolution"]) if isinstance(meta.get("resolution"), dict) else ResolutionPolicy()
     dataset = {"manifest_sha256": meta.get("dataset_sha256"), "source": "checkpoint"}
     if dataset_dir is not None:
-        from mobileiqa.data.prepare import PreparedDataset
-
         export_sha = PreparedDataset.load(dataset_dir).manifest_sha256
         if dataset["manifest_sha256"] is None:
             dataset = {"manifest_sha256": export_sha, "source": "export-dataset"}
@@ -69,11 +69,6 @@ def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
                  dataset_dir: str | os.PathLike | None = None, formats=None, options: dict | None = None) -> dict:
     """Export ``model`` (checkpoint path or registered name) to the requested formats; returns the report
     (also written as ``out_dir/export.json``). ``formats``/``options`` override ``cfg`` (validated by the table)."""
-    from mobileiqa.export import onnx as onnx_export
-    from mobileiqa.export import ort_mobile
-    from mobileiqa.export.formats import resolve
-    from mobileiqa.export.latency import measure
-
     t0 = time.perf_counter()
     formats, cfg = resolve(formats, options, cfg)
     if "int8" in formats and dataset_dir is None:
@@ -135,16 +130,11 @@ def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
 
 
 def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
-    from mobileiqa.export import onnx as onnx_export
-    from mobileiqa.export import ort_mobile, quantize
-
     calib, _ = quantize.split_files(dataset_dir, "train", cfg.calibration_images)
     int8_path = quantize.quantize_int8(onnx_path, stage / INT8_FILE, calib, policy, cfg.per_channel,
                                        cfg.calibrate_method)
     test, mos = quantize.split_files(dataset_dir, "test", cfg.drift_max_images)
     int8_sess = onnx_export.session(int8_path)
-    from mobileiqa.export.metadata import read_metadata
-
     norm = read_metadata(onnx_path).normalisation
     a = quantize.score_files(lambda x: onnx_export.run(fp32, x), test, policy, "drift fp32", norm)
     b = quantize.score_files(lambda x: onnx_export.run(int8_sess, x), test, policy, "drift int8", norm)
@@ -165,8 +155,6 @@ def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
 
 def _ship(stage: Path, out_dir: Path, shipped: list[str]) -> dict[str, str]:
     """Move the shipped files from ``stage`` into ``out_dir``; remove stale files of formats not shipped."""
-    from mobileiqa.export.formats import FORMATS
-
     files = {"onnx": [ONNX_FILE], "ort": [ORT_FILE, OPS_CONFIG, MOBILE_REPORT],
              "int8": [INT8_FILE, INT8_ORT_FILE, INT8_OPS_CONFIG]}
     out = {}
@@ -181,9 +169,3 @@ def _ship(stage: Path, out_dir: Path, shipped: list[str]) -> dict[str, str]:
         os.replace(stage / MOBILE_REPORT, out_dir / MOBILE_REPORT)
         out[MOBILE_REPORT] = "ort"
     return out
-
-
-def run_export(params, model_path: str | os.PathLike, dataset_dir: str | os.PathLike | None,
-               out_dir: str | os.PathLike) -> dict:
-    """The pipeline stage: export ``model_path`` with ``params.export`` (formats and options from params.yaml)."""
-    return export_model(model_path, out_dir, params.export, dataset_dir)

@@ -1,6 +1,6 @@
-"""The ``register`` pipeline stage (DVC, Kubeflow and ``mobileiqa register`` call it): read the evaluate, export
+"""The ``register`` stage: read the evaluate, export
 and validate outputs, render the model card, and register a new version of ``register.model_name`` with alias
-``challenger`` (see :mod:`mobileiqa.tracking.registry`). Promotion is a separate, deliberate step
+``challenger`` (see :mod:`mobileiqa.tracking.mlflow_registry`). Promotion is a separate, deliberate step
 (``mobileiqa promote``, :mod:`mobileiqa.tracking.promotion`).
 """
 
@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 from mobileiqa.config import Params
+from mobileiqa.environment import git_commit as current_commit
 from mobileiqa.tracking.card import render_card
-from mobileiqa.tracking.registry import collect_evidence, read_eval, register_version
+from mobileiqa.tracking.mlflow_registry import collect_evidence, read_eval, register_version
 
 
 def _model_arch(export: dict, eval_data: dict) -> str | None:
@@ -30,8 +31,6 @@ def run_register(params: Params, eval_dir: str | os.PathLike, export_dir: str | 
 
     ``validation_dir`` holds the validate stage's ``summary.json`` (``None``: not recorded, which fails the
     data-validation gate at promotion when ``register.require_validation``)."""
-    from mobileiqa.train.recipe import git_commit as current_commit
-
     cfg = params.register
     eval_data = read_eval(eval_dir)
     export_path = Path(export_dir) / "export.json"

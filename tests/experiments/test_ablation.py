@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from mobileiqa.config import ConfigError, load_params
-from mobileiqa.eval import ablation
-from mobileiqa.eval.ablation import run_ablation, summarise
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.eval.evaluate import split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, srcc
+from mobileiqa.experiments import ablation
+from mobileiqa.experiments.ablation import run_ablation, summarise
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import save_model
 
@@ -36,6 +38,9 @@ def test_ablation_runs_every_seed_caches_and_summarises(prepared_tiny, tiny_para
 
     result = run_ablation(tiny_params, prepared_tiny, teacher, out, progress=lambda _: None)
     ref, var = result["rows"]
+    dataset = PreparedDataset.load(prepared_tiny)
+    mos = split_frame(read_manifest(dataset.manifest), dataset.root, tiny_params.evaluate.split)["mos"].to_numpy()
+    cached = [json.loads(f.read_text()) for f in (out / "cache").glob("*.json")]
     assert ref["model"] == a.reference and ref["reference"] and var["model"] == a.variants[0]
     for row in (ref, var):
         assert row["seeds"] == len(a.seeds) and row["steps"] > 0
@@ -43,7 +48,11 @@ def test_ablation_runs_every_seed_caches_and_summarises(prepared_tiny, tiny_para
         # int8 drift against export.int8_max_srcc_drop (undefined, and so not within it, for constant scores)
         assert "int8_delta_srcc" in row and row["int8_within_bound"] == (
             row["int8_delta_srcc"] is not None and abs(row["int8_delta_srcc"]) <= tiny_params.export.int8_max_srcc_drop)
-        assert -1 <= row["srcc_min"] <= row["srcc_mean"] <= row["srcc_max"] <= 1
+        # the summary is the per-seed SRCCs of the cached predictions on the evaluated split
+        seeds = [srcc(np.asarray(c["pred"]), mos) for c in cached if c["model"] == row["model"]]
+        assert len(seeds) == len(a.seeds)
+        assert [row["srcc_mean"], row["srcc_min"], row["srcc_max"]] == pytest.approx(
+            [np.mean(seeds), min(seeds), max(seeds)], nan_ok=True)
     assert ref["steps"] == var["steps"]  # equal optimiser steps
     assert var["diff"] == pytest.approx(var["srcc_mean"] - ref["srcc_mean"])
     assert var["diff_low"] <= var["diff_high"]
@@ -54,7 +63,7 @@ def test_ablation_runs_every_seed_caches_and_summarises(prepared_tiny, tiny_para
     def no_training(*args, **kwargs):
         raise AssertionError("a cached run was trained again")
 
-    monkeypatch.setattr("mobileiqa.train.distill.distill_student", no_training)
+    monkeypatch.setattr(ablation, "distill_student", no_training)
     again = run_ablation(tiny_params, prepared_tiny, teacher, out, progress=lambda _: None)
     assert [r["srcc_by_seed"] for r in again["rows"]] == [r["srcc_by_seed"] for r in result["rows"]]
 
@@ -182,7 +191,7 @@ def test_each_seed_learns_from_its_own_teacher(prepared_tiny, tiny_params, teach
         seen[cfg.train.seed] = Path(teacher_path)
         return real(cfg, dataset, teacher_path, *args, **kwargs)
 
-    monkeypatch.setattr(distill, "distill_student", spy)
+    monkeypatch.setattr(ablation, "distill_student", spy)
     inputs = ablation.Inputs.load(params, prepared_tiny, [teacher, other])
     assert inputs.teacher_sha256[0] != inputs.teacher_sha256[1]
     rows = [ablation.run_one(params, inputs, params.ablation.reference, s, tmp_path / "abl") for s in (0, 1)]
@@ -209,7 +218,7 @@ def test_each_student_trains_from_its_configured_weights(prepared_tiny, tiny_par
         seen[model] = weights
         return real(cfg, dataset, teacher_path, out, model, weights, *args, **kwargs)
 
-    monkeypatch.setattr(distill, "distill_student", spy)
+    monkeypatch.setattr(ablation, "distill_student", spy)
     inputs = ablation.Inputs.load(params, prepared_tiny, teacher)
     rows = {m: ablation.run_one(params, inputs, m, 0, tmp_path) for m in ablation.models_of(params)}
     assert seen == {params.ablation.reference: None, lite0: "package:efficientnet-lite0"}

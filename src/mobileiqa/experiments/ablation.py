@@ -32,10 +32,23 @@ from pathlib import Path
 import numpy as np
 
 from mobileiqa.atomic import file_digest, json_digest, write_json, write_text
-from mobileiqa.data.manifest import read_manifest
-from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, plcc, srcc
+from mobileiqa.eval.plots import cost_vs_accuracy
+from mobileiqa.export import quantize
+from mobileiqa.export.exporter import build_metadata, load_source
+from mobileiqa.export.latency import measure_isolated
+from mobileiqa.export.onnx import export_onnx
+from mobileiqa.export.runtime import run as run_onnx
+from mobileiqa.export.runtime import session
+from mobileiqa.models import list_models
+from mobileiqa.models.complexity import complexity
+from mobileiqa.predict import Predictor
+from mobileiqa.preprocess import ResolutionPolicy
+from mobileiqa.stages.mlflow_run import stage_logger
+from mobileiqa.train.distill import distill_student
 
 
 def models_of(params) -> list[str]:
@@ -100,10 +113,6 @@ class Inputs:
 
 def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.PathLike) -> dict:
     """Distil ``model`` with ``seed`` (or load the cached result); returns its row with per-image predictions."""
-    from mobileiqa.predict import Predictor
-    from mobileiqa.tracking.stage_run import stage_logger
-    from mobileiqa.train.distill import distill_student
-
     split = params.evaluate.split
     cfg = recipe(params, seed)
     weights = params.models.weights_for(model)
@@ -137,15 +146,6 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
 def cost_of(params, inputs: Inputs, model: str, checkpoint: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     """Params and GMACs at ``summary`` size, the ORT latency / peak memory of the model's ONNX file, and the int8
     drift (|ΔSRCC| on the evaluated split, bound ``export.int8_max_srcc_drop``) of a static QDQ copy."""
-    from mobileiqa.export import quantize
-    from mobileiqa.export.latency import measure_isolated
-    from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.export.runtime import run as run_onnx
-    from mobileiqa.export.runtime import session
-    from mobileiqa.export.stages import build_metadata, load_source
-    from mobileiqa.models.complexity import complexity
-    from mobileiqa.preprocess import ResolutionPolicy
-
     s, a, e = params.summary, params.ablation, params.export
     c = complexity(model, s.height, s.width)
     onnx_path = Path(out_dir) / "onnx" / f"{model}.onnx"
@@ -228,9 +228,6 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
                  out_dir: str | os.PathLike, only: tuple[str, ...] = (), progress=print) -> dict | None:
     """Run (or load) every (model, seed); with ``only``, just those models' runs (no summary: ``None``).
     Otherwise write ``ablation.json``, ``ablation.md`` and ``ablation.png`` in ``out_dir`` and return the result."""
-    from mobileiqa.eval.plots import cost_vs_accuracy
-    from mobileiqa.models import list_models
-
     names = models_of(params)
     unknown = [m for m in (*names, *only) if m not in list_models()]
     if unknown:
@@ -266,8 +263,6 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
 
 def _log_summary(params, dataset_dir, result: dict, out_dir: Path) -> None:
     """One MLflow run ``ablation/summary`` with every model's seed means and cost, and the three files."""
-    from mobileiqa.tracking.stage_run import stage_logger
-
     with stage_logger(_tracking(params), "ablation/summary", dataset_dir,
                       {"ablation_winner": str(result["winner"])}) as logger:
         if logger is None:
@@ -287,8 +282,6 @@ def record(result: dict, out_dir: str | os.PathLike, results_dir: str | os.PathL
     ``plot_dir``; returns the result file's path."""
     import datetime as dt
     import shutil
-
-    from mobileiqa.eval.compute import machine_id
 
     plot = Path(plot_dir) / "ablation_cost_vs_srcc.png"
     plot.parent.mkdir(parents=True, exist_ok=True)

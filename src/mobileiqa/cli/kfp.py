@@ -1,18 +1,22 @@
-"""CLI commands of this area (``mobileiqa kfp compile|submit|upload|run-local``); registered by mobileiqa.cli."""
+"""``mobileiqa kfp compile|submit|upload|run-local``: the Kubeflow pipeline (:mod:`mobileiqa.orchestration`, which
+imports kfp only when a command runs)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
+
+from mobileiqa.cli.args import add_params_args
+from mobileiqa.orchestration.compile import compile_pipeline, stale_diff
+from mobileiqa.orchestration.local_run import run_local
+from mobileiqa.orchestration.params_text import read_texts
+from mobileiqa.orchestration.submit import run_arguments, submit, upload
 
 COMPILED = "pipelines/mobileiqa_pipeline.yaml"
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from mobileiqa.orchestration.compile import compile_pipeline, stale_diff
-
     if args.check:
         diff = stale_diff(args.root, args.out)
         if diff:
@@ -26,16 +30,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _arguments(args: argparse.Namespace) -> dict:
-    from mobileiqa.orchestration.params_text import read_texts
-    from mobileiqa.orchestration.submit import run_arguments
-
     params_yaml, overlay_yaml = read_texts(args.params, args.overlay)
     return run_arguments(params_yaml, overlay_yaml, args.set, args.data_source)
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from mobileiqa.orchestration.submit import submit
-
     info = submit(args.host, args.package, _arguments(args), args.run_name, args.experiment, args.namespace,
                   False if args.no_cache else None)
     print(f"submitted run {info['run_id']} (experiment {info['experiment']}): {info['url']}")
@@ -43,17 +42,12 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
-    from mobileiqa.orchestration.submit import upload
-
     info = upload(args.host, args.package, args.name, args.description, args.namespace)
     print(f"uploaded pipeline {info['name']} ({info['pipeline_id']})")
     return 0
 
 
 def _cmd_run_local(args: argparse.Namespace) -> int:
-    from mobileiqa.orchestration.local_run import run_local
-    from mobileiqa.orchestration.params_text import read_texts
-
     params_yaml, overlay_yaml = read_texts(args.params, args.overlay)
     result = run_local(params_yaml, args.data_source, args.pipeline_root, overlay_yaml, args.set, args.root)
     print(json.dumps(result["metrics"], indent=2))
@@ -61,8 +55,8 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, add_params_args: Callable) -> None:
-    """Add this area's subcommands to the ``mobileiqa`` parser."""
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``kfp`` and its subcommands to the ``mobileiqa`` parser."""
     kfp = sub.add_parser("kfp", help="the Kubeflow pipeline: compile, submit, upload, run locally")
     kfp_sub = kfp.add_subparsers(dest="kfp_command", required=True)
 

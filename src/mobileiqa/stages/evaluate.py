@@ -1,8 +1,5 @@
-"""The ``baselines`` and ``evaluate`` pipeline stages: config in, files (and an MLflow run) out.
-
-``run_baselines`` scores the evaluated split once with the classic baselines (NIQE, PIQE, BRISQUE); their scores do
-not depend on the model, so the DVC pipeline caches them in their own stage. ``run_evaluate`` scores the student
-(and, when given, the teacher) through :class:`mobileiqa.predict.Predictor`, joins the baselines, and writes:
+"""The ``evaluate`` stage: scores the student (and, when given, the teacher) through
+:class:`mobileiqa.predict.Predictor`, joins the classic baselines of the ``baselines`` stage, and writes:
 
     metrics.json      every scorer's metrics (raw + logistic, 95 % intervals, per type/level), paired comparisons,
                       behavioural checks, dataset hash — the DVC metrics file
@@ -13,17 +10,18 @@ not depend on the model, so the DVC pipeline caches them in their own stage. ``r
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mobileiqa.atomic import atomic_path, write_json, write_text
-from mobileiqa.data.manifest import read_manifest
-from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.atomic import write_csv, write_json, write_text
+from mobileiqa.config import Params
+from mobileiqa.data.images import load_rgb_array
+from mobileiqa.data.manifest import PreparedDataset
 from mobileiqa.eval import plots
+from mobileiqa.eval.baselines import get_baseline, score_images
 from mobileiqa.eval.behaviour import behaviour_checks
 from mobileiqa.eval.evaluate import (
     Column,
@@ -32,63 +30,15 @@ from mobileiqa.eval.evaluate import (
     markdown_table,
     per_type_table,
     score_in_chunks,
-    split_frame,
 )
-from mobileiqa.tracking.stage_run import stage_logger
-
-BASELINE_FILE = "scores.csv"
-
-
-def _split(params, dataset_dir) -> tuple[PreparedDataset, pd.DataFrame]:
-    dataset = PreparedDataset.load(dataset_dir)
-    return dataset, split_frame(read_manifest(dataset.manifest), dataset.root, params.evaluate.split)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def run_baselines(params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
-    """Score the evaluated split with each configured baseline; writes ``scores.csv`` and ``baselines.json``."""
-    from mobileiqa.eval.baselines import get_baseline, score_images
-
-    dataset, frame = _split(params, dataset_dir)
-    out_dir = Path(out_dir)
-    scores = pd.DataFrame({"image_id": frame["image_id"]})
-    info = {"split": params.evaluate.split, "n": len(frame), "manifest_sha256": dataset.manifest_sha256,
-            "baselines": {}}
-    for name in params.evaluate.baselines:
-        scores[name] = score_images(name, list(frame["file"]), progress=True)
-        info["baselines"][name] = {"higher_is_better": bool(get_baseline(name).higher_is_better)}
-    _write_csv(scores, out_dir / BASELINE_FILE)
-    write_json(out_dir / "baselines.json", info)
-    return info
-
-
-def _join_baselines(frame: pd.DataFrame, baselines_dir: Path, dataset: PreparedDataset, split: str) -> dict:
-    info_path = baselines_dir / "baselines.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path} not found: run the baselines stage first (`mobileiqa baselines`)")
-    info = json.loads(info_path.read_text())
-    if info["manifest_sha256"] != dataset.manifest_sha256 or info["split"] != split:
-        raise ValueError(f"{info_path} was computed for another dataset or split (split {info['split']!r}, manifest "
-                         f"{info['manifest_sha256'][:12]}; now {split!r}, {dataset.manifest_sha256[:12]}): rerun "
-                         "`mobileiqa baselines`")
-    scores = pd.read_csv(baselines_dir / BASELINE_FILE, dtype={"image_id": str})
-    merged = frame[["image_id"]].merge(scores, on="image_id", how="left")
-    for name in info["baselines"]:
-        if merged[name].isna().any():
-            raise ValueError(f"{baselines_dir / BASELINE_FILE}: no {name} score for image "
-                             f"{merged.loc[merged[name].isna(), 'image_id'].iloc[0]}; rerun `mobileiqa baselines`")
-        frame[name] = merged[name].to_numpy()
-    return info["baselines"]
+from mobileiqa.eval.metrics import LogisticFit
+from mobileiqa.predict import Predictor
+from mobileiqa.stages.baselines import evaluated_split, join_baselines
+from mobileiqa.stages.mlflow_run import stage_logger
 
 
 def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> list[tuple[str, np.ndarray]]:
     """Pristine references of the split's photos (the default dataset keeps them in refs/), first ``count`` by id."""
-    from mobileiqa.data.images import load_rgb_array
-
     refs = []
     for content_id in sorted(frame["content_id"].astype(str).unique()):
         path = dataset.root / "refs" / f"{content_id}.png"
@@ -99,14 +49,12 @@ def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> li
     return refs
 
 
-def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike,
+def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike,
                  out_dir: str | os.PathLike, teacher_path: str | os.PathLike | None = None,
                  baselines_dir: str | os.PathLike | None = None) -> dict:
     """Evaluate the student (and optionally the teacher) with the baselines on ``evaluate.split``."""
-    from mobileiqa.predict import Predictor
-
     cfg = params.evaluate
-    dataset, frame = _split(params, dataset_dir)
+    dataset, frame = evaluated_split(dataset_dir, params.evaluate.split)
     out_dir = Path(out_dir)
     files = list(frame["file"])
     models = {"student": Predictor.from_path(model_path)}
@@ -117,10 +65,8 @@ def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.Pa
         frame[name] = score_in_chunks(predictor, files, cfg.batch_size, f"score {name}")
         columns.append(Column(name, "model", predictor.scale.higher_is_better))
     if baselines_dir is not None:
-        kinds = _join_baselines(frame, Path(baselines_dir), dataset, cfg.split)
+        kinds = join_baselines(frame, Path(baselines_dir), dataset, cfg.split)
     else:
-        from mobileiqa.eval.baselines import get_baseline, score_images
-
         kinds = {}
         for name in cfg.baselines:
             frame[name] = score_images(name, files, progress=True)
@@ -149,7 +95,7 @@ def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.Pa
            "baselines": {c.name: results[c.name] for c in baselines}, "comparisons": comparisons,
            "behaviour": behaviour if behaviour is not None else "skipped: the dataset keeps no reference photos"}
     keep = ["image_id", "mos", "dist_type", "dist_level", *[c.name for c in columns]]
-    _write_csv(frame[keep], out_dir / "predictions.csv")
+    write_csv(out_dir / "predictions.csv", frame[keep])
     figures = _plots(frame, results, behaviour, out_dir / "plots")
     write_text(out_dir / "report.md", _report(out, results))
     write_json(out_dir / "metrics.json", out)
@@ -163,8 +109,6 @@ def run_evaluate(params, dataset_dir: str | os.PathLike, model_path: str | os.Pa
 
 
 def _plots(frame: pd.DataFrame, results: dict, behaviour: dict | None, folder: Path) -> list[Path]:
-    from mobileiqa.eval.metrics import LogisticFit
-
     model = results["student"]
     fit = LogisticFit(**model["fit"]) if model.get("fit") else None
     figures = [plots.scatter_with_fit(frame["student"], frame["mos"], fit, folder / "scatter.png",

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mobileiqa.data.distortions import GROUPS
-from mobileiqa.data.manifest import read_manifest
-from mobileiqa.data.prepare import PreparedDataset
-from mobileiqa.eval import generalisation
-from mobileiqa.eval.generalisation import group_of, holdout_manifest, leave_one_group_out
+from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.eval.evaluate import split_frame
+from mobileiqa.eval.metrics import srcc
+from mobileiqa.experiments import generalisation
+from mobileiqa.experiments.generalisation import group_of, holdout_manifest, leave_one_group_out
+from mobileiqa.predict import Predictor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +41,15 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     result = leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))
     (row,) = result["groups"]
     assert row["group"] == "noise" and row["unseen_n"] > 0 and row["seen_n"] > 0
-    assert -1.0 <= row["unseen_srcc"] <= 1.0 and -1.0 <= row["seen_srcc"] <= 1.0
+    run = tmp_path / "runs" / "noise"  # the model trained without the group scores the whole test split
+    trained_on = read_manifest(run / "dataset" / "manifest.csv")
+    assert not trained_on[trained_on["split"] != "test"]["dist_type"].astype(str).map(group_of).eq("noise").any()
+    dataset = PreparedDataset.load(prepared_tiny)
+    test = split_frame(read_manifest(dataset.manifest), dataset.root, "test")
+    scores, mos = Predictor.from_path(run / "model" / "model.pt")(list(test["file"])), test["mos"].to_numpy()
+    unseen = test["dist_type"].astype(str).map(group_of).eq("noise").to_numpy()
+    assert row["unseen_srcc"] == pytest.approx(srcc(scores[unseen], mos[unseen]), abs=1e-9)
+    assert row["seen_srcc"] == pytest.approx(srcc(scores[~unseen], mos[~unseen]), abs=1e-9)
     assert json.loads((tmp_path / "generalisation.json").read_text())["groups"] == [row]
     assert "| noise |" in (tmp_path / "generalisation.md").read_text()
 
@@ -50,7 +60,11 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     assert leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))["groups"] == [row]
     with pytest.raises(ValueError, match="unknown distortion group 'nois'"):
         leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
-    assert "noise" in GROUPS
+
+
+def test_every_distortion_type_belongs_to_one_known_group():
+    assert {d.group for d in DISTORTIONS.values()} == set(GROUPS)
+    assert all(group_of(name) == d.group for name, d in DISTORTIONS.items())
 
 
 def test_each_group_trains_the_model_with_its_configured_weights(prepared_tiny, tiny_params, tmp_path,

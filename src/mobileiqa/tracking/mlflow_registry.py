@@ -23,8 +23,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobileiqa.tracking.mlflow_logger import TrackingConfig, tracking_uri
-from mobileiqa.tracking.settings import RegisterConfig
+from mobileiqa.tracking.mlflow_logger import MlflowLogger, tracking_uri
+from mobileiqa.tracking.pyfunc import ImageQualityModel
+from mobileiqa.tracking.settings import RegisterConfig, TrackingConfig
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 ARTIFACT_FILES = {"onnx": "model.onnx", "ort": "model.ort", "int8": "model.int8.onnx"}
@@ -231,9 +232,6 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
-
-    from mobileiqa.tracking.mlflow_logger import MlflowLogger
-    from mobileiqa.tracking.pyfunc import ImageQualityModel
 
     artifacts = shipped_artifacts(export_dir, evidence.formats)
     if cfg.serve_format not in artifacts:

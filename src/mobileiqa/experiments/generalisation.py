@@ -22,10 +22,12 @@ import pandas as pd
 
 from mobileiqa.atomic import json_digest, write_json, write_text
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
-from mobileiqa.data.manifest import read_manifest, write_manifest
-from mobileiqa.data.prepare import PreparedDataset
+from mobileiqa.data.manifest import PreparedDataset, read_manifest, write_manifest
+from mobileiqa.environment import machine_id
 from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import srcc
+from mobileiqa.predict import Predictor
+from mobileiqa.train.teacher import train_teacher
 
 
 def group_of(dist_type: str) -> str:
@@ -51,9 +53,6 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
               weights: str | None = None) -> dict:
     """Train ``model`` (from backbone ``weights``) on everything but ``group`` and score the test split; returns
     seen/unseen SRCC."""
-    from mobileiqa.predict import Predictor
-    from mobileiqa.train.teacher import train_teacher
-
     dataset = PreparedDataset.load(dataset_dir)
     manifest = read_manifest(dataset.manifest)
     work = Path(work_dir)
@@ -110,8 +109,6 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     ``mobileiqa render-benchmarks`` puts in docs/BENCHMARKS.md; returns its path. Rows of *other* models already
     recorded there are kept (the ablation compares the reference student with the winner), this model's replaced."""
     import datetime as dt
-
-    from mobileiqa.eval.compute import machine_id
 
     path = Path(results_dir) / machine_id() / "generalisation.json"
     old = json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,180 @@
+"""The commands around the pipeline: score photos (``predict``), the model registry (``promote``, ``card``), the
+default dataset's photos (``fetch-photos``), reference weights (``convert-reference``), profiles (``profile
+apply``) and the benchmark doc (``render-benchmarks``).
+
+The registry store is ``tracking.uri`` / ``$MLFLOW_TRACKING_URI`` / the project's ``sqlite:///mlflow.db``;
+credentials of remote stores come from the environment (``AWS_*``, ``MLFLOW_TRACKING_TOKEN``...), never from
+flags. Handlers import their library module when they run (``# lazy``): torch, mlflow and onnxruntime stay out of
+the parser, which is built on every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mobileiqa.atomic import write_text
+from mobileiqa.cli.args import add_params_args, params_from
+from mobileiqa.config import apply_profile, write_defaults
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from mobileiqa.predict import Predictor, iter_files, output_format, write_scores  # lazy: see the docstring
+
+    try:
+        fmt = output_format(args.out, args.format)
+    except ValueError as exc:
+        print(f"mobileiqa predict: {exc}", file=sys.stderr)
+        return 2
+    predictor = Predictor.from_path(args.model, threads=args.threads)
+
+    def report(result) -> None:
+        print(f"FAILED {result.source}: {result.error}", file=sys.stderr)
+
+    n_ok, failures = write_scores(predictor.score_files(iter_files(args.paths)), args.out, fmt, on_error=report,
+                                  progress=not args.no_progress)
+    where = args.out or "stdout"
+    print(f"scored {n_ok} image(s) with {predictor.metadata.get('model')} ({predictor.backend_name}, "
+          f"{predictor.scale.describe()}) -> {where}; {len(failures)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from mobileiqa.tracking.mlflow_registry import client  # lazy: see the docstring
+    from mobileiqa.tracking.promotion import break_lock, history, promote, rescore_on_dataset  # lazy: see the docstring
+
+    params = params_from(args)
+    c = client(params.tracking)
+    name = params.register.model_name
+    if args.break_lock:
+        holder = break_lock(c, name)
+        print(f"removed the promotion lock of {name} (held by {holder})" if holder else "no promotion lock held")
+        return 0
+    if args.history:
+        for row in history(c, name):
+            print(json.dumps(row))
+        return 0
+    rescore = rescore_on_dataset(args.dataset) if args.dataset else None
+    outcome = promote(c, params.register, args.version, rescore,
+                      int8_max_drift=params.export.int8_max_srcc_drop)
+    print(outcome.report())
+    return 0 if outcome.outcome in ("promoted", "already-champion") else 1
+
+
+def _card(args: argparse.Namespace) -> int:
+    from mobileiqa.tracking.mlflow_registry import client, read_card, resolve_version  # lazy: see the docstring
+
+    params = params_from(args)
+    c = client(params.tracking)
+    name = params.register.model_name
+    text = read_card(c, name, resolve_version(c, name, args.version))
+    if args.out:
+        write_text(args.out, text)
+    else:
+        print(text)
+    return 0
+
+
+def _fetch_photos(args: argparse.Namespace) -> int:
+    from mobileiqa.data import photos  # lazy: see the docstring
+
+    if args.photos:
+        records = photos.use_own_photos(args.photos, args.out)
+    else:
+        records = photos.fetch_photos(args.out, args.cache)
+    print(f"{len(records)} photos in {args.out}")
+    return 0
+
+
+def _convert_reference(args: argparse.Namespace) -> int:
+    from mobileiqa.models.checkpoint import save_model  # lazy: see the docstring
+    from mobileiqa.models.reference import load_reference  # lazy: see the docstring
+
+    src = Path(args.file)
+    name, model = load_reference(src)
+    out = Path(args.out) if args.out else src.with_suffix(".mobileiqa.pt")
+    save_model(model, name, out, meta={"source": src.name, "converted_from": "reference"})
+    print(f"{src} -> {out} ({name}, scale {model.scale.describe()})")
+    return 0
+
+
+def _profile_apply(args: argparse.Namespace) -> int:
+    changed = apply_profile(args.params, args.profile, args.set)
+    print(f"{args.params}: applied {', '.join(args.profile) or 'overrides'}; {len(changed)} value(s) changed"
+          + (f": {', '.join(changed)}" if changed else "") + f" (undo: git checkout {args.params})")
+    return 0
+
+
+def _profile_defaults(args: argparse.Namespace) -> int:
+    changed = write_defaults(args.params)
+    print(f"{args.params}: {len(changed)} value(s) set to the typed defaults" + (f": {', '.join(changed)}" if changed
+                                                                                else ""))
+    return 0
+
+
+def _render_benchmarks(args: argparse.Namespace) -> int:
+    from mobileiqa.eval.report import render  # lazy: see the docstring
+
+    write_text(args.out, render(args.results, doc=args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add these commands to the ``mobileiqa`` parser."""
+    p = sub.add_parser("predict", help="score image files, folders (recursive) and globs with a model file")
+    p.add_argument("paths", nargs="+", help="image files, folders or glob patterns (quote globs)")
+    p.add_argument("--model", required=True, help=".pt, .onnx or .ort file, or models:/NAME@ALIAS")
+    p.add_argument("--out", help="output file (.csv or .json), written only when every input was processed; "
+                                 "default stdout")
+    p.add_argument("--format", choices=("csv", "json"), help="output format (default: from --out's suffix, else csv)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("promote", help="move @champion to a version when every gate passes (exit 1 if refused)")
+    add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--version", help="version number or alias to promote (default: @challenger)")
+    p.add_argument("--dataset", help="prepared dataset of the challenger's evaluation, to re-score a champion "
+                                     "evaluated on another split")
+    p.add_argument("--history", action="store_true", help="print every recorded promotion attempt (JSON lines)")
+    p.add_argument("--break-lock", action="store_true",
+                   help="remove a promotion lock left by a killed process (check no promotion is running)")
+    p.set_defaults(func=_promote)
+
+    p = sub.add_parser("card", help="print the model card of a registered version")
+    add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--version", help="version number or alias (default: @champion)")
+    p.add_argument("--out", help="write the card to this file instead of printing it")
+    p.set_defaults(func=_card)
+
+    p = sub.add_parser("fetch-photos", help="fetch the default dataset's reference photos from Debian packages")
+    p.add_argument("--out", default="data", help="folder of selected photos (tracked by data.dvc)")
+    p.add_argument("--cache", default=".cache/debs", help="where downloaded .deb files are kept")
+    p.add_argument("--photos", help="use your own photos from this folder instead of Debian's")
+    p.set_defaults(func=_fetch_photos)
+
+    p = sub.add_parser("convert-reference", help="load a reference-code *.pkl state dict into the faithful variant")
+    p.add_argument("file", help="state dict saved by the reference code (teacher or student; detected)")
+    p.add_argument("--out", help="output checkpoint (default: FILE with suffix .mobileiqa.pt)")
+    p.set_defaults(func=_convert_reference)
+
+    p = sub.add_parser("profile", help="apply a profile (e.g. params/tiny.yaml) to params.yaml for DVC")
+    prof = p.add_subparsers(dest="profile_command", required=True)
+    p = prof.add_parser("apply", help="deep-merge profile files into params.yaml in place (comments kept), so "
+                                      "`dvc repro` / `dvc exp run` rerun what they change")
+    p.add_argument("profile", nargs="+", help="profile file(s), merged in order, e.g. params/tiny.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file to update in place")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="also override one value")
+    p.set_defaults(func=_profile_apply)
+    p = prof.add_parser("defaults", help="write the typed config's defaults into params.yaml (comments kept): the "
+                                         "one way a changed default reaches the file")
+    p.add_argument("--params", default="params.yaml", help="params file to update in place")
+    p.set_defaults(func=_profile_defaults)
+
+    p = sub.add_parser("render-benchmarks", help="render docs/BENCHMARKS.md from benchmarks/results/*/*.json")
+    p.add_argument("--results", default="benchmarks/results")
+    p.add_argument("--out", default="docs/BENCHMARKS.md")
+    p.set_defaults(func=_render_benchmarks)

@@ -1,0 +1,53 @@
+"""Typed params.yaml sections of the data stages: ``data`` (prepare) and ``validate``; read through
+:mod:`mobileiqa.config`. Plain dataclasses (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mobileiqa.preprocess import MIN_SIDE
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that shapes the default dataset (``data.build``)."""
+
+    long_side: int = 512
+    max_photos: int = 60
+    levels_per_type: int = 2
+    seed: int = 0
+    split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    annotators: tuple[str, ...] = ("ssim", "gmsd", "ms_gmsd_c", "haarpsi", "mdsi", "dss", "vsi")
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.levels_per_type <= 5:
+            raise ValueError(f"data.levels_per_type must be in 1..5, got {self.levels_per_type}")
+        if self.long_side < MIN_SIDE:
+            raise ValueError(f"data.long_side must be >= {MIN_SIDE}, got {self.long_side}")
+        if self.max_photos < 3:
+            raise ValueError(f"data.max_photos must be >= 3 (one photo per split at least), got {self.max_photos}")
+
+
+DEFAULT_SOURCE = "default"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``data`` section: which dataset the prepare stage produces."""
+
+    source: str = DEFAULT_SOURCE
+    root: str | None = None  # real datasets: the dataset folder in its published layout
+    split_seed: int = 0  # real datasets without an official split
+    options: dict = field(default_factory=dict)  # adapter options (e.g. folder_csv: csv, image_column, ...)
+    build: BuildConfig = field(default_factory=BuildConfig)  # the default dataset
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """The ``validate`` section: what the data validation gate requires of a prepared dataset."""
+
+    min_width: int = MIN_SIDE
+    min_height: int = MIN_SIDE
+    min_images_per_split: int = 1
+    decode_check: str = "all"  # "all" or "header"

@@ -1,0 +1,129 @@
+"""The :class:`Predictor`: a model (checkpoint, ONNX/ORT file or registry version) plus its preprocessing, called
+on images for one score each; :class:`Result` is one scored (or failed) input of a stream."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mobileiqa.data.images import ImageError, prepare_image
+from mobileiqa.export.metadata import read_metadata
+from mobileiqa.models.scale import QualityScale
+from mobileiqa.predict.backends import MODEL_SUFFIXES, OrtBackend, TorchBackend, pick_model_file
+from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
+
+
+@dataclass(frozen=True)
+class Result:
+    """One scored input: ``score`` or, when it could not be scored, ``error``."""
+
+    source: str
+    score: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Predictor:
+    """A model plus its preprocessing; call it on a list of images to get one score per image."""
+
+    def __init__(self, backend, policy: ResolutionPolicy, scale: QualityScale, metadata: dict, source: str,
+                 normalisation: Normalisation = IMAGENET) -> None:
+        self.backend, self.policy, self.scale, self.metadata, self.source = backend, policy, scale, metadata, source
+        self.normalisation = normalisation
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.metadata.get('model')!r}, backend={self.backend_name}, "
+                f"scale={self.scale.describe()}, source={self.source!r})")
+
+    # -------------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, threads: int | None = None) -> Predictor:
+        """Load a ``.pt`` checkpoint, an ``.onnx`` / ``.ort`` file, or an MLflow ``models:/NAME@ALIAS`` /
+        ``models:/NAME/VERSION`` URI. ``threads`` sets onnxruntime's intra-op threads (default: its own)."""
+        text = os.fspath(path)
+        if text.startswith("models:/"):
+            return cls.from_registry(text, threads=threads)
+        path = Path(text)
+        if path.suffix not in MODEL_SUFFIXES:
+            raise ValueError(f"{path}: unsupported model file; expected one of {MODEL_SUFFIXES} or a "
+                             "models:/NAME@ALIAS registry URI")
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        if path.suffix == ".pt":
+            from mobileiqa.models.checkpoint import load_model  # lazy: torch only for .pt checkpoints
+
+            model, ckpt = load_model(path)
+            meta = ckpt.get("meta") or {}
+            policy = ResolutionPolicy(**meta["resolution"]) if isinstance(meta.get("resolution"), dict) \
+                else ResolutionPolicy()
+            info = {"model": ckpt["model"], "resize": policy.to_dict(), "scale": model.scale.to_dict(),
+                    "normalisation": model.normalisation.to_dict(), "dataset_sha256": meta.get("dataset_sha256"),
+                    "git_commit": meta.get("git_commit")}
+            return cls(TorchBackend(model), policy, model.scale, info, str(path), model.normalisation)
+        meta = read_metadata(path)
+        return cls(OrtBackend(path, threads), meta.policy, meta.scale, meta.to_dict() | {"model": meta.model},
+                   str(path), meta.normalisation)
+
+    @classmethod
+    def from_registry(cls, uri: str, threads: int | None = None, dst: str | os.PathLike | None = None) -> Predictor:
+        """Download a registry version's artifacts (``mlflow.artifacts``) and load its fp32 ONNX file."""
+        import mlflow.artifacts  # mlflow only for registry URIs
+
+        # without ``dst`` the download lives in a temporary folder that is removed once the session holds the model
+        with tempfile.TemporaryDirectory(prefix="mobileiqa-model-") as tmp:
+            try:
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst or tmp)))
+            except Exception as exc:
+                raise ValueError(f"cannot download {uri} from the MLflow registry ({exc.__class__.__name__}: "
+                                 f"{exc}); check MLFLOW_TRACKING_URI and the model name/alias") from None
+            return cls.from_path(pick_model_file(local, uri), threads=threads)
+
+    # -------------------------------------------------------------------------------------- scoring
+    def _finish(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if self.scale.bounded:
+            scores = np.clip(scores, self.scale.minimum, self.scale.maximum)
+        return scores
+
+    def __call__(self, images: Iterable) -> np.ndarray:
+        """Scores of ``images`` (paths, encoded bytes, PIL images or HxWx3 uint8 arrays), in order. Raises
+        :class:`~mobileiqa.data.images.ImageError` naming the first image that cannot be used."""
+        if isinstance(images, str | bytes | os.PathLike | Image.Image) or (
+                isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]
+        inputs = [prepare_image(img, self.policy, where=str(img) if isinstance(img, str | os.PathLike)
+                                else f"image {i}", norm=self.normalisation) for i, img in enumerate(images)]
+        out = np.empty(len(inputs), dtype=np.float64)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, x in enumerate(inputs):
+            by_shape.setdefault(x.shape, []).append(i)
+        for idx in by_shape.values():  # equal-size images share one batch
+            out[idx] = self._finish(self.backend(np.stack([inputs[i] for i in idx])))
+        return out
+
+    def score_files(self, files: Iterable[Path | str | tuple[str, str]]) -> Iterator[Result]:
+        """Stream :class:`Result` s, one file at a time; an unreadable file (or an ``(arg, reason)`` pair from
+        :func:`iter_files`) yields an error result and the stream goes on."""
+        for item in files:
+            if isinstance(item, tuple):
+                yield Result(item[0], error=item[1])
+                continue
+            try:
+                x = prepare_image(item, self.policy, norm=self.normalisation)
+            except ImageError as exc:
+                yield Result(str(item), error=exc.reason)
+                continue
+            yield Result(str(item), score=float(self._finish(self.backend(x[None]))[0]))

@@ -1,0 +1,103 @@
+"""Typed params.yaml sections of the training stages: ``train_teacher`` (a :class:`TrainConfig`) and
+``distill_student`` (:class:`DistillConfig`); read through :mod:`mobileiqa.config`. Plain dataclasses (no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mobileiqa.preprocess import ResolutionPolicy
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe: the ``train_teacher`` section, and ``distill_student.train``."""
+
+    # defaults = the CPU recipe (docs/TRAINING.md): a short end-to-end fine-tune of a pretrained backbone on random
+    # crops, backbone at half the head's lr, plain MSE
+    epochs: int = 9
+    batch_size: int = 32
+    accumulate: int = 1  # gradient accumulation: optimiser step every N batches
+    optimizer: str = "adamw"  # adam | adamw | sgd
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "onecycle"  # cosine (per epoch) | onecycle (per optimiser step) | none
+    t_max: int = 0  # cosine period in epochs; 0 = epochs
+    warmup: float = 0.1  # onecycle: fraction of the steps spent warming up to lr
+    loss: str = "mse"  # mse | mae
+    flips: bool = True  # random horizontal + vertical flips
+    crop: int = 128  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
+    crops_per_image: int = 1  # crop windows of each image per batch (needs crop and images_per_photo)
+    images_per_photo: int = 0  # > 0: batches of batch_size // this photos x this many of their images (crop only)
+    rank_weight: float = 0.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
+    aux_weight: float = 0.0  # training-only distortion type + level classification (synthetic data only)
+    cache_images: bool = True  # keep decoded train/val images in memory
+    eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
+    val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
+    seed: int = 0
+    device: str = "auto"  # auto = cuda -> mps -> cpu
+    threads: int = 1  # torch CPU threads; 0 = torch's default
+    workers: int = 0  # DataLoader worker processes
+    checkpoint_every_steps: int = 50  # 0 = only at the end of each epoch
+    max_grad_norm: float = 0.0  # 0 = no clipping
+    bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
+    channels_last: bool = True  # channels-last memory format for model and batches (CUDA and CPU: ~1.35x on CPU)
+    resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
+    # optional head phase before the end-to-end epochs (docs/TRAINING.md): the head alone on cached frozen-backbone
+    # features (train.features_cache; needs a pool-first LDA). Off by default: it measured worse than end to end
+    head_epochs: int = 0  # 0 = no head phase
+    head_lr: float = 2e-3  # one-cycle peak lr of the head phase
+    head_batch_size: int = 32
+    head_mixup: float = 0.0  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
+    cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
+    backbone_lr_scale: float = 0.5  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
+    freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
+    freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
+        if self.scheduler not in ("cosine", "onecycle", "none"):
+            raise ValueError(f"scheduler must be cosine, onecycle or none, got {self.scheduler!r}")
+        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.head_epochs < 1:
+            raise ValueError(f"epochs ({self.epochs}) and head_epochs ({self.head_epochs}) must be >= 0 and not both 0")
+        if self.batch_size < 1 or self.accumulate < 1 or self.crops_per_image < 1 or self.head_batch_size < 1:
+            raise ValueError("batch_size, head_batch_size, accumulate and crops_per_image must be >= 1")
+        if self.backbone_lr_scale < 0 or self.freeze_blocks < -1:
+            raise ValueError("backbone_lr_scale must be >= 0 and freeze_blocks >= -1")
+        if self.images_per_photo and not self.crop:
+            raise ValueError("images_per_photo > 0 batches crops of one size: set crop too (e.g. 128)")
+        if self.images_per_photo > self.batch_size:
+            raise ValueError(f"images_per_photo {self.images_per_photo} exceeds batch_size {self.batch_size}")
+        if self.crops_per_image > 1 and not self.images_per_photo:
+            raise ValueError("crops_per_image > 1 needs images_per_photo > 0 (photo batches of crops)")
+        if self.rank_weight and self.images_per_photo < 2:
+            raise ValueError("rank_weight > 0 compares images of one photo: set images_per_photo >= 2")
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be >= 1 (1 = validate after every epoch), got {self.val_every}")
+        if self.head_mixup < 0:
+            raise ValueError(f"head_mixup is a Beta concentration >= 0 (0 = off), got {self.head_mixup}")
+        if not 0 < self.warmup < 1:
+            raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class DistillWeights:
+    """Weights of the distillation terms (PAPER.md, Training: 1:1:1, plus the teacher-score extension)."""
+
+    lda: float = 1.0
+    dof: float = 1.0
+    score: float = 1.0
+    teacher_score: float = 1.0  # extension: match the teacher's score too
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """The ``distill_student`` section: the distillation weights, the student's recipe and its start."""
+
+    weights: DistillWeights = field(default_factory=DistillWeights)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # start the student from the teacher's weights wherever names and shapes match (same backbone and head
+    # sizes); the score head only when both score on the same scale. From-scratch CPU recipe: the student then
+    # continues where the teacher stopped instead of starting from noise (docs/TRAINING.md)
+    init_from_teacher: bool = True
