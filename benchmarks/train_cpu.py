@@ -34,11 +34,12 @@ from mobileiqa.atomic import json_digest, write_json
 from mobileiqa.config import load_params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.eval.evaluate import group_srcc
+from mobileiqa.eval.scorecard import group_srcc
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.stages.distill_student import run_distill_student
 from mobileiqa.stages.train_teacher import run_train_teacher
-from mobileiqa.train.recipe import predict, split_images, split_metrics
+from mobileiqa.train.batches import split_images
+from mobileiqa.train.scoring import predict, split_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -209,7 +209,8 @@ def test_train_cpu_scores_a_model_with_its_own_normalisation(prepared_tiny, tiny
     from mobileiqa.models.checkpoint import save_model
     from mobileiqa.predict import Predictor
     from mobileiqa.preprocess import IMAGENET
-    from mobileiqa.train.recipe import predict, split_images
+    from mobileiqa.train.batches import split_images
+    from mobileiqa.train.scoring import predict
     from tests.modelgen import spread_model
 
     mod = runpy.run_path(str(ROOT / "benchmarks/train_cpu.py"), run_name="train_cpu")

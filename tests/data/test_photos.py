@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from mobileiqa.data import photos as P
+from mobileiqa.data.photos import debian as P_debian
+from mobileiqa.data.photos import fetch as P_fetch
 
 
 def _picture(width: int, height: int, seed: int = 0, grey: bool = False) -> Image.Image:
@@ -209,8 +211,8 @@ def fake_packages(monkeypatch):
     def no_apt(*args, **kwargs):
         return []
 
-    monkeypatch.setattr(P, "download_packages", no_apt)
-    monkeypatch.setattr(P, "collect_candidates", lambda debs, progress=True: list(cands))
+    monkeypatch.setattr(P_fetch, "download_packages", no_apt)
+    monkeypatch.setattr(P_fetch, "collect_candidates", lambda debs, progress=True: list(cands))
     return cands, [r for r, _ in P.select_photos(cands, exclude={}).selected]
 
 
@@ -245,7 +247,7 @@ def test_fetch_photos_refuses_foreign_files_before_downloading(tmp_path, monkeyp
     def must_not_run(*args, **kwargs):
         raise AssertionError("downloaded although the output folder holds foreign files")
 
-    monkeypatch.setattr(P, "download_packages", must_not_run)
+    monkeypatch.setattr(P_fetch, "download_packages", must_not_run)
     with pytest.raises(P.PhotoListError, match=r"notes\.txt"):
         P.fetch_photos(out, tmp_path / "cache", progress=False)
 
@@ -254,7 +256,7 @@ def test_download_failure_names_the_package_and_the_way_out(tmp_path, monkeypatc
     class Failed:
         returncode, stdout, stderr = 100, "", "E: Version '3.1-2' for 'gcompris-qt-data' was not found"
 
-    monkeypatch.setattr(P.subprocess, "run", lambda *a, **k: Failed())
+    monkeypatch.setattr(P_debian.subprocess, "run", lambda *a, **k: Failed())
     with pytest.raises(P.PhotoSourceError, match=r"gcompris-qt-data=3\.1-2.*apt-get update.*--photos DIR"):
         P.download_packages(tmp_path, progress=False)
     assert not any(tmp_path.iterdir())  # no partial files in the cache

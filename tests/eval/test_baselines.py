@@ -122,7 +122,7 @@ def test_brisque_models_are_reused_without_apt(tmp_path, brisque_models, monkeyp
     def no_download(*a, **k):
         raise AssertionError("downloaded although verified files were cached")
 
-    monkeypatch.setattr("mobileiqa.data.photos.download_packages", no_download)
+    monkeypatch.setattr(brisque_mod, "download_packages", no_download)
     assert B.ensure_brisque_models(tmp_path) == (out / "brisque_model_live.yml", out / "brisque_range_live.yml")
 
 

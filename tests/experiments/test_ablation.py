@@ -13,8 +13,8 @@ import pytest
 
 from mobileiqa.config import ConfigError, load_params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
-from mobileiqa.eval.evaluate import split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, srcc
+from mobileiqa.eval.scorecard import split_frame
 from mobileiqa.experiments import ablation
 from mobileiqa.experiments.ablation import run_ablation, summarise
 from mobileiqa.models import create_model

@@ -11,8 +11,8 @@ import pytest
 
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
-from mobileiqa.eval.evaluate import split_frame
 from mobileiqa.eval.metrics import srcc
+from mobileiqa.eval.scorecard import split_frame
 from mobileiqa.experiments import generalisation
 from mobileiqa.experiments.generalisation import group_of, holdout_manifest, leave_one_group_out
 from mobileiqa.predict import Predictor

@@ -143,7 +143,7 @@ def test_distillation_head_phase_reuses_the_frozen_teachers_cache(prepared_tiny,
 
 def test_mixup_term_mixes_maps_and_targets_alike(tiny_params):
     from mobileiqa.train.losses import score_loss
-    from mobileiqa.train.recipe import mixup_terms
+    from mobileiqa.train.run import mixup_terms
 
     torch.manual_seed(0)
     net = create_model(LITE0).eval()

@@ -107,7 +107,7 @@ def test_recipe_trains_on_photo_batches_of_crops(prepared_tiny, tiny_params, tmp
 
 @pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 7, 8, 40])
 def test_onecycle_survives_very_short_runs(total):
-    from mobileiqa.train.recipe import build_scheduler
+    from mobileiqa.train.optim import build_scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     sched = build_scheduler(opt, TrainConfig(epochs=1, scheduler="onecycle", lr=0.1), total)
@@ -120,7 +120,7 @@ def test_onecycle_survives_very_short_runs(total):
 
 
 def test_channels_last_on_cpu_trains_the_same_model_and_saves_it_contiguous(prepared_tiny, tiny_params, tmp_path):
-    from mobileiqa.train.recipe import memory_format
+    from mobileiqa.train.optim import memory_format
 
     assert memory_format(TrainConfig(channels_last=True)) == torch.channels_last
     assert memory_format(TrainConfig(channels_last=False)) == torch.contiguous_format

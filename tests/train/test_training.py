@@ -18,9 +18,10 @@ import torch
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import srcc
 from mobileiqa.models.checkpoint import load_model
+from mobileiqa.train.batches import split_images
 from mobileiqa.train.distill import distill_student
 from mobileiqa.train.loop import LoopConfig, Trainer
-from mobileiqa.train.recipe import predict, split_images
+from mobileiqa.train.scoring import predict
 from mobileiqa.train.teacher import train_teacher
 
 ROOT = Path(__file__).resolve().parents[2]

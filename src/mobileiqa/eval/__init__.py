@@ -1,2 +1,2 @@
 """Evaluation: accuracy metrics (:mod:`.metrics`), the evaluated split scored and compared with classic baselines
-(:mod:`.evaluate`, :mod:`.baselines`), behavioural checks, compute cost, plots and the benchmark doc renderer."""
+(:mod:`.scorecard`, :mod:`.baselines`), behavioural checks, compute cost, plots and the benchmark doc renderer."""

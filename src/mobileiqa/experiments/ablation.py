@@ -34,9 +34,9 @@ import numpy as np
 from mobileiqa.atomic import file_digest, json_digest, write_json, write_text
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import paired_bootstrap_diff, plcc, srcc
 from mobileiqa.eval.plots import cost_vs_accuracy
+from mobileiqa.eval.scorecard import score_in_chunks, split_frame
 from mobileiqa.export import quantize
 from mobileiqa.export.exporter import build_metadata, load_source
 from mobileiqa.export.latency import measure_isolated

@@ -24,8 +24,8 @@ from mobileiqa.atomic import json_digest, write_json, write_text
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest, write_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import srcc
+from mobileiqa.eval.scorecard import score_in_chunks, split_frame
 from mobileiqa.predict import Predictor
 from mobileiqa.train.teacher import train_teacher
 

@@ -14,7 +14,7 @@ from mobileiqa.atomic import write_csv, write_json
 from mobileiqa.config import Params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.baselines import get_baseline, score_images
-from mobileiqa.eval.evaluate import split_frame
+from mobileiqa.eval.scorecard import split_frame
 
 BASELINE_FILE = "scores.csv"
 

@@ -23,7 +23,8 @@ from mobileiqa.data.manifest import PreparedDataset
 from mobileiqa.eval import plots
 from mobileiqa.eval.baselines import get_baseline, score_images
 from mobileiqa.eval.behaviour import behaviour_checks
-from mobileiqa.eval.evaluate import (
+from mobileiqa.eval.metrics import LogisticFit
+from mobileiqa.eval.scorecard import (
     Column,
     column_metrics,
     compare,
@@ -31,7 +32,6 @@ from mobileiqa.eval.evaluate import (
     per_type_table,
     score_in_chunks,
 )
-from mobileiqa.eval.metrics import LogisticFit
 from mobileiqa.predict import Predictor
 from mobileiqa.stages.baselines import evaluated_split, join_baselines
 from mobileiqa.stages.mlflow_run import stage_logger

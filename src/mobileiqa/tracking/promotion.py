@@ -40,8 +40,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
-from mobileiqa.eval.evaluate import score_in_chunks, split_frame
 from mobileiqa.eval.metrics import accuracy
+from mobileiqa.eval.scorecard import score_in_chunks, split_frame
 from mobileiqa.tracking.mlflow_registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
 from mobileiqa.tracking.settings import RegisterConfig
 

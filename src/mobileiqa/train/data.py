@@ -87,7 +87,40 @@ def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, int]]):
     return torch.stack(images), torch.stack(mos), torch.tensor(index)
 
 
-class SizeBatchSampler(Sampler[list[Item]]):
+class _EpochSampler(Sampler[list[Item]]):
+    """What both batch samplers share: the epoch (and the batch to resume at), sharding the epoch's batches over
+    torchrun ranks, and the per-item flips and crop positions."""
+
+    def __init__(self, seed: int, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _shard(self, batches: list[list[int]]) -> list[list[int]]:
+        """This rank's batches; equal counts per rank, repeating from the start to fill the last round."""
+        if self.world_size > 1:
+            extra = (-len(batches)) % self.world_size
+            batches = (batches + batches[:extra])[self.rank::self.world_size]
+        return batches
+
+    @staticmethod
+    def _items(rows, rng: np.random.Generator, flips: bool, random_crops: bool) -> list[Item]:
+        f = rng.random((len(rows), 2)) < 0.5 if flips else np.zeros((len(rows), 2), bool)
+        c = rng.random((len(rows), 2)) if random_crops else np.zeros((len(rows), 2))  # crop position fractions
+        return [(int(i), bool(h), bool(v), float(y), float(x)) for i, (h, v), (y, x) in zip(rows, f, c, strict=True)]
+
+    def _epoch_batches(self) -> list[list[Item]]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[list[Item]]:
+        yield from self._epoch_batches()[self.start_batch:]
+
+
+class SizeBatchSampler(_EpochSampler):
     """Batches of equal-size images. ``shuffle`` reorders within and across size groups per epoch; ``flips``
     draws horizontal/vertical flips per item. ``rank``/``world_size`` shard the epoch's batches."""
 
@@ -95,17 +128,11 @@ class SizeBatchSampler(Sampler[list[Item]]):
                  seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        super().__init__(seed, rank, world_size)
         self.groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, size in enumerate(sizes):
             self.groups[tuple(size)].append(i)
-        self.batch_size, self.shuffle, self.flips, self.seed = batch_size, shuffle, flips, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.start_batch = 0, 0
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch, self.start_batch = epoch, start_batch
+        self.batch_size, self.shuffle, self.flips = batch_size, shuffle, flips
 
     def _epoch_batches(self) -> list[list[Item]]:
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -117,27 +144,14 @@ class SizeBatchSampler(Sampler[list[Item]]):
             batches += [idx[i:i + self.batch_size].tolist() for i in range(0, len(idx), self.batch_size)]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.world_size > 1:  # equal counts per rank: repeat from the start to fill the last round
-            extra = (-len(batches)) % self.world_size
-            batches = batches + batches[:extra]
-            batches = batches[self.rank::self.world_size]
-        out = []
-        for b in batches:
-            f = rng.random((len(b), 2)) < 0.5 if self.flips else np.zeros((len(b), 2), bool)
-            c = rng.random((len(b), 2)) if self.shuffle else np.zeros((len(b), 2))  # crop position fractions
-            out.append([(int(i), bool(h), bool(v), float(y), float(x))
-                        for i, (h, v), (y, x) in zip(b, f, c, strict=True)])
-        return out
-
-    def __iter__(self) -> Iterator[list[Item]]:
-        yield from self._epoch_batches()[self.start_batch:]
+        return [self._items(b, rng, self.flips, self.shuffle) for b in self._shard(batches)]
 
     def __len__(self) -> int:
         n = sum(-(-len(g) // self.batch_size) for g in self.groups.values())
         return -(-n // self.world_size) - self.start_batch
 
 
-class PhotoBatchSampler(Sampler[list[Item]]):
+class PhotoBatchSampler(_EpochSampler):
     """Crop-training batches: ``photos_per_batch`` reference photos (``groups[i]`` = row ``i``'s photo) with up to
     ``images_per_photo`` of their images each, every image repeated ``crops`` times with its own crop position
     and flips. An epoch shows every row once per crop; all randomness comes from ``(seed, epoch)``; ``start_batch``
@@ -149,18 +163,12 @@ class PhotoBatchSampler(Sampler[list[Item]]):
                  flips: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if min(images_per_photo, photos_per_batch, crops) < 1:
             raise ValueError("images_per_photo, photos_per_batch and crops must be >= 1")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        super().__init__(seed, rank, world_size)
         self.photos: dict = defaultdict(list)
         for i, g in enumerate(groups):
             self.photos[g].append(i)
         self.keys = sorted(self.photos, key=str)
-        self.k, self.p, self.crops, self.flips, self.seed = images_per_photo, photos_per_batch, crops, flips, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.start_batch = 0, 0
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch, self.start_batch = epoch, start_batch
+        self.k, self.p, self.crops, self.flips = images_per_photo, photos_per_batch, crops, flips
 
     def _chunks(self) -> int:
         return sum(-(-len(v) // self.k) for v in self.photos.values())
@@ -173,20 +181,8 @@ class PhotoBatchSampler(Sampler[list[Item]]):
             chunks += [idx[i:i + self.k] for i in range(0, len(idx), self.k)]
         chunks = [chunks[i] for i in rng.permutation(len(chunks))]
         batches = [[i for c in chunks[j:j + self.p] for i in c] for j in range(0, len(chunks), self.p)]
-        if self.world_size > 1:
-            extra = (-len(batches)) % self.world_size
-            batches = (batches + batches[:extra])[self.rank::self.world_size]
-        out = []
-        for b in batches:
-            rows = np.repeat(np.asarray(b, np.int64), self.crops)
-            f = rng.random((len(rows), 2)) < 0.5 if self.flips else np.zeros((len(rows), 2), bool)
-            c = rng.random((len(rows), 2))
-            out.append([(int(i), bool(h), bool(v), float(y), float(x))
-                        for i, (h, v), (y, x) in zip(rows, f, c, strict=True)])
-        return out
-
-    def __iter__(self) -> Iterator[list[Item]]:
-        yield from self._epoch_batches()[self.start_batch:]
+        return [self._items(np.repeat(np.asarray(b, np.int64), self.crops), rng, self.flips, True)
+                for b in self._shard(batches)]
 
     def __len__(self) -> int:
         n = -(-self._chunks() // self.p)

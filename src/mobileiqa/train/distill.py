@@ -24,11 +24,11 @@ from mobileiqa.train.feature_adapter import FeatureAdapter
 from mobileiqa.train.features_cache import check_cacheable, teacher_features
 from mobileiqa.train.loop import Logger
 from mobileiqa.train.losses import distill_terms
-from mobileiqa.train.recipe import (
+from mobileiqa.train.optim import freeze_blocks
+from mobileiqa.train.run import (
     cache_features,
     close_run,
     extra_terms,
-    freeze_blocks,
     mixup_terms,
     open_run,
     run_head_loop,

@@ -18,11 +18,11 @@ from mobileiqa.train.auxiliary import TrainingNet
 from mobileiqa.train.features_cache import check_cacheable
 from mobileiqa.train.loop import Logger
 from mobileiqa.train.losses import score_loss
-from mobileiqa.train.recipe import (
+from mobileiqa.train.optim import freeze_blocks
+from mobileiqa.train.run import (
     cache_features,
     close_run,
     extra_terms,
-    freeze_blocks,
     mixup_terms,
     open_run,
     run_head_loop,

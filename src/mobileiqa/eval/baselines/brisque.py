@@ -3,7 +3,7 @@ through OpenCV-contrib's quality module, with the SVR model trained on LIVE.
 
 The model files (``brisque_model_live.yml``, ``brisque_range_live.yml``) are not in the OpenCV wheels; they
 come from Debian's ``opencv-data`` package at a pinned version, fetched with ``apt-get download`` into the
-same ``.deb`` cache as the photo sources (:func:`mobileiqa.data.photos.download_packages`), unpacked with
+same ``.deb`` cache as the photo sources (:func:`mobileiqa.data.photos.debian.download_packages`), unpacked with
 ``dpkg-deb -x`` and checked by SHA-256. :func:`ensure_brisque_models` does this once per cache folder.
 
 Input handling: RGB uint8 -> OpenCV grey (``0.299 R + 0.587 G + 0.114 B``, rounded to uint8); no resize (the
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from mobileiqa.atomic import atomic_path, file_digest
-from mobileiqa.data.photos import PhotoSourceError, deb_filename, download_packages
+from mobileiqa.data.photos.debian import deb_filename, download_packages
+from mobileiqa.data.photos.records import PhotoSourceError
 from mobileiqa.eval.baselines.matlab import check_rgb_uint8
 
 #: Debian bookworm's ``opencv-data`` (``apt-cache madison opencv-data``) and the SHA-256 of its ``.deb``.

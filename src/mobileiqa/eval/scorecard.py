@@ -1,4 +1,4 @@
-"""Accuracy evaluation on one manifest split: models and classic baselines scored on the same images, metrics with
+"""The scorecard of one manifest split: models and classic baselines scored on the same images, metrics with
 bootstrap intervals, per distortion type and level, paired comparisons, and a Markdown table.
 
 Every scorer is a callable ``list[Path] -> np.ndarray`` (one score per image). Models are scored through

@@ -1,29 +1,27 @@
-"""What teacher training and distillation share: the typed recipe, loaders over the prepared dataset,
-optimiser and schedule, split prediction and metrics, and the run driver around :class:`~.loop.Trainer`.
-"""
+"""One training run, shared by teacher training and distillation: open it (seed, threads, device, torchrun, the
+train/val splits), the recipe's extra loss terms, the end-to-end loop and the optional head phase on cached
+features around :class:`~.loop.Trainer`, and closing it (the best epoch saved as ``model.pt`` with its
+provenance, ``metrics.json``)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from mobileiqa.atomic import write_json
-from mobileiqa.data.manifest import PreparedDataset, read_manifest, split_rows
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import git_commit
-from mobileiqa.eval.metrics import accuracy
 from mobileiqa.models.checkpoint import save_model
-from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
+from mobileiqa.preprocess import IMAGENET, Normalisation
 from mobileiqa.train import distributed
 from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss, rank_loss
-from mobileiqa.train.data import ManifestImages, PhotoBatchSampler, SizeBatchSampler, collate
+from mobileiqa.train.batches import cached_sampler, check_photo_batches, split_images, train_loader
+from mobileiqa.train.data import ManifestImages
 from mobileiqa.train.distributed import Dist
 from mobileiqa.train.features_cache import (
     FEATURES_DIR,
@@ -35,123 +33,9 @@ from mobileiqa.train.features_cache import (
 )
 from mobileiqa.train.loop import LoopConfig, Trainer, select_device
 from mobileiqa.train.losses import score_loss
+from mobileiqa.train.optim import autocast_for, build_optimizer, build_scheduler, memory_format, param_groups
+from mobileiqa.train.scoring import predict, split_metrics
 from mobileiqa.train.settings import TrainConfig
-
-
-def build_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
-    """``params``: parameters or param groups (a group's own ``lr`` wins); ``lr`` overrides ``cfg.lr``."""
-    lr = cfg.lr if lr is None else lr
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
-
-
-def param_groups(trainable: nn.Module, cfg: TrainConfig) -> list[dict]:
-    """The end-to-end phase's groups: backbone parameters at ``lr * backbone_lr_scale`` (frozen ones left out),
-    everything else at ``lr``."""
-    backbone, rest = [], []
-    for name, p in trainable.named_parameters():
-        if p.requires_grad:
-            (backbone if ".backbone." in f".{name}" else rest).append(p)
-    groups = [{"params": rest, "lr": cfg.lr}]
-    if backbone and cfg.backbone_lr_scale > 0:
-        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
-    return groups
-
-
-def freeze_blocks(backbone: nn.Module, n: int) -> int:
-    """Stop gradients into the stem and the first ``n`` blocks of a timm EfficientNet/MobileNetV3 features
-    backbone (``conv_stem``, ``bn1``, ``blocks``); returns the number of frozen tensors."""
-    if n < 0:
-        return 0
-    if not hasattr(backbone, "blocks") or not hasattr(backbone, "conv_stem"):
-        raise ValueError(f"freeze_blocks {n}: the backbone {type(backbone).__name__} has no conv_stem/blocks "
-                         "(timm EfficientNet/MobileNetV3 layout); set freeze_blocks: -1")
-    if n > len(backbone.blocks):
-        raise ValueError(f"freeze_blocks {n} exceeds the backbone's {len(backbone.blocks)} blocks")
-    modules = [backbone.conv_stem, backbone.bn1, *list(backbone.blocks)[:n]]
-    frozen = [p for m in modules for p in m.parameters()]
-    for p in frozen:
-        p.requires_grad_(False)
-    return len(frozen)
-
-
-def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
-    """The lr schedule; ``onecycle`` steps once per optimiser step (``steps_per_epoch`` of them per epoch), the
-    others once per epoch (see :attr:`~.loop.LoopConfig.step_scheduler`)."""
-    if cfg.scheduler == "none":
-        return None
-    if cfg.scheduler == "onecycle":
-        total = cfg.epochs * steps_per_epoch
-        if total <= 2:  # too short for a cycle: constant lr
-            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-        # torch divides by (warmup·total − 1) — zero at exactly one warm-up step — so keep at least two
-        pct = cfg.warmup if cfg.warmup * total > 1.5 else min(2.0 / total, 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs)
-
-
-def autocast_for(device: torch.device, cfg: TrainConfig):
-    if device.type == "cuda" and cfg.bf16:
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
-
-
-def split_images(dataset, frame, split: str, policy: ResolutionPolicy, crop: int = 0,
-                 cache: bool = False, *, norm: Normalisation) -> ManifestImages:
-    """The ``split`` rows of the manifest ``frame`` of ``dataset``, normalised with ``norm`` (required: it is the
-    scored model's, ``model.normalisation``; ImageNet mean/std on a mean-0.5 Lite2 teacher read val 0.64 for 0.83)."""
-    part = split_rows(frame, split, dataset.manifest, "training needs 'train' and 'val' rows")
-    return ManifestImages(part, dataset.root, policy, crop, cache, norm)
-
-
-def check_photo_batches(images: ManifestImages, cfg: TrainConfig) -> None:
-    """Photo batches stack crops of one size: every training image must be at least ``crop`` on both sides."""
-    sizes = set(images.sizes())
-    if cfg.images_per_photo and len(sizes) > 1:
-        smallest = min(min(w, h) for w, h in sizes)
-        raise ValueError(f"images_per_photo needs crops smaller than every training image, but crop {cfg.crop} "
-                         f"leaves sizes {sorted(sizes)}; set crop <= {smallest}")
-
-
-def train_sampler(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
-    """Size-grouped batches of whole images or crops, or (``images_per_photo`` > 0) photo batches of crops."""
-    if not cfg.images_per_photo:
-        return SizeBatchSampler(images.sizes(), cfg.batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed,
-                                rank=rank, world_size=world_size)
-    check_photo_batches(images, cfg)
-    return PhotoBatchSampler(images.frame["content_id"].astype(str).tolist(), cfg.images_per_photo,
-                             max(1, cfg.batch_size // cfg.images_per_photo), crops=cfg.crops_per_image,
-                             flips=cfg.flips, seed=cfg.seed, rank=rank, world_size=world_size)
-
-
-def train_loader(images: ManifestImages, cfg: TrainConfig, rank: int = 0, world_size: int = 1):
-    sampler = train_sampler(images, cfg, rank, world_size)
-    # a private generator: iterating a DataLoader draws a seed, which must not shift the global RNG (dropout),
-    # or a run resumed mid-epoch would diverge from an uninterrupted one
-    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
-    return loader, sampler
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: torch.device) -> np.ndarray:
-    """Scores for every row of ``images`` in row order (eval mode, no flips)."""
-    model.eval()
-    sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
-    loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
-    out = np.empty(len(images), np.float64)
-    for x, _, idx in loader:
-        y = model(x.to(device))
-        out[idx.numpy()] = y.float().cpu().numpy()
-    return out
-
-
-def split_metrics(pred: np.ndarray, mos: np.ndarray, prefix: str) -> dict[str, float]:
-    m = accuracy(pred, mos)
-    return {f"{prefix}_{k}": float(getattr(m, k)) for k in ("srcc", "plcc", "krcc", "rmse")}
 
 
 @dataclass
@@ -228,12 +112,6 @@ def with_terms(terms: dict, extra: dict) -> dict:
     return terms
 
 
-def memory_format(cfg: TrainConfig) -> torch.memory_format:
-    """Channels-last when the recipe asks for it: oneDNN's depthwise and 1x1 convolutions run ~1.35x faster per
-    training step on CPU in that layout (docs/TRAINING.md), and tensor cores want it on CUDA."""
-    return torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-
 def to_device(module: nn.Module, ctx: RunContext) -> nn.Module:
     return module.to(ctx.device).to(memory_format=memory_format(ctx.cfg))
 
@@ -267,14 +145,6 @@ def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module
         trainer.continue_from(head)  # epochs, history and best epoch of the head phase
     trainer.fit()
     return trainer
-
-
-def cached_sampler(n: int, groups: list[str], cfg: TrainConfig):
-    """Head-phase batches of cached rows (items as :class:`SizeBatchSampler`'s; h-flip = the flipped view)."""
-    if cfg.images_per_photo:
-        return PhotoBatchSampler(groups, cfg.images_per_photo, max(1, cfg.head_batch_size // cfg.images_per_photo),
-                                 flips=cfg.flips, seed=cfg.seed)
-    return SizeBatchSampler([(1, 1)] * n, cfg.head_batch_size, shuffle=True, flips=cfg.flips, seed=cfg.seed)
 
 
 def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True, also: tuple = ()):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mobileiqa.eval.behaviour import behaviour_checks, monotonicity
-from mobileiqa.eval.evaluate import Column, column_metrics, compare, markdown_table, score_in_chunks, split_frame
+from mobileiqa.eval.scorecard import Column, column_metrics, compare, markdown_table, score_in_chunks, split_frame
 from tests.imagegen import make_photo
 
 

@@ -1,0 +1,115 @@
+"""The committed selection rule: which packages (pinned by version and SHA-256), where their candidate photos
+sit (:data:`SOURCES`), the automatic checks (:data:`SELECTION`) and the photos excluded by eye
+(:data:`EXCLUDED_MEMBERS`).
+
+Changing anything in this module changes the dataset: rebuild the lists with
+:func:`~mobileiqa.data.photos.fetch.build_photo_list`, review ``photos_excluded.csv``, and commit both CSV files
+with the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Debian bookworm packages and the exact versions used (``apt-cache madison NAME`` on bookworm).
+PACKAGES: list[tuple[str, str]] = [
+    ("gcompris-qt-data", "3.1-2"),
+    ("lomiri-wallpapers-16.04", "20.04.0-2"),
+    ("lomiri-wallpapers-20.04", "20.04.0-2"),
+    ("mate-backgrounds", "1.26.0-1"),
+    ("plasma-workspace-wallpapers", "4:5.27.5-2"),
+]
+
+#: SHA-256 of each pinned ``.deb`` (apt verifies downloads against the signed archive; this pins the cache).
+DEB_SHA256: dict[str, str] = {
+    "gcompris-qt-data": "e9cf06ab2105529068df73085784e835d2ff03f870d2a8091f09125d40abac9f",
+    "lomiri-wallpapers-16.04": "a99ff6a3bfe451e4cc0682ecb3cc82e71740626d59e4845ae34a0a0e45421eab",
+    "lomiri-wallpapers-20.04": "d44e89b8473aafe64a5b678f014862dc31335aaaf18665c544d985d854f1a709",
+    "mate-backgrounds": "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
+    "plasma-workspace-wallpapers": "32cd18b71c8c938a18b3b351f217c02ac590e323caa3cf322fbb875ce8892f8b",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the candidate photos sit inside one package and how they are named.
+
+    ``members``: glob patterns (``fnmatch``, ``*`` crosses ``/``) of files inside the unpacked package; for
+    ``kind="rcc"`` these are Qt resource bundles whose embedded WebP files are the candidates.
+    ``id_prefix``: photo ids read ``<id_prefix>_<name>``; ``name_part`` picks the path component that names
+    the photo (``-1`` = file stem; for rcc bundles the resource's stem, prefixed by ``rcc_names[bundle]``).
+    ``licence_path``: (installed prefix, upstream prefix) to map a member onto the paths that
+    ``debian/copyright`` uses (rcc resources: their resource path without the leading ``/gcompris/``).
+    """
+
+    kind: str  # "files" or "rcc"
+    members: tuple[str, ...]
+    id_prefix: str
+    name_part: int = -1
+    licence_path: tuple[str, str] = ("", "")
+    rcc_names: tuple[tuple[str, str], ...] = ()
+
+
+_GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc/"
+SOURCES: dict[str, Source] = {
+    "gcompris-qt-data": Source(
+        kind="rcc",
+        members=tuple(f"{_GCOMPRIS_RCC}{stem}.rcc" for stem in (
+            "erase", "explore_monuments", "explore_world_animals", "explore_farm_animals", "explore_world_music",
+            "clickgame")),
+        id_prefix="gcompris",
+        licence_path=("/gcompris/", ""),
+        rcc_names=(("erase", "erase"), ("explore_monuments", "monuments"), ("explore_world_animals", "animals"),
+                   ("explore_farm_animals", "farm"), ("explore_world_music", "music"), ("clickgame", "sea")),
+    ),
+    "lomiri-wallpapers-16.04": Source(
+        kind="files", members=("usr/share/backgrounds/*.jpg",), id_prefix="lomiri",
+        licence_path=("usr/share/backgrounds/", "16.04/")),
+    "lomiri-wallpapers-20.04": Source(
+        kind="files", members=("usr/share/backgrounds/*.jpg",), id_prefix="lomiri",
+        licence_path=("usr/share/backgrounds/", "20.04/")),
+    "mate-backgrounds": Source(
+        kind="files", members=("usr/share/backgrounds/mate/nature/*",), id_prefix="mate",
+        licence_path=("usr/share/backgrounds/mate/", "")),
+    "plasma-workspace-wallpapers": Source(
+        kind="files", members=("usr/share/wallpapers/*/contents/images/2560x1600.jpg",), id_prefix="plasma",
+        name_part=3, licence_path=("usr/share/wallpapers/", "")),
+}
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """The automatic part of the rule, applied to every candidate (and to a user's own photos)."""
+
+    #: Keep only photos whose longer side has at least this many pixels.
+    min_long_side: int = 1000
+    #: ... and whose shorter side has at least this many (drops extreme panoramas / slivers; KADID is 512x384).
+    min_short_side: int = 384
+    #: Greyscale when the 99th percentile of per-pixel chroma (max(R,G,B) - min(R,G,B), 0..255) is below this.
+    #: Measured on a copy whose longer side is ``probe_side``. True greyscale scores 0-1, the least colourful
+    #: kept photo (swans on black water) 17.
+    grey_chroma_p99: float = 8.0
+    probe_side: int = 256
+    #: Two photos are the same picture (e.g. one image at two resolutions) when their 16x16 difference hashes
+    #: (256 bits) differ in at most this many bits; the larger copy is kept. Distinct kept photos differ by >= 52.
+    duplicate_max_bits: int = 10
+
+
+SELECTION = SelectionRule()
+
+#: Stylised / illustrative images excluded by eye: (package, member) -> why. Everything else that passes
+#: :data:`SELECTION` is a natural photo (checked by looking at every candidate).
+EXCLUDED_MEMBERS: dict[tuple[str, str], str] = {
+    ("lomiri-wallpapers-16.04", "usr/share/backgrounds/analogpattern_by_Peter_Nerlich.jpg"):
+        "stylised: abstract paper texture under an artificial rainbow colour wash",
+    ("lomiri-wallpapers-16.04", "usr/share/backgrounds/umang_by_Abhishek_Mudgal.jpg"):
+        "illustration: computer-generated colour-gradient abstract",
+    ("lomiri-wallpapers-20.04", "usr/share/backgrounds/Fossa_by_Jasper_Roks.jpg"):
+        "illustration: vector-style abstract (Ubuntu 20.04 'Focal Fossa' artwork)",
+    ("lomiri-wallpapers-20.04", "usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg"):
+        "illustration: digital painting of a sea under the Milky Way",
+    ("lomiri-wallpapers-20.04", "usr/share/backgrounds/Painting-Colors_by__herobrine7gamer.jpg"):
+        "illustration: flat-colour diagonal stripes",
+    ("plasma-workspace-wallpapers", "usr/share/wallpapers/Autumn/contents/images/2560x1600.jpg"):
+        "illustration: digital painting of a tree and a figure",
+}
