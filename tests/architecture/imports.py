@@ -13,6 +13,32 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @dataclass(frozen=True)
+class LocalImport:
+    """An import inside a function body, of any module."""
+
+    source: str
+    module: str   # the top-level package imported, e.g. "mlflow"
+    line: int
+
+
+def local_imports(src: Path = SRC) -> list[LocalImport]:
+    """Every import that stands inside a function of a project module."""
+    found = []
+    for name, path in modules(src).items():
+        def visit(node: ast.AST, local: bool, name: str = name) -> None:
+            for child in ast.iter_child_nodes(node):
+                inner = local or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                if local and isinstance(child, ast.Import):
+                    found.extend(LocalImport(name, a.name.split(".")[0], child.lineno) for a in child.names)
+                elif local and isinstance(child, ast.ImportFrom) and not child.level:
+                    found.append(LocalImport(name, (child.module or "").split(".")[0], child.lineno))
+                visit(child, inner)
+
+        visit(ast.parse(path.read_text()), False)
+    return found
+
+
+@dataclass(frozen=True)
 class Import:
     source: str   # importing module, e.g. "mobileiqa.stages.evaluate"
     target: str   # imported project module (the longest existing module path)

@@ -5,6 +5,7 @@ or inside a function. The CLI command in ``cmd`` is a thin caller of that module
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,15 @@ def _is_docstring_only(path: Path) -> bool:
     return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
 
 
+@functools.cache
+def _edges():
+    return imports()
+
+
 def needed_files(stage: str) -> set[str]:
     """Repository paths of the modules ``mobileiqa.stages.<stage>`` runs (docstring-only packages left out)."""
     known = modules()
-    return {known[m].relative_to(ROOT).as_posix() for m in closure(f"mobileiqa.stages.{stage}", imports())
+    return {known[m].relative_to(ROOT).as_posix() for m in closure(f"mobileiqa.stages.{stage}", _edges())
             if m in known and not (known[m].name == "__init__.py" and _is_docstring_only(known[m]))}
 
 

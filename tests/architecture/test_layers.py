@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.architecture.imports import SRC, cycles, imports, modules
+from tests.architecture.imports import SRC, cycles, imports, local_imports, modules
 
 # Top to bottom. A module imports modules of its own layer or of the layers below it, never above.
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -27,6 +27,22 @@ DOMAIN_ORDER = ("mobileiqa.data", "mobileiqa.models", "mobileiqa.eval", "mobilei
                 "mobileiqa.predict", "mobileiqa.tracking")
 FACE = "mobileiqa"  # the package itself: its version and the lazy ``mobileiqa.Predictor``
 LAZY = "# lazy:"  # the comment a function-level project import carries, with its reason
+# The heavy optional dependencies a function may import where it needs them, and why they stay out of module level.
+HEAVY = {
+    "torch": "the ONNX scoring path and the measurement child processes run without it",
+    "timm": "backbones are built on demand",
+    "mlflow": "tracking and the registry only when a run logs or a version is read",
+    "onnx": "editing exported graphs only",
+    "onnxruntime": "sessions only where a file is scored or quantised",
+    "matplotlib": "plots only when drawn (a non-interactive backend is chosen first)",
+    "kfp": "the Kubeflow SDK only for compile, submit and local runs",
+    "kfp_server_api": "the Kubeflow API client only for submit",
+    "great_expectations": "the validation gate only when it runs",
+    "boto3": "the S3 client only when inputs come from S3",
+    "cv2": "OpenCV only for the distortions and BRISQUE that use it",
+    "piq": "the full-reference annotators only while the dataset is built",
+    "openpyxl": "Excel labels only for the datasets that ship them",
+}
 
 
 def unit(module: str) -> str:
@@ -91,6 +107,13 @@ def test_function_level_imports_say_why():
     assert silent == []
 
 
+def test_only_heavy_optional_dependencies_are_imported_inside_functions():
+    """Everything else (the standard library, numpy, pandas, scipy, PIL, tqdm...) is imported at module level."""
+    light = [f"{i.source}:{i.line} imports {i.module}" for i in local_imports()
+             if i.module != "mobileiqa" and i.module not in HEAVY]
+    assert light == []
+
+
 def test_the_rule_sees_a_violation(tmp_path):
     """The checks above read real imports: an upward, unexplained function-level import is found."""
     pkg = tmp_path / "mobileiqa"
@@ -98,7 +121,10 @@ def test_the_rule_sees_a_violation(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "config.py").write_text("X = 1\n")
     (pkg / "data" / "__init__.py").write_text("")
-    (pkg / "data" / "build.py").write_text("def f():\n    from mobileiqa.config import X\n    return X\n")
+    (pkg / "data" / "build.py").write_text("def f():\n    import json\n"
+                                           "    from mobileiqa.config import X\n    return X\n")
+    assert [(i.source, i.module) for i in local_imports(tmp_path)] == [("mobileiqa.data.build", "json"),
+                                                                       ("mobileiqa.data.build", "mobileiqa")]
     found = imports(tmp_path)
     assert [(e.source, e.target, e.local, e.comment) for e in found] == [
         ("mobileiqa.data.build", "mobileiqa.config", True, "")]

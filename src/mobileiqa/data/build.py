@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -147,8 +148,6 @@ def score_photos(photos: list[Path], out_dir: Path, spec: BuildConfig, progress:
     rows: list[dict] = []
     try:
         if spec.workers > 1:
-            import multiprocessing as mp
-
             with ProcessPoolExecutor(spec.workers, mp_context=mp.get_context("spawn")) as pool:
                 for result in pool.map(_process, jobs):
                     rows.extend(result)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from mobileiqa.atomic import atomic_path
+from mobileiqa.preprocess import PHOTO_HEIGHT, PHOTO_WIDTH
 
 
 def _pyplot():
@@ -51,8 +54,6 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str = "
 
 def scatter_with_fit(pred, mos, fit, path: str | os.PathLike, title: str = "", srcc: float | None = None) -> Path:
     """Predicted score vs MOS with the fitted 4-parameter logistic (``fit`` is a callable or None)."""
-    import numpy as np
-
     plt = _pyplot()
     pred, mos = np.asarray(pred, float), np.asarray(mos, float)
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -70,8 +71,6 @@ def scatter_with_fit(pred, mos, fit, path: str | os.PathLike, title: str = "", s
 def grouped_bars(table: dict[str, dict[str, float | None]], path: str | os.PathLike, ylabel: str = "SRCC",
                  title: str = "") -> Path:
     """Bars per group (x) and scorer (colour): ``table[scorer][group] = value`` (None drawn as a gap)."""
-    import numpy as np
-
     plt = _pyplot()
     scorers = list(table)
     groups = list(next(iter(table.values()))) if table else []
@@ -131,7 +130,8 @@ def latency_vs_resolution(rows: list[dict], path: str | os.PathLike, title: str 
     return _save(fig, path)
 
 
-def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "", resolution: str = "1907x1231") -> Path:
+def cost_vs_accuracy(rows: list[dict], path: str | os.PathLike, title: str = "",
+                     resolution: str = f"{PHOTO_WIDTH}x{PHOTO_HEIGHT}") -> Path:
     """Mean SRCC over seeds (bars: min-max) against parameters (left) and GMACs (right), one point per model; the
     reference is drawn as a square."""
     plt = _pyplot()

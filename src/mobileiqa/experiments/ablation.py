@@ -22,8 +22,10 @@ ablation continues where it stopped and ``--only`` lets two processes share the 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -280,9 +282,6 @@ def record(result: dict, out_dir: str | os.PathLike, results_dir: str | os.PathL
            plot_dir: str | os.PathLike = "docs/plots") -> Path:
     """Write ``RESULTS/<machine>/ablation.json`` for ``mobileiqa render-benchmarks`` and copy the plot to
     ``plot_dir``; returns the result file's path."""
-    import datetime as dt
-    import shutil
-
     plot = Path(plot_dir) / "ablation_cost_vs_srcc.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(out_dir) / "ablation.png", plot)

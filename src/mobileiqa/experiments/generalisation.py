@@ -13,6 +13,7 @@ Each group's result is cached as JSON under the output folder, keyed by a hash o
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -108,8 +109,6 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     """Write ``result`` as a per-machine benchmark result (``RESULTS/<machine>/generalisation.json``) that
     ``mobileiqa render-benchmarks`` puts in docs/BENCHMARKS.md; returns its path. Rows of *other* models already
     recorded there are kept (the ablation compares the reference student with the winner), this model's replaced."""
-    import datetime as dt
-
     path = Path(results_dir) / machine_id() / "generalisation.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
     if old.get("dataset_sha256") not in (None, result["dataset_sha256"]):

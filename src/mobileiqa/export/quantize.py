@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -101,8 +102,6 @@ def _finite(x: float) -> float | None:
 
 def drift(fp32: np.ndarray, int8: np.ndarray, mos: np.ndarray) -> dict:
     """SRCC/PLCC of both against MOS and their differences (int8 - fp32); ``None`` where undefined (constant)."""
-    import warnings
-
     out = {"n": len(mos)}
     for name, fn in (("srcc", srcc), ("plcc", plcc)):
         with warnings.catch_warnings():

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from tqdm import tqdm
 
 from mobileiqa.config import Params
 
@@ -90,8 +91,6 @@ def dvc_pull(repo_dir: str | os.PathLike, dest: str | os.PathLike, remote_url: s
 def s3_download(uri: str, dest: str | os.PathLike) -> Path:
     """Download every object under ``s3://bucket/prefix`` into ``dest`` (keys relative to the prefix)."""
     import boto3
-    from tqdm import tqdm
-
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:
         raise ValueError(f"data_source {uri!r}: expected s3://bucket/prefix")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import urllib3
 
 from mobileiqa.orchestration.params_text import load_params_text
 
@@ -18,8 +21,6 @@ DEFAULT_EXPERIMENT = "mobileiqa"
 
 
 def _client(host: str, namespace: str | None):
-    import warnings
-
     import kfp
 
     if not host.startswith(("http://", "https://")):
@@ -40,7 +41,6 @@ def _package(package: str | os.PathLike) -> str:
 def _api_errors(host: str) -> Iterator[None]:
     """KFP API and connection failures as a RuntimeError naming the host (the CLI prints it)."""
     import kfp_server_api
-    import urllib3
 
     try:
         yield

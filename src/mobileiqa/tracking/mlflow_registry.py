@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from mobileiqa.tracking.mlflow_logger import MlflowLogger, tracking_uri
@@ -265,8 +266,6 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
 def _requirements() -> list[str]:
     """Pinned runtime requirements of the pyfunc (no inference: that would load the model in a subprocess).
     ``mobileiqa`` itself must be importable where the model is served (``--env-manager local``)."""
-    from importlib.metadata import version
-
     return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")]
 
 

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+import pandas as pd
+
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import accuracy
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
@@ -296,8 +298,6 @@ def rescore_on_dataset(dataset_dir, batch: int = 16) -> Rescore:
 
     def rescore(name: str, version: str, challenger: Evidence) -> tuple[float, float]:
         import mlflow.pyfunc
-        import pandas as pd
-
         ds = PreparedDataset.load(dataset_dir)
         if ds.manifest_sha256 != challenger.dataset_sha256:
             raise ValueError(f"{dataset_dir}: manifest sha256 {ds.manifest_sha256[:12]} is not the challenger's "

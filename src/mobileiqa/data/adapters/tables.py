@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.io import loadmat
 
 from mobileiqa.data.manifest import ManifestError
 
@@ -164,8 +165,6 @@ def read_excel_table(path: str | os.PathLike, label: str, required: list[str], s
 
 def read_mat_variable(path: str | os.PathLike, variable: str, label: str) -> np.ndarray:
     """One variable of a MATLAB file (v4-v7.2, as ``scipy.io.loadmat`` reads them)."""
-    from scipy.io import loadmat
-
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{label}: labels file not found")

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
 
 from mobileiqa.eval.baselines.brisque import BRISQUE, BrisqueModelError, ensure_brisque_models
 from mobileiqa.eval.baselines.niqe import NIQE
@@ -54,8 +56,6 @@ def get_baseline(name: str, **kwargs) -> Baseline:
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as an HxWx3 uint8 RGB array (EXIF orientation applied, alpha dropped)."""
-    from PIL import Image, ImageOps
-
     try:
         with Image.open(path) as img:
             return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
@@ -68,8 +68,6 @@ def score_images(name: str | Baseline, paths: Sequence[str | os.PathLike], progr
     """Score each image file with one baseline (a name or a baseline object); returns float64 scores in the
     order of ``paths``. An image the baseline cannot score (e.g. too small for NIQE) raises ``ValueError``
     naming the file."""
-    from tqdm.auto import tqdm
-
     baseline = get_baseline(name, **kwargs) if isinstance(name, str) else name
     scores = np.empty(len(paths), dtype=np.float64)
     for i, path in enumerate(tqdm(paths, desc=baseline.name, unit="img", disable=not progress)):
