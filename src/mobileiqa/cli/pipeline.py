@@ -144,6 +144,13 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_args(p: argparse.ArgumentParser, out: str) -> None:
+    add_params_args(p, "params file", default="params.yaml")
+    p.add_argument("--dataset", default="artifacts/dataset")
+    p.add_argument("--out", default=out)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the stage commands to the ``mobileiqa`` parser, in pipeline order."""
     p = sub.add_parser("prepare", help="build the default dataset or read a real one into a manifest")
@@ -168,18 +175,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_models)
 
     p = sub.add_parser("train-teacher", help="train the teacher on the prepared dataset (MLflow-tracked)")
-    add_params_args(p, "params file", default="params.yaml")
-    p.add_argument("--dataset", default="artifacts/dataset")
-    p.add_argument("--out", default="artifacts/teacher")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    _training_args(p, "artifacts/teacher")
     p.set_defaults(func=_train_teacher)
 
     p = sub.add_parser("distill-student", help="distil the student from a trained teacher (MLflow-tracked)")
-    add_params_args(p, "params file", default="params.yaml")
-    p.add_argument("--dataset", default="artifacts/dataset")
+    _training_args(p, "artifacts/student")
     p.add_argument("--teacher", default="artifacts/teacher/model.pt")
-    p.add_argument("--out", default="artifacts/student")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.set_defaults(func=_distill_student)
 
     p = sub.add_parser("baselines", help="score the evaluated split with NIQE, PIQE and BRISQUE (cached per dataset)")
