@@ -33,16 +33,14 @@ def photos_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(photos_dir, tmp_path_factory):
-    """A built tiny default dataset (3 photos, 1 level per type, 3 annotators)."""
-    from mobileiqa.data.build import build_dataset
-    from mobileiqa.data.settings import BuildConfig
+def tiny_dataset(prepared_tiny, tiny_params):
+    """The tiny default dataset (3 photos, 1 level per type, 3 annotators: ``params/tiny.yaml``'s ``data.build``)
+    as ``(folder, BuildConfig, build report)``; the same folder as ``prepared_tiny``, built once a session."""
+    import json
 
-    out = tmp_path_factory.mktemp("dataset")
-    spec = BuildConfig(long_side=96, max_photos=3, levels_per_type=1, annotators=("ssim", "gmsd", "haarpsi"),
-                     workers=1)
-    report = build_dataset(photos_dir, out, spec, progress=False)
-    return out, spec, report
+    spec = tiny_params.data.build
+    assert (spec.max_photos, spec.levels_per_type, len(spec.annotators)) == (3, 1, 3)
+    return prepared_tiny, spec, json.loads((prepared_tiny / "build_report.json").read_text())
 
 
 def _free_port() -> int:
