@@ -1,4 +1,5 @@
-"""File helpers: atomic writes (temporary file beside the target, then rename) and content digests.
+"""File helpers: atomic writes (temporary file beside the target, then rename), content digests, and reading the
+JSON a pipeline stage wrote.
 
 A crash or an exception never leaves a half-written file at the target path.
 """
@@ -59,3 +60,17 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_stage_json(path: str | os.PathLike, stage: str) -> dict:
+    """A JSON object written by pipeline stage ``stage``; errors name the file and the command that writes it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} not found: run the {stage} stage first (`mobileiqa {stage}`)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data

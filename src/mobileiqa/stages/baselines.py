@@ -4,13 +4,12 @@ Their scores do not depend on the model, so the pipeline caches them in their ow
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from mobileiqa.atomic import write_csv, write_json
+from mobileiqa.atomic import read_stage_json, write_csv, write_json
 from mobileiqa.config import Params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.baselines import get_baseline, score_images
@@ -44,9 +43,7 @@ def join_baselines(frame: pd.DataFrame, baselines_dir: Path, dataset: PreparedDa
     """Add the cached baseline scores of ``baselines_dir`` to ``frame`` (one column per baseline); returns each
     baseline's ``{"higher_is_better": ...}``. Fails when they were scored on another dataset or split."""
     info_path = baselines_dir / "baselines.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path} not found: run the baselines stage first (`mobileiqa baselines`)")
-    info = json.loads(info_path.read_text())
+    info = read_stage_json(info_path, "baselines")
     if info["manifest_sha256"] != dataset.manifest_sha256 or info["split"] != split:
         raise ValueError(f"{info_path} was computed for another dataset or split (split {info['split']!r}, manifest "
                          f"{info['manifest_sha256'][:12]}; now {split!r}, {dataset.manifest_sha256[:12]}): rerun "

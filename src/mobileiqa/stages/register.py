@@ -6,10 +6,10 @@ and validate outputs, render the model card, and register a new version of ``reg
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from mobileiqa.atomic import read_stage_json
 from mobileiqa.config import Params
 from mobileiqa.environment import git_commit as current_commit
 from mobileiqa.tracking.card import render_card
@@ -34,15 +34,8 @@ def run_register(params: Params, eval_dir: str | os.PathLike, export_dir: str | 
     cfg = params.register
     eval_data = read_eval(eval_dir)
     export_path = Path(export_dir) / "export.json"
-    if not export_path.is_file():
-        raise FileNotFoundError(f"{export_path} not found: run the export stage first (`mobileiqa export`)")
-    export = json.loads(export_path.read_text())
-    validation = None
-    if validation_dir is not None:
-        summary = Path(validation_dir) / "summary.json"
-        if not summary.is_file():
-            raise FileNotFoundError(f"{summary} not found: run the validate stage first (`mobileiqa validate`)")
-        validation = json.loads(summary.read_text())
+    export = read_stage_json(export_path, "export")
+    validation = None if validation_dir is None else read_stage_json(Path(validation_dir) / "summary.json", "validate")
     evidence = collect_evidence(eval_data, export, validation, git_commit or current_commit(),
                                 profile or cfg.profile, _model_arch(export, eval_data))
     card = render_card(cfg.model_name, evidence, export, export_dir)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+from mobileiqa.atomic import read_stage_json
 from mobileiqa.tracking.mlflow_logger import MlflowLogger, tracking_uri
 from mobileiqa.tracking.pyfunc import ImageQualityModel
 from mobileiqa.tracking.settings import RegisterConfig, TrackingConfig
@@ -123,22 +124,10 @@ def _json_tag(d: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------- reading stage outputs
-def _read_json(path: Path, stage: str) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} not found: run the {stage} stage first") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_eval(eval_dir: str | os.PathLike) -> dict:
     """``metrics.json`` of the evaluate stage, checked for the keys the registry relies on."""
     path = Path(eval_dir) / "metrics.json"
-    data = _read_json(path, "evaluate")
+    data = read_stage_json(path, "evaluate")
     model = data.get("model")
     missing = [k for k in ("split", "n", "dataset_sha256") if k not in data]
     missing += [f"model.{k}" for k in ("srcc", "plcc") if not isinstance(model, dict) or k not in model]
