@@ -17,6 +17,7 @@ from tests.procs import stop, wait_until
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
+TINY_STUDENT = "mobileiqa_student_mobilenetv3_small_050_tiny"
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +101,22 @@ def prepared_tiny(photos_dir, tmp_path_factory, tiny_params):
     out = tmp_path_factory.mktemp("prepared")
     prepare(tiny_params.data, out, photos_dir, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory):
+    """``(checkpoint, onnx)`` of a tiny student (policy: long side 128) whose scores vary across images."""
+    from mobileiqa.export.metadata import ExportMetadata
+    from mobileiqa.export.onnx import export_onnx
+    from mobileiqa.models.checkpoint import save_model
+    from mobileiqa.preprocess import ResolutionPolicy
+    from tests.modelgen import spread_model
+
+    model = spread_model(TINY_STUDENT)
+    d = tmp_path_factory.mktemp("model")
+    policy = ResolutionPolicy(long_side=128)
+    ckpt = save_model(model, TINY_STUDENT, d / "model.pt", meta={"resolution": policy.to_dict()})
+    meta = ExportMetadata(TINY_STUDENT, "test", model.scale, policy, {"export": "x", "train": None},
+                          {"manifest_sha256": None, "source": "checkpoint"}, model.config.to_dict())
+    onnx_path = export_onnx(model, d / "model.onnx", meta)
+    return ckpt, onnx_path

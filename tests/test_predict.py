@@ -11,28 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import TINY_STUDENT as TINY
 from tests.imagegen import make_photo
-
-TINY = "mobileiqa_student_mobilenetv3_small_050_tiny"
-
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    """``(checkpoint, onnx)`` of a tiny student whose scores vary across images."""
-    from mobileiqa.export.metadata import ExportMetadata
-    from mobileiqa.export.onnx import export_onnx
-    from mobileiqa.models.checkpoint import save_model
-    from mobileiqa.preprocess import ResolutionPolicy
-    from tests.modelgen import spread_model
-
-    model = spread_model(TINY)
-    d = tmp_path_factory.mktemp("model")
-    policy = ResolutionPolicy(long_side=128)
-    ckpt = save_model(model, TINY, d / "model.pt", meta={"resolution": policy.to_dict()})
-    meta = ExportMetadata(TINY, "test", model.scale, policy, {"export": "x", "train": None},
-                          {"manifest_sha256": None, "source": "checkpoint"}, model.config.to_dict())
-    onnx_path = export_onnx(model, d / "model.onnx", meta)
-    return ckpt, onnx_path
 
 
 @pytest.fixture()
@@ -125,10 +105,13 @@ def test_cli_folder_with_corrupt_files(model_files, folder, tmp_path, capsys):
     for bad in ("empty.jpg", "truncated.jpg", "notes.png"):
         assert f"FAILED {folder}" in err and bad in err
     lines = out.read_text().splitlines()
-    assert lines[0] == "path,score" and len(lines) == 4
-    scored = {Path(line.split(",")[0]).name: float(line.split(",")[1]) for line in lines[1:]}
-    assert set(scored) == {"a.png", "c.jpeg", "b.jpg"} and all(0 <= s <= 1 for s in scored.values())
-    assert "3 failed" in err
+    assert lines[0] == "path,score,status,error" and len(lines) == 7  # one row per input, failures included
+    rows = {Path(line.split(",")[0]).name: line.split(",", 3)[1:] for line in lines[1:]}
+    assert {n for n, r in rows.items() if r[1] == "ok"} == {"a.png", "c.jpeg", "b.jpg"}
+    assert all(0 <= float(r[0]) <= 1 and r[2] == "" for r in rows.values() if r[1] == "ok")
+    assert rows["empty.jpg"][:2] == ["", "error"] and "empty file" in rows["empty.jpg"][2]
+    assert rows["notes.png"][1] == "error" and "not a readable image" in rows["notes.png"][2]
+    assert "3 failed" in err and "images/s" in err
 
 
 def test_cli_json_output_and_exit_zero(model_files, folder, tmp_path, capsys):
@@ -138,13 +121,18 @@ def test_cli_json_output_and_exit_zero(model_files, folder, tmp_path, capsys):
     rc = main(["predict", str(folder / "a.png"), str(folder / "sub"), "--model", str(model_files[0]), "--out",
                str(out), "--no-progress"])
     assert rc == 1  # sub/ holds truncated.jpg
-    rows = json.loads(out.read_text())
-    assert [Path(r["path"]).name for r in rows] == ["a.png", "b.jpg"]
+    doc = json.loads(out.read_text())
+    assert doc["model"] == TINY and doc["scale"] == {"minimum": 0.0, "maximum": 1.0, "higher_is_better": True}
+    assert doc["preprocess"]["resize"]["long_side"] == 128 and len(doc["preprocess"]["mean"]) == 3
+    rows = doc["results"]
+    assert [(Path(r["path"]).name, r["status"]) for r in rows] == [
+        ("a.png", "ok"), ("b.jpg", "ok"), ("truncated.jpg", "error")]
+    assert rows[2]["score"] is None and "cannot decode" in rows[2]["error"] and rows[0]["error"] is None
     (folder / "sub" / "truncated.jpg").unlink()
     rc = main(["predict", str(folder / "a.png"), str(folder / "sub"), "--model", str(model_files[0]), "--out",
                str(out), "--no-progress"])
     assert rc == 0
-    assert rows == json.loads(out.read_text())
+    assert rows[:2] == json.loads(out.read_text())["results"]
     assert main(["predict", str(folder), "--model", str(model_files[0]), "--out", str(tmp_path / "s.json"),
                  "--format", "csv"]) == 2
     assert "disagrees" in capsys.readouterr().err

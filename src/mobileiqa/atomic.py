@@ -11,20 +11,41 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask (read from /proc where it can be, else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed."""
+def atomic_path(path: str | os.PathLike, keep: Callable[[], bool] | None = None) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` (with the permissions a new file gets under
+    the user's umask, like ``open(path, "w")``), on error it is removed. ``keep`` is asked once the block ends
+    without error: when it says ``False`` the temporary file is dropped and ``path`` left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        if keep is not None and not keep():
+            Path(tmp).unlink(missing_ok=True)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -115,15 +115,20 @@ def test_card_has_every_section():
 
 
 def test_pyfunc_inputs(tmp_path: Path):
+    from mlflow.exceptions import MlflowException
+
     img = tmp_path / "a.jpg"
     img.write_bytes(b"\xff\xd8fake")
     b64 = base64.b64encode(b"\x89PNGfake").decode()
-    assert as_images([str(img), b64, b"raw"]) == [img, b"\x89PNGfake", b"raw"]
-    assert as_images(pd.DataFrame({"image": [str(img)]})) == [img]
+    assert as_images([b64, b"raw"]) == [b"\x89PNGfake", b"raw"]
     assert as_images(pd.DataFrame({"other": [b64]})) == [b"\x89PNGfake"]
-    assert as_images(pd.DataFrame({"image": [[b64, str(img)]]})) == [b"\x89PNGfake", img]  # {"image": [...]}
+    assert as_images(pd.DataFrame({"image": [[b64, b64]]})) == [b"\x89PNGfake"] * 2  # {"image": [...]}
     assert as_images({"image": [b64]}) == [b"\x89PNGfake"]
-    with pytest.raises(ValueError, match="image 1: .*neither an existing file nor base64"):
-        as_images([b64, str(tmp_path / "missing.jpg")])
-    with pytest.raises(ValueError, match="image 0: expected encoded bytes"):
+    with pytest.raises(MlflowException, match="image 1: .* is not base64; send the image's bytes"):
+        as_images([b64, str(img)])  # paths are not read by default ...
+    assert as_images([str(img), b64], allow_paths=True) == [img, b"\x89PNGfake"]  # ... unless allowed
+    assert as_images(pd.DataFrame({"image": [[b64, str(img)]]}), allow_paths=True) == [b"\x89PNGfake", img]
+    with pytest.raises(MlflowException, match="image 1: .*no such file is readable by the server"):
+        as_images([b64, str(tmp_path / "missing.jpg")], allow_paths=True)
+    with pytest.raises(MlflowException, match="image 0: expected a base64 string"):
         as_images([3.5])

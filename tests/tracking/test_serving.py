@@ -1,6 +1,7 @@
 """The end-to-end path against the PostgreSQL + S3 ``mlflow server``: register the tiny exported student → promote
-→ load ``models:/mobileiqa-student@champion`` → score (paths and base64 bytes), and ``mlflow models serve`` of the
-champion answering REST scoring requests with the same scores as the ONNX file scored directly."""
+→ load ``models:/mobileiqa-student@champion`` → score (base64 bytes; paths where the deployer allows them), and
+``mlflow models serve`` of the champion answering REST scoring requests (a > 1 MB JPEG from a request file) with the
+same scores as the ONNX file scored directly, and refusing server paths and bad items with HTTP 400."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from mobileiqa.config import load_params
 from mobileiqa.predict import Predictor
@@ -45,6 +47,7 @@ def test_champion_loads_by_alias_and_scores(mlflow_server, champion, sample_jpeg
     import mlflow.pyfunc
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("MOBILEIQA_SERVE_ALLOW_PATHS", "1")  # a batch job on a shared disk may send paths
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     by_path = model.predict(pd.DataFrame({"image": [str(p) for p in sample_jpegs]}))
     by_bytes = model.predict([base64.b64encode(p.read_bytes()).decode() for p in sample_jpegs])
@@ -56,12 +59,31 @@ def test_champion_loads_by_alias_and_scores(mlflow_server, champion, sample_jpeg
     np.testing.assert_allclose(predictor(sample_jpegs), champion, atol=1e-6)
 
 
-def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, sample_jpegs, tmp_path):
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    req = urllib.request.Request(url + "/invocations", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, sample_jpegs, tiny_export, tmp_path):
+    from mobileiqa.cli import main
+
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent))
     port = _free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # for uvicorn
+    env.pop("MOBILEIQA_SERVE_ALLOW_PATHS", None)
+    # a > 1 MB JPEG, sent as the README does: a request file from `mobileiqa request`, posted with -d @file
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)).save(big, quality=95)
+    assert big.stat().st_size > 1_000_000
+    assert main(["request", str(big), *map(str, sample_jpegs), "--out", str(tmp_path / "request.json")]) == 0
+    want = Predictor.from_path(tiny_export / "model.onnx")([big, *sample_jpegs])
     with open(log, "w") as fh:
         proc = subprocess.Popen([exe, "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
                                  "-h", "127.0.0.1", "-p", str(port), "-w", "1"], stdout=fh, stderr=subprocess.STDOUT,
@@ -69,17 +91,20 @@ def test_mlflow_models_serve_answers_rest_requests(mlflow_server, champion, samp
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: urllib.request.urlopen(url + "/ping", timeout=2), "mlflow models serve", proc, 120, log)
+        status, answer = _post(url, (tmp_path / "request.json").read_bytes())
+        assert status == 200, answer
+        np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), want, atol=1e-6)
         images = [base64.b64encode(p.read_bytes()).decode() for p in sample_jpegs]
-        for body in ({"inputs": images}, {"dataframe_split": {"columns": ["image"], "data": [[i] for i in images]}}):
-            req = urllib.request.Request(url + "/invocations", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                predictions = json.loads(resp.read())["predictions"]
-            np.testing.assert_allclose(np.asarray(predictions, dtype=float), champion, atol=1e-6)
-        bad = urllib.request.Request(url + "/invocations", data=json.dumps({"inputs": ["not an image"]}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(bad, timeout=60)
-        assert err.value.code in (400, 500) and "neither an existing file nor base64" in err.value.read().decode()
+        status, answer = _post(url, json.dumps(
+            {"dataframe_split": {"columns": ["image"], "data": [[i] for i in images]}}).encode())
+        np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), champion, atol=1e-6)
+        # the server's files are not an oracle: a path is refused, whether it exists or not
+        for path in ("/etc/passwd", str(sample_jpegs[0])):
+            status, answer = _post(url, json.dumps({"inputs": [images[0], path]}).encode())
+            assert status == 400 and answer["error_code"] == "INVALID_PARAMETER_VALUE"
+            assert f"image 1: {path!r} is not base64" in answer["message"]
+            assert "MOBILEIQA_SERVE_ALLOW_PATHS=1" in answer["message"]
+        status, answer = _post(url, json.dumps({"inputs": [images[0], images[1], "bm90IGFuIGltYWdl"]}).encode())
+        assert status == 400 and "image 2: not a readable image" in answer["message"]
     finally:
         stop(proc)

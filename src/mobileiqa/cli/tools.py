@@ -1,6 +1,6 @@
-"""The commands around the pipeline: score photos (``predict``), the model registry (``promote``, ``card``), the
-default dataset's photos (``fetch-photos``), reference weights (``convert-reference``), profiles (``profile
-apply``) and the benchmark doc (``render-benchmarks``).
+"""The commands around the pipeline: score photos (``predict``; ``request`` builds a REST request body), the model
+registry (``promote``, ``card``), the default dataset's photos (``fetch-photos``), reference weights
+(``convert-reference``), profiles (``profile apply``) and the benchmark doc (``render-benchmarks``).
 
 The registry store is ``tracking.uri`` / ``$MLFLOW_TRACKING_URI`` / the project's ``sqlite:///mlflow.db``;
 credentials of remote stores come from the environment (``AWS_*``, ``MLFLOW_TRACKING_TOKEN``...), never from
@@ -18,6 +18,7 @@ from pathlib import Path
 from mobileiqa.atomic import write_text
 from mobileiqa.cli.args import add_params_args, params_from
 from mobileiqa.config import apply_profile, write_defaults
+from mobileiqa.predict.predictor import MAX_PIXELS
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -25,20 +26,51 @@ def _predict(args: argparse.Namespace) -> int:
 
     try:
         fmt = output_format(args.out, args.format)
-    except ValueError as exc:
+        predictor = Predictor.from_path(args.model, threads=args.threads, max_pixels=args.max_pixels,
+                                        reduced_decode=not args.full_decode)
+    except (ValueError, FileNotFoundError) as exc:
         print(f"mobileiqa predict: {exc}", file=sys.stderr)
         return 2
-    predictor = Predictor.from_path(args.model, threads=args.threads)
+    meta = predictor.metadata
+    header = {"model": meta.get("model"), "scale": predictor.scale.to_dict(),
+              "preprocess": {"resize": predictor.policy.to_dict(), **predictor.normalisation.to_dict(),
+                             "max_pixels": predictor.max_pixels, "reduced_decode": predictor.reduced_decode}}
 
     def report(result) -> None:
         print(f"FAILED {result.source}: {result.error}", file=sys.stderr)
 
-    n_ok, failures = write_scores(predictor.score_files(iter_files(args.paths)), args.out, fmt, on_error=report,
-                                  progress=not args.no_progress)
-    where = args.out or "stdout"
-    print(f"scored {n_ok} image(s) with {predictor.metadata.get('model')} ({predictor.backend_name}, "
-          f"{predictor.scale.describe()}) -> {where}; {len(failures)} failed", file=sys.stderr)
-    return 1 if failures else 0
+    def warn(result) -> None:
+        print(f"WARNING {result.source}: {result.warning}", file=sys.stderr)
+
+    summary = write_scores(predictor.score_files(iter_files(args.paths)), args.out, fmt, header=header,
+                           on_error=report, on_warning=warn, progress=not args.no_progress)
+    if args.out is None:
+        where = "stdout"
+    elif summary.written:
+        where = args.out
+    else:
+        where = f"nothing written ({args.out} left as it was: no input could be scored)"
+    print(f"scored {summary.scored} image(s) with {meta.get('model')} ({predictor.backend_name}, "
+          f"{predictor.scale.describe()}) -> {where}; {len(summary.failures)} failed; "
+          f"{summary.images_per_s:.1f} images/s", file=sys.stderr)
+    return 1 if summary.failures else 0
+
+
+def _request(args: argparse.Namespace) -> int:
+    from mobileiqa.tracking.pyfunc import encode_images  # lazy: see the docstring
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        print(f"mobileiqa request: not a file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    body = json.dumps({"inputs": encode_images(args.images)})
+    if args.out:
+        write_text(args.out, body)
+        print(f"wrote {args.out} ({len(args.images)} image(s), {len(body) / 1e6:.1f} MB): "
+              f"curl -s HOST:PORT/invocations -H 'Content-Type: application/json' -d @{args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(body)
+    return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -124,15 +156,39 @@ def _render_benchmarks(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add these commands to the ``mobileiqa`` parser."""
-    p = sub.add_parser("predict", help="score image files, folders (recursive) and globs with a model file")
+    p = sub.add_parser(
+        "predict", help="score image files, folders (recursive) and globs with a model file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score images; one output row per input (CSV: path,score,status,error; JSON: model, scale, "
+                    "preprocess, results).",
+        epilog="inputs:\n"
+               "  a file (or a symlink to one) is always scored, whatever its suffix;\n"
+               "  a folder is walked recursively: image suffixes only (.jpg .jpeg .png .bmp .tif .tiff .webp .gif\n"
+               "  .ppm .pgm), symlinks to files followed, symlinked folders not entered, hidden files and folders\n"
+               "  skipped; a glob (quoted; ** recurses) is expanded the same way.\n"
+               "  A missing file, a dangling symlink, a symlink loop, a folder with no image and a pattern that\n"
+               "  matches nothing are reported as failed inputs; the others are still scored.\n"
+               "  Sides below 8 px are refused; smaller than the model's 64 px minimum is upscaled with a warning.\n"
+               "exit status: 0 all scored, 1 any input failed, 2 bad arguments or model.")
     p.add_argument("paths", nargs="+", help="image files, folders or glob patterns (quote globs)")
     p.add_argument("--model", required=True, help=".pt, .onnx or .ort file, or models:/NAME@ALIAS")
-    p.add_argument("--out", help="output file (.csv or .json), written only when every input was processed; "
-                                 "default stdout")
+    p.add_argument("--out", help="output file (.csv or .json), written once every input was processed and only "
+                                 "when one was scored (else left as it was); default: stdout")
     p.add_argument("--format", choices=("csv", "json"), help="output format (default: from --out's suffix, else csv)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help="refuse larger images, from the header, before decoding (default: %(default)s)")
+    p.add_argument("--full-decode", action="store_true",
+                   help="decode JPEGs at full size even when the resolution policy downsamples them (slower; by "
+                        "default libjpeg decodes at 1/2, 1/4 or 1/8 size, never below the policy's size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("request", help="write the JSON body of a REST scoring request for `mlflow models serve` "
+                                       "(the images base64-encoded under \"inputs\")")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", help="request file to write (send it with curl -d @FILE); default: stdout")
+    p.set_defaults(func=_request)
 
     p = sub.add_parser("promote", help="move @champion to a version when every gate passes (exit 1 if refused)")
     add_params_args(p, "params file", default="params.yaml")

@@ -131,8 +131,8 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags) as logger:
         metrics = distill_student(cfg, inputs.dataset_dir, teacher, run_dir, model, weights, logger,
                                   resume=True)
-        pred = score_in_chunks(Predictor.from_path(run_dir / "model.pt"), inputs.files, params.evaluate.batch_size,
-                               f"score {model} seed {seed}")
+        predictor = Predictor.from_path(run_dir / "model.pt", reduced_decode=False)
+        pred = score_in_chunks(predictor, inputs.files, params.evaluate.batch_size, f"score {model} seed {seed}")
         row = {"model": model, "weights": weights, "seed": seed, "split": split, "teacher": str(teacher),
                "init_from_teacher": cfg.init_from_teacher,
                "epochs": cfg.train.head_epochs + cfg.train.epochs,

@@ -64,8 +64,8 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
                                          "manifest_sha256": digest})
     train_teacher(cfg, subset, work / "model", model, weights)
     test = split_frame(manifest, dataset.root, "test")
-    scores = score_in_chunks(Predictor.from_path(work / "model" / "model.pt"), list(test["file"]), 16,
-                             f"score without {group}")
+    predictor = Predictor.from_path(work / "model" / "model.pt", reduced_decode=False)
+    scores = score_in_chunks(predictor, list(test["file"]), 16, f"score without {group}")
     unseen = test["dist_type"].astype(str).map(group_of).eq(group).to_numpy()
     mos = test["mos"].to_numpy(np.float64)
     return {"group": group, "model": model, "weights": weights, "unseen_n": int(unseen.sum()),

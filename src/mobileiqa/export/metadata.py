@@ -12,7 +12,7 @@ mobileiqa.preprocess  ``{"color": "RGB", "layout": "NCHW", "input_range": [0, 1]
                       ResolutionPolicy dict, "resample": "bicubic", "exif_transpose": true, "min_side": 64}``;
                       ``mean``/``std`` are the model's :class:`~mobileiqa.preprocess.Normalisation` (read back
                       on load; a file without them means ImageNet's)
-mobileiqa.scale       :class:`~mobileiqa.models.scale.QualityScale` dict: ``minimum``, ``maximum`` (null =
+mobileiqa.scale       :class:`~mobileiqa.scale.QualityScale` dict: ``minimum``, ``maximum`` (null =
                       unbounded), ``higher_is_better``
 mobileiqa.git_commit  ``{"export": commit of the exporting code, "train": commit recorded in the checkpoint}``
 mobileiqa.dataset     ``{"manifest_sha256", "source"}`` — the manifest the model was trained on
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobileiqa import __version__
-from mobileiqa.models.scale import QualityScale
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy
+from mobileiqa.scale import QualityScale
 
 PREFIX = "mobileiqa."
 FORMAT_VERSION = 1

@@ -11,7 +11,7 @@ from mobileiqa.models.registry import (
     get_spec,
     list_models,
 )
-from mobileiqa.models.scale import QualityScale
+from mobileiqa.scale import QualityScale
 
 __all__ = [
     "STUDENT",

@@ -16,8 +16,8 @@ from mobileiqa.atomic import atomic_path
 from mobileiqa.models.backbone import create_backbone
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
 from mobileiqa.models.registry import get_spec
-from mobileiqa.models.scale import QualityScale
 from mobileiqa.preprocess import Normalisation
+from mobileiqa.scale import QualityScale
 
 FORMAT = "mobileiqa-checkpoint"
 VERSION = 1

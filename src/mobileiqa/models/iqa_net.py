@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from mobileiqa.models.head import ScoreHead
 from mobileiqa.models.lda import LDA
 from mobileiqa.models.mal import MAL
-from mobileiqa.models.scale import UNBOUNDED, UNIT, QualityScale
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation
+from mobileiqa.scale import UNBOUNDED, UNIT, QualityScale
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ registry version (e.g. the ``@champion``). Preprocessing is the one shared path,
 metadata; the default policy when a checkpoint has none), and the model's own normalisation
 (:class:`~mobileiqa.preprocess.Normalisation`, from the checkpoint or the file's metadata; ImageNet's when an older
 file has none). No random crops: scores are deterministic, on the model's declared
-:class:`~mobileiqa.models.scale.QualityScale` (``predictor.scale``; bounded scores are clipped to the bounds to
+:class:`~mobileiqa.scale.QualityScale` (``predictor.scale``; bounded scores are clipped to the bounds to
 absorb float rounding).
 
 For many files, :func:`~.inputs.iter_files` expands files, folders (recursively) and globs lazily,

@@ -14,31 +14,41 @@ from PIL import Image
 
 from mobileiqa.data.images import ImageError, prepare_image
 from mobileiqa.export.metadata import read_metadata
-from mobileiqa.models.scale import QualityScale
 from mobileiqa.predict.backends import MODEL_SUFFIXES, OrtBackend, TorchBackend, pick_model_file
 from mobileiqa.preprocess import IMAGENET, Normalisation, ResolutionPolicy
+from mobileiqa.scale import QualityScale
+
+#: Images above this many pixels are refused from the header, before decoding (200 MP = 16320x12240 = 199.8 MP).
+MAX_PIXELS = 250_000_000
 
 
 @dataclass(frozen=True)
 class Result:
-    """One scored input: ``score`` or, when it could not be scored, ``error``."""
+    """One input of a stream: ``score`` or, when it could not be scored, ``error``; ``warning`` says what was
+    done to score it (a small image upscaled)."""
 
     source: str
     score: float | None = None
     error: str | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "error"
 
 
 class Predictor:
     """A model plus its preprocessing; call it on a list of images to get one score per image."""
 
     def __init__(self, backend, policy: ResolutionPolicy, scale: QualityScale, metadata: dict, source: str,
-                 normalisation: Normalisation = IMAGENET) -> None:
+                 normalisation: Normalisation = IMAGENET, max_pixels: int = MAX_PIXELS,
+                 reduced_decode: bool = True) -> None:
         self.backend, self.policy, self.scale, self.metadata, self.source = backend, policy, scale, metadata, source
-        self.normalisation = normalisation
+        self.normalisation, self.max_pixels, self.reduced_decode = normalisation, max_pixels, reduced_decode
 
     @property
     def backend_name(self) -> str:
@@ -50,12 +60,18 @@ class Predictor:
 
     # -------------------------------------------------------------------------------------- loading
     @classmethod
-    def from_path(cls, path: str | os.PathLike, threads: int | None = None) -> Predictor:
+    def from_path(cls, path: str | os.PathLike, threads: int | None = None, max_pixels: int = MAX_PIXELS,
+                  reduced_decode: bool = True) -> Predictor:
         """Load a ``.pt`` checkpoint, an ``.onnx`` / ``.ort`` file, or an MLflow ``models:/NAME@ALIAS`` /
-        ``models:/NAME/VERSION`` URI. ``threads`` sets onnxruntime's intra-op threads (default: its own)."""
+        ``models:/NAME/VERSION`` URI. ``threads`` sets onnxruntime's intra-op threads (default: its own);
+        images above ``max_pixels`` are refused before decoding; ``reduced_decode`` lets a JPEG decode at 1/2, 1/4
+        or 1/8 size when the resolution policy downsamples it anyway (evaluation turns it off: a full decode)."""
+        if max_pixels < 64:
+            raise ValueError(f"max_pixels must be a positive pixel count, got {max_pixels}")
+        options = {"max_pixels": max_pixels, "reduced_decode": reduced_decode}
         text = os.fspath(path)
         if text.startswith("models:/"):
-            return cls.from_registry(text, threads=threads)
+            return cls.from_registry(text, threads=threads, **options)
         path = Path(text)
         if path.suffix not in MODEL_SUFFIXES:
             raise ValueError(f"{path}: unsupported model file; expected one of {MODEL_SUFFIXES} or a "
@@ -72,13 +88,14 @@ class Predictor:
             info = {"model": ckpt["model"], "resize": policy.to_dict(), "scale": model.scale.to_dict(),
                     "normalisation": model.normalisation.to_dict(), "dataset_sha256": meta.get("dataset_sha256"),
                     "git_commit": meta.get("git_commit")}
-            return cls(TorchBackend(model), policy, model.scale, info, str(path), model.normalisation)
+            return cls(TorchBackend(model), policy, model.scale, info, str(path), model.normalisation, **options)
         meta = read_metadata(path)
         return cls(OrtBackend(path, threads), meta.policy, meta.scale, meta.to_dict() | {"model": meta.model},
-                   str(path), meta.normalisation)
+                   str(path), meta.normalisation, **options)
 
     @classmethod
-    def from_registry(cls, uri: str, threads: int | None = None, dst: str | os.PathLike | None = None) -> Predictor:
+    def from_registry(cls, uri: str, threads: int | None = None, dst: str | os.PathLike | None = None,
+                      **options) -> Predictor:
         """Download a registry version's artifacts (``mlflow.artifacts``) and load its fp32 ONNX file."""
         import mlflow.artifacts  # mlflow only for registry URIs
 
@@ -89,9 +106,15 @@ class Predictor:
             except Exception as exc:
                 raise ValueError(f"cannot download {uri} from the MLflow registry ({exc.__class__.__name__}: "
                                  f"{exc}); check MLFLOW_TRACKING_URI and the model name/alias") from None
-            return cls.from_path(pick_model_file(local, uri), threads=threads)
+            return cls.from_path(pick_model_file(local, uri), threads=threads, **options)
 
     # -------------------------------------------------------------------------------------- scoring
+    def prepare(self, image, where: str | None = None, warn=None) -> np.ndarray:
+        """``(3, H, W) float32`` model input of one image (:func:`~mobileiqa.data.images.prepare_image` with this
+        model's policy, normalisation, pixel limit and decoding)."""
+        return prepare_image(image, self.policy, where, norm=self.normalisation, max_pixels=self.max_pixels,
+                             reduce=self.reduced_decode, warn=warn, limit_name="max_pixels (--max-pixels)")
+
     def _finish(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if self.scale.bounded:
@@ -104,8 +127,8 @@ class Predictor:
         if isinstance(images, str | bytes | os.PathLike | Image.Image) or (
                 isinstance(images, np.ndarray) and images.ndim == 3):
             images = [images]
-        inputs = [prepare_image(img, self.policy, where=str(img) if isinstance(img, str | os.PathLike)
-                                else f"image {i}", norm=self.normalisation) for i, img in enumerate(images)]
+        inputs = [self.prepare(img, str(img) if isinstance(img, str | os.PathLike) else f"image {i}")
+                  for i, img in enumerate(images)]
         out = np.empty(len(inputs), dtype=np.float64)
         by_shape: dict[tuple, list[int]] = {}
         for i, x in enumerate(inputs):
@@ -121,9 +144,11 @@ class Predictor:
             if isinstance(item, tuple):
                 yield Result(item[0], error=item[1])
                 continue
+            notes: list[str] = []
             try:
-                x = prepare_image(item, self.policy, norm=self.normalisation)
+                x = self.prepare(item, warn=notes.append)
             except ImageError as exc:
                 yield Result(str(item), error=exc.reason)
                 continue
-            yield Result(str(item), score=float(self._finish(self.backend(x[None]))[0]))
+            yield Result(str(item), score=float(self._finish(self.backend(x[None]))[0]),
+                         warning="; ".join(n.removeprefix(f"{item}: ") for n in notes) or None)

@@ -57,9 +57,9 @@ def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str
     dataset, frame = evaluated_split(dataset_dir, params.evaluate.split)
     out_dir = Path(out_dir)
     files = list(frame["file"])
-    models = {"student": Predictor.from_path(model_path)}
+    models = {"student": Predictor.from_path(model_path, reduced_decode=False)}
     if teacher_path is not None:
-        models["teacher"] = Predictor.from_path(teacher_path)
+        models["teacher"] = Predictor.from_path(teacher_path, reduced_decode=False)
     columns = []
     for name, predictor in models.items():
         frame[name] = score_in_chunks(predictor, files, cfg.batch_size, f"score {name}")

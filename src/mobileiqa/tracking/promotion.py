@@ -45,6 +45,7 @@ from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import accuracy
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
 from mobileiqa.tracking.mlflow_registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
+from mobileiqa.tracking.pyfunc import INPUT_COLUMN, encode_images
 from mobileiqa.tracking.settings import RegisterConfig
 
 HISTORY_PREFIX = "promotion."
@@ -298,13 +299,14 @@ def rescore_on_dataset(dataset_dir, batch: int = 16) -> Rescore:
 
     def rescore(name: str, version: str, challenger: Evidence) -> tuple[float, float]:
         import mlflow.pyfunc
+
         ds = PreparedDataset.load(dataset_dir)
         if ds.manifest_sha256 != challenger.dataset_sha256:
             raise ValueError(f"{dataset_dir}: manifest sha256 {ds.manifest_sha256[:12]} is not the challenger's "
                              f"evaluation dataset {challenger.dataset_sha256[:12]}; pass that dataset's folder")
         frame = split_frame(read_manifest(ds.manifest), ds.root, challenger.split)
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        scores = score_in_chunks(lambda files: model.predict(pd.DataFrame({"image": [str(f) for f in files]})),
+        scores = score_in_chunks(lambda files: model.predict(pd.DataFrame({INPUT_COLUMN: encode_images(files)})),
                                  list(frame["file"]), batch, f"re-score v{version}")
         m = accuracy(scores, frame["mos"].to_numpy(float))
         return float(m.srcc), float(m.plcc)

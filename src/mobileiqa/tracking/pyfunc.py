@@ -1,18 +1,21 @@
-"""The MLflow pyfunc flavour of a registered student: image paths or encoded image bytes in, quality scores out.
+"""The MLflow pyfunc flavour of a registered student: encoded images in, quality scores out.
 
 Scoring goes through :class:`mobileiqa.predict.Predictor` on the shipped ONNX/ORT/int8 file (the version's
-artifacts), so the registry, the CLI and evaluation share one preprocessing path. Inputs accepted by
-:meth:`ImageQualityModel.predict`:
+artifacts), so the registry, the CLI and evaluation share one preprocessing path; the ONNX/ORT path imports no
+torch. Inputs accepted by :meth:`ImageQualityModel.predict`:
 
 * a ``pandas.DataFrame`` with an ``image`` column (else its first column) — what ``mlflow models serve`` passes
-  for ``{"dataframe_split": {"columns": ["image"], "data": [[...], ...]}}`` or ``{"inputs": [...]}``;
+  for ``{"inputs": [...]}`` or ``{"dataframe_split": {"columns": ["image"], "data": [[...], ...]}}``;
 * a mapping ``{"image": [...]}``, a list / tuple / ``Series`` / 1-d array of items, or a single item.
 
-The logged signature is one unnamed string column, so MLflow's schema check lets all of these through.
+Each item is a base64 string of an encoded image (JPEG, PNG, WebP...: what JSON clients send;
+:func:`encode_images` and ``mobileiqa request`` build them) or, from Python, the encoded bytes themselves. File
+paths are refused: a served model reads only what it is sent, never the server's files. A deployer who wants
+paths (a batch job on a shared disk) sets ``MOBILEIQA_SERVE_ALLOW_PATHS=1`` in the serving environment.
 
-Each item is encoded image bytes, a base64 string of such bytes (what JSON clients send), or a path to an image
-file readable by the process that serves the model. The output is a 1-d ``float64`` array, one score per item in
-input order, on the model's declared scale (``predictor.scale``, recorded as a version tag).
+Any bad item fails the whole request with ``INVALID_PARAMETER_VALUE`` (HTTP 400) and a one-line message naming the
+item's index and the reason. The output is a 1-d ``float64`` array, one score per item in input order, on the
+model's declared scale (``predictor.scale``, recorded as a version tag).
 
 Loading needs the ``mobileiqa`` package in the serving environment: serve with ``--env-manager local``.
 """
@@ -22,57 +25,87 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mobileiqa.data.images import ImageError
 from mobileiqa.predict import Predictor
 
 INPUT_COLUMN = "image"
+#: set to 1 in the serving environment to let items be paths of files the server can read
+ALLOW_PATHS_ENV = "MOBILEIQA_SERVE_ALLOW_PATHS"
 
 
-def _item(value, index: int) -> bytes | Path:
-    """One input item as encoded bytes or an existing file path; errors name the item's position."""
+def encode_images(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Base64 strings of the files' bytes: the items of a scoring request."""
+    return [base64.b64encode(Path(p).read_bytes()).decode("ascii") for p in paths]
+
+
+def _bad(index: int, reason: str) -> MlflowException:
+    return MlflowException(f"image {index}: {reason}", error_code=INVALID_PARAMETER_VALUE)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _item(value, index: int, allow_paths: bool) -> bytes | Path:
+    """One input item as encoded bytes (or, where allowed, an existing file path); errors name its index."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):
-        raise ValueError(f"image {index}: expected encoded bytes, a base64 string or a file path, "
-                         f"got {type(value).__name__}")
-    if len(value) < 4096 and "\n" not in value:
+        raise _bad(index, f"expected a base64 string of an encoded image, got {type(value).__name__}")
+    text = "".join(value.split())  # base64 wrapped at 76 columns is still base64
+    if not text:
+        raise _bad(index, "empty string; expected a base64 string of an encoded image")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    looks_like_path = len(value) < 4096 and "\n" not in value and ("/" in value or "." in value)
+    if allow_paths and looks_like_path:
         path = Path(value).expanduser()
         if path.is_file():
             return path
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        shown = value if len(value) <= 80 else value[:77] + "..."
-        raise ValueError(f"image {index}: {shown!r} is neither an existing file nor base64-encoded image bytes") \
-            from None
+        raise _bad(index, f"{_shown(value)} is not base64 and no such file is readable by the server")
+    if looks_like_path:
+        raise _bad(index, f"{_shown(value)} is not base64; send the image's bytes base64-encoded (file paths are "
+                          f"not read by a served model unless its deployer sets {ALLOW_PATHS_ENV}=1)")
+    raise _bad(index, f"{_shown(value)} is not valid base64 (send the image's bytes base64-encoded)")
 
 
-def as_images(model_input) -> list[bytes | Path]:
-    """Normalise any accepted input (see the module docstring) to a list of bytes / paths for the Predictor."""
+def as_images(model_input, allow_paths: bool | None = None) -> list[bytes | Path]:
+    """Normalise any accepted input (see the module docstring) to a list of bytes (or allowed paths) for the
+    Predictor. ``allow_paths`` defaults to ``$MOBILEIQA_SERVE_ALLOW_PATHS == "1"``."""
+    if allow_paths is None:
+        allow_paths = os.environ.get(ALLOW_PATHS_ENV, "") == "1"
     if isinstance(model_input, pd.DataFrame):
         if model_input.shape[1] == 0:
-            raise ValueError(f"the input frame has no columns; send one column named {INPUT_COLUMN!r}")
+            raise MlflowException(f"the input frame has no columns; send one column named {INPUT_COLUMN!r}",
+                                  error_code=INVALID_PARAMETER_VALUE)
         column = INPUT_COLUMN if INPUT_COLUMN in model_input.columns else model_input.columns[0]
         items = []
         for cell in model_input[column].tolist():  # a mapping {"image": [...]} arrives as one row holding a list
             items.extend(cell if isinstance(cell, list | tuple | np.ndarray) else [cell])
     elif isinstance(model_input, dict):
         if INPUT_COLUMN not in model_input:
-            raise ValueError(f"the input mapping has no {INPUT_COLUMN!r} key (keys: {sorted(model_input)})")
+            raise MlflowException(f"the input mapping has no {INPUT_COLUMN!r} key (keys: {sorted(model_input)})",
+                                  error_code=INVALID_PARAMETER_VALUE)
         items = model_input[INPUT_COLUMN]
         items = [items] if isinstance(items, str | bytes) else list(items)
     elif isinstance(model_input, str | bytes | bytearray | os.PathLike):
         items = [model_input]
     else:
         items = list(np.asarray(model_input, dtype=object).reshape(-1))
-    return [_item(v, i) for i, v in enumerate(items)]
+    return [_item(v, i, allow_paths) for i, v in enumerate(items)]
 
 
 class ImageQualityModel(mlflow.pyfunc.PythonModel):
@@ -89,4 +122,10 @@ class ImageQualityModel(mlflow.pyfunc.PythonModel):
         images = as_images(model_input)
         if not images:
             return np.empty(0, dtype=np.float64)
-        return np.asarray(self.predictor(images), dtype=np.float64).reshape(-1)
+        scores = np.empty(len(images), dtype=np.float64)
+        for i, image in enumerate(images):  # one at a time: a bad item is named by its index
+            try:
+                scores[i] = self.predictor([image])[0]
+            except ImageError as exc:
+                raise _bad(i, exc.reason) from None
+        return scores
