@@ -2,16 +2,17 @@
 JPEG, and a folder of 10,000 small images (streaming: peak memory must not grow with the folder).
 
 Each case runs ``mobileiqa predict`` in a fresh interpreter (imports, model load, decode, scoring, output: the
-whole call), ``--repeats`` times; wall = the median, peak RSS = the child's own ``ru_maxrss``. The model is an
-exported student ONNX file: ``--model`` (e.g. ``artifacts/export/model.onnx`` after ``dvc repro``), or by default
-params.yaml's ``models.student`` with its ImageNet weights exported with the default resolution policy (its head is
-untrained: cost depends on the graph and the input size, not on the weights). ``--src`` runs another source tree
-(e.g. a checkout before a change) on the same files, for a before/after pair.
+whole call), ``--repeats`` times; wall = the median, peak RSS = the child's ``VmHWM`` (``ru_maxrss`` would carry
+the parent's over exec). The model is an exported student ONNX file: ``--model`` (e.g.
+``artifacts/export/model.onnx`` after ``dvc repro``), or by default params.yaml's ``models.student`` with its
+ImageNet weights exported with the default resolution policy (its head is untrained: cost depends on the graph and
+the input size, not on the weights). ``--src`` runs another source tree (e.g. a checkout before a change) on the
+same files, for a before/after pair.
 
 Usage (from the project root, inside .venv):
-    python benchmarks/predict_cli.py                      # 12 MP x5, 200 MP x3, 10,000 images x1
+    python benchmarks/predict_cli.py                      # 12 MP x5, 200 MP x3, folders of 1,000 and 10,000
     python benchmarks/predict_cli.py --src /tmp/old/src --label before --no-record
-    python benchmarks/predict_cli.py --folder-images 1000 --repeats 3
+    python benchmarks/predict_cli.py --folder-images 0 --repeats 3
 
 Goals: 12 MP <= 1.5 s and <= 400 MB peak RSS with the default resolution policy; 200 MP scored in <= 2 GB.
 Writes benchmarks/results/<machine>/predict_cli.json (render with `mobileiqa render-benchmarks`); numbers are
@@ -38,11 +39,11 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
-import json, resource, sys
+import json, sys
 from mobileiqa.cli import main
+from mobileiqa.environment import status_kb
 rc = main(sys.argv[1:])
-print(json.dumps({"rc": rc, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "torch": "torch" in sys.modules}))
+print(json.dumps({"rc": rc, "rss_mb": status_kb("VmHWM") / 1024, "torch": "torch" in sys.modules}))
 """
 
 
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", default=str(ROOT / "src"), help="source tree the predict calls run (default: this one)")
     ap.add_argument("--label", default="after", help="label of this source tree in the results (before/after)")
     ap.add_argument("--repeats", type=int, default=5, help="runs of the 12 MP case (the 200 MP case runs 3)")
-    ap.add_argument("--folder-images", type=int, default=10_000, help="images in the folder case (0 = skip)")
+    ap.add_argument("--folder-images", default="1000,10000",
+                    help="comma-separated sizes of the folder cases (0 = none): equal peak memory = streaming")
     ap.add_argument("--work", help="folder for the generated images (default: a temporary one)")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--no-record", action="store_true", help="print only; write no results file")
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from mobileiqa.environment import machine_id
 
     with tempfile.TemporaryDirectory(prefix="mobileiqa-predict-bench-") as tmp:
-        work = Path(a.work or tmp)
+        work = Path(a.work or tmp).resolve()
         work.mkdir(parents=True, exist_ok=True)
         model, model_desc = (Path(a.model), Path(a.model).name) if a.model else default_model(work)
         src = Path(a.src).resolve()
@@ -132,15 +134,15 @@ def main(argv: list[str] | None = None) -> int:
                      work, a.repeats),
                 case("200 MP JPEG (16320x12240)", src, [str(huge), "--model", str(model), "--out", "s200.csv"],
                      work, min(3, a.repeats))]
-        if a.folder_images:
-            folder = work / f"folder_{a.folder_images}"
+        for n in (int(s) for s in a.folder_images.split(",") if int(s) > 0):
+            folder = work / f"folder_{n}"
             if not folder.exists():
                 folder.mkdir()
-                for i in tqdm(range(a.folder_images), desc="write images", unit="img", file=sys.stderr):
+                for i in tqdm(range(n), desc="write images", unit="img", file=sys.stderr):
                     sub = folder / f"{i // 1000:02d}"
                     sub.mkdir(exist_ok=True)
                     phone_jpeg(sub / f"{i:05d}.jpg", 96 + i % 32, 72 + i % 24, seed=i)
-            rows.append(case(f"folder of {a.folder_images:,} small JPEGs (96-127 x 72-95)", src,
+            rows.append(case(f"folder of {n:,} small JPEGs (96-127 x 72-95)", src,
                              [str(folder), "--model", str(model), "--out", "folder.csv"], work, 1))
         for row in rows:
             row["source"] = a.label
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.date.today().isoformat(),
         "notes": f"`mobileiqa predict` in a fresh interpreter per run (imports, model load, decode, score, write); "
                  f"model {model_desc}, default resolution policy; wall = median of the runs, peak RSS = the "
-                 "child's ru_maxrss. Goals: 12 MP <= 1.5 s and <= 400 MB; 200 MP <= 2 GB.",
+                 "child's VmHWM. Goals: 12 MP <= 1.5 s and <= 400 MB; 200 MP <= 2 GB.",
         "rows": kept + rows})
     print(f"wrote {out}")
     return 0

@@ -5,7 +5,8 @@ student (params.yaml ``models.student``, random weights: latency does not depend
 registered in a temporary sqlite store with placeholder evaluation figures, promoted to ``@champion`` and served
 with ``mlflow models serve -m models:/mobileiqa-student@champion --env-manager local``. ``--tracking-uri`` serves
 the champion of an existing store instead. Then ``--clients`` threads each post ``--requests`` requests of one
-1024x768 JPEG (base64, ``{"inputs": [...]}``), one at a time, and the errors and latency percentiles are reported.
+1840x1380 JPEG of 1 MB (base64, ``{"inputs": [...]}``), one at a time, and the errors and latency percentiles are
+reported.
 
 Usage (from the project root, inside .venv):
     python benchmarks/serve_load.py                         # 50 clients x 10 requests, 2 server workers
@@ -81,7 +82,8 @@ def build_champion(folder: Path, student: str) -> str:
     os.chdir(folder)  # the run's artifacts go to folder/mlruns
     try:
         info = run_register(params, folder / "eval", export_dir, folder / "validation", profile="benchmark")
-        outcome = promote(client(params.tracking), params.register, info["version"])
+        outcome = promote(client(params.tracking), params.register, info["version"],
+                          int8_max_drift=params.export.int8_max_srcc_drop)
     finally:
         os.chdir(cwd)
     if not outcome.promoted:
@@ -138,7 +140,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--requests", type=int, default=10, help="requests per client, sent one after another")
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (mlflow models serve -w)")
-    ap.add_argument("--size", default="1024x768", help="JPEG size WxH")
+    ap.add_argument("--size", default="1840x1380", help="JPEG size WxH (the default is a 1 MB JPEG)")
     ap.add_argument("--timeout", type=float, default=120.0, help="client timeout per request (s)")
     ap.add_argument("--tracking-uri", help="serve the champion of this store instead of a temporary one")
     ap.add_argument("--name", default="mobileiqa-student")
@@ -149,7 +151,8 @@ def main() -> None:
 
     student = load_params(ROOT / "params.yaml").models.student
     width, height = map(int, args.size.lower().split("x"))
-    body = json.dumps({"inputs": [base64.b64encode(jpeg(width, height)).decode()]}).encode()
+    image = jpeg(width, height)
+    body = json.dumps({"inputs": [base64.b64encode(image).decode()]}).encode()
     folder = Path(tempfile.mkdtemp(prefix="mobileiqa-serve-load-"))
     proc = None
     try:
@@ -173,7 +176,8 @@ def main() -> None:
     ok = sorted(t for t, e in results if e is None)
     errors = [e for _, e in results if e is not None]
     ms = [1000 * t for t in ok]
-    row = {"model": student if not args.tracking_uri else f"{args.name}@champion", "image": f"{width}x{height} JPEG",
+    row = {"model": student if not args.tracking_uri else f"{args.name}@champion",
+           "image": f"{width}x{height} JPEG, {len(image) / 1e6:.2f} MB",
            "clients": args.clients, "requests": len(results), "workers": args.workers, "errors": len(errors),
            "p50_ms": round(float(np.percentile(ms, 50)), 1) if ms else None,
            "p99_ms": round(float(np.percentile(ms, 99)), 1) if ms else None,

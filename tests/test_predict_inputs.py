@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run_predict(args: list[str], tmp_path: Path) -> dict:
     """``mobileiqa predict ARGS`` in a fresh interpreter: exit code, stderr, whether torch/timm were imported, and
-    the process's peak RSS in MB."""
+    the process's peak RSS in MB (VmHWM: unlike ru_maxrss, not inherited across exec)."""
     code = textwrap.dedent("""
-        import json, resource, sys
+        import json, sys
         from mobileiqa.cli import main
+        from mobileiqa.environment import status_kb
         rc = main(sys.argv[1:])
         print(json.dumps({"rc": rc, "torch": "torch" in sys.modules, "timm": "timm" in sys.modules,
-                          "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                          "rss_mb": status_kb("VmHWM") / 1024}))
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run([sys.executable, "-c", code, "predict", *args, "--no-progress"], capture_output=True,

@@ -45,7 +45,7 @@ def _b64(path: Path) -> str:
 
 def test_base64_items_score_like_the_onnx_file(model, tiny_export, sample_jpegs):
     from mobileiqa.predict import Predictor
-    from mobileiqa.tracking.pyfunc import encode_images
+    from mobileiqa.predict.inputs import encode_images
 
     direct = Predictor.from_path(tiny_export / "model.onnx")(sample_jpegs)
     items = encode_images(sample_jpegs)
@@ -94,7 +94,7 @@ def test_the_onnx_pyfunc_scores_without_torch(saved_pyfunc, sample_jpegs):
     code = textwrap.dedent("""
         import json, sys
         import mlflow.pyfunc
-        from mobileiqa.tracking.pyfunc import encode_images
+        from mobileiqa.predict.inputs import encode_images
         scores = mlflow.pyfunc.load_model(sys.argv[1]).predict(encode_images(sys.argv[2:]))
         print(json.dumps({"n": len(scores), "torch": "torch" in sys.modules, "timm": "timm" in sys.modules}))
     """)

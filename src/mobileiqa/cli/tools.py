@@ -57,7 +57,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> int:
-    from mobileiqa.tracking.pyfunc import encode_images  # lazy: see the docstring
+    from mobileiqa.predict.inputs import encode_images  # lazy: see the docstring
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:

@@ -9,10 +9,13 @@
 An argument that gives nothing to score — a missing file, a dangling symlink, a symlink loop, a folder (even one
 named ``x.jpg``) holding no image file, a pattern that matches none — becomes an ``(argument, reason)`` pair, so
 the caller reports it, exits non-zero and goes on with the other arguments.
+
+:func:`encode_images` turns files into the items of a REST scoring request (base64 strings).
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import glob
 import os
@@ -90,3 +93,8 @@ def iter_files(args: Iterable[str | os.PathLike]) -> Iterator[Path | tuple[str, 
                 yield text, "the pattern matches no image file"
         else:
             yield text, "no such file or folder"
+
+
+def encode_images(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Base64 strings of the files' bytes: the items of a scoring request to the served model."""
+    return [base64.b64encode(Path(p).read_bytes()).decode("ascii") for p in paths]

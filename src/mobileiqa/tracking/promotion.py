@@ -44,8 +44,9 @@ import pandas as pd
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import accuracy
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
+from mobileiqa.predict.inputs import encode_images
 from mobileiqa.tracking.mlflow_registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
-from mobileiqa.tracking.pyfunc import INPUT_COLUMN, encode_images
+from mobileiqa.tracking.pyfunc import INPUT_COLUMN
 from mobileiqa.tracking.settings import RegisterConfig
 
 HISTORY_PREFIX = "promotion."

@@ -9,9 +9,10 @@ torch. Inputs accepted by :meth:`ImageQualityModel.predict`:
 * a mapping ``{"image": [...]}``, a list / tuple / ``Series`` / 1-d array of items, or a single item.
 
 Each item is a base64 string of an encoded image (JPEG, PNG, WebP...: what JSON clients send;
-:func:`encode_images` and ``mobileiqa request`` build them) or, from Python, the encoded bytes themselves. File
-paths are refused: a served model reads only what it is sent, never the server's files. A deployer who wants
-paths (a batch job on a shared disk) sets ``MOBILEIQA_SERVE_ALLOW_PATHS=1`` in the serving environment.
+:func:`~mobileiqa.predict.inputs.encode_images` and ``mobileiqa request`` build them) or, from Python, the encoded
+bytes themselves. File paths are refused: a served model reads only what it is sent, never the server's files. A
+deployer who wants paths (a batch job on a shared disk) sets ``MOBILEIQA_SERVE_ALLOW_PATHS=1`` in the serving
+environment.
 
 Any bad item fails the whole request with ``INVALID_PARAMETER_VALUE`` (HTTP 400) and a one-line message naming the
 item's index and the reason. The output is a 1-d ``float64`` array, one score per item in input order, on the
@@ -25,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -40,11 +40,6 @@ from mobileiqa.predict import Predictor
 INPUT_COLUMN = "image"
 #: set to 1 in the serving environment to let items be paths of files the server can read
 ALLOW_PATHS_ENV = "MOBILEIQA_SERVE_ALLOW_PATHS"
-
-
-def encode_images(paths: Iterable[str | os.PathLike]) -> list[str]:
-    """Base64 strings of the files' bytes: the items of a scoring request."""
-    return [base64.b64encode(Path(p).read_bytes()).decode("ascii") for p in paths]
 
 
 def _bad(index: int, reason: str) -> MlflowException:
