@@ -72,6 +72,9 @@ def test_dvc_repro_runs_every_stage_and_registers_the_model(repo):
     assert json.loads((repo / "artifacts/metrics/export.json").read_text())["shipped"][:2] == ["onnx", "ort"]
     registered = json.loads((repo / "artifacts/register/registered.json").read_text())
     assert registered["name"] == "mobileiqa-student" and (repo / "mlflow.db").is_file()
+    # the tiny profile's model is judged at once and never becomes champion: it fails the absolute floors
+    assert registered["alias"] == "challenger" and registered["promotion"]["outcome"] == "refused"
+    assert not registered["promotion"]["gates"]["srcc_floor"]["passed"] and registered["promotion"]["champion"] is None
     lock = (repo / "dvc.lock").read_text()
     assert all(f"  {stage}:" in lock for stage in ALL_STAGES)
 
@@ -85,3 +88,5 @@ def test_second_repro_is_a_no_op_and_exp_run_reruns_only_downstream(repo):
     _run(["git", "commit", "-qm", "lock"], repo, env)
     exp = _run([str(BIN / "dvc"), "exp", "run", "-S", "evaluate.n_boot=40"], repo, env)
     assert _ran(exp) == {"evaluate", "register"}, exp
+    registered = json.loads((repo / "artifacts/register/registered.json").read_text())
+    assert registered["promotion"]["outcome"] == "skipped" and "DVC experiment" in registered["promotion"]["reason"]

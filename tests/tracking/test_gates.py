@@ -18,7 +18,8 @@ from mobileiqa.tracking.settings import RegisterConfig
 CFG = RegisterConfig(srcc_margin=0.01, plcc_margin=0.02, latency_budget_ms=100.0)
 INT8_MAX = 0.02  # export.int8_max_srcc_drop, the one int8 drift bound
 BASE = Evidence(dataset_sha256="a" * 64, split="test", n=50, srcc=0.80, plcc=0.82, krcc=0.6, latency_ms=50.0,
-                latency_machine="cpu-x", formats=("onnx", "ort"), validation_passed=True)
+                latency_machine="cpu-x", formats=("onnx", "ort"), validation_passed=True,
+                baselines={"niqe": {"srcc": 0.40, "plcc": 0.38}, "brisque": {"srcc": 0.52}})
 
 
 def failed(gates) -> dict[str, str]:
@@ -27,6 +28,23 @@ def failed(gates) -> dict[str, str]:
 
 def test_first_version_needs_only_its_own_gates():
     assert failed(evaluate_gates(CFG, INT8_MAX, BASE, None)) == {}
+
+
+def test_floors_hold_with_or_without_a_champion():
+    cfg = replace(CFG, min_srcc=0.60, min_srcc_over_baselines=0.10)
+    weak = replace(BASE, srcc=0.55, plcc=0.56)
+    bad = failed(evaluate_gates(cfg, INT8_MAX, weak, None))  # no champion: the floors still judge
+    assert set(bad) == {"srcc_floor", "beats_baselines"}
+    assert bad["srcc_floor"] == "SRCC 0.5500 < floor 0.6"
+    assert bad["beats_baselines"] == "SRCC 0.5500 < best baseline brisque 0.5200 + 0.1"
+    near = replace(BASE, srcc=0.61)  # above the floor, not 0.10 above BRISQUE
+    assert set(failed(evaluate_gates(cfg, INT8_MAX, near, None))) == {"beats_baselines"}
+    assert failed(evaluate_gates(cfg, INT8_MAX, replace(BASE, srcc=0.62), None)) == {}  # 0.52 + 0.10: inclusive
+    # a weak champion does not let a weak challenger through either
+    assert set(failed(evaluate_gates(cfg, INT8_MAX, weak, replace(weak, srcc=0.50), "1"))) == {
+        "srcc_floor", "beats_baselines"}
+    assert "no classic baseline" in failed(evaluate_gates(cfg, INT8_MAX, replace(BASE, baselines={}), None))[
+        "beats_baselines"]
 
 
 def test_worse_challenger_is_refused_with_the_numbers():

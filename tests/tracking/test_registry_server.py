@@ -52,29 +52,39 @@ def test_register_promote_refuse_and_card_on_postgres_and_s3(mlflow_server, s3_s
                                                             placeholder_export, tmp_path, capsys):
     name = f"mobileiqa-student-cli-{uuid.uuid4().hex[:6]}"
     args = cli_args(mlflow_server, name)
+    # a weak first version (SRCC 0.55 < the 0.60 floor) is registered but never champion, even with no champion
+    weak_eval, weak_val = write_stage_dirs(tmp_path / "weak", srcc=0.55, plcc=0.60)
+    assert main(["register", *args, "--eval", str(weak_eval), "--export", str(placeholder_export),
+                 "--validation", str(weak_val), "--out", str(tmp_path / "reg.json")]) == 0
+    reg = json.loads((tmp_path / "reg.json").read_text())
+    assert reg["version"] == "1" and reg["alias"] == "challenger" and reg["promotion"]["outcome"] == "refused"
+    assert reg["promotion"]["gates"]["srcc_floor"] == {"passed": False, "detail": "SRCC 0.5500 < floor 0.6"}
+    assert "v1 NOT promoted: 1 gate(s) failed; @champion stays none" in capsys.readouterr().out
+    # a good one is promoted by `register` itself (register.auto_promote)
     good_eval, good_val = write_stage_dirs(tmp_path / "good", srcc=0.80, plcc=0.82)
     assert main(["register", *args, "--eval", str(good_eval), "--export", str(placeholder_export),
                  "--validation", str(good_val), "--out", str(tmp_path / "reg.json")]) == 0
-    assert json.loads((tmp_path / "reg.json").read_text())["version"] == "1"
-    assert main(["promote", *args]) == 0
-    assert "v1 promoted to @champion" in capsys.readouterr().out
+    assert json.loads((tmp_path / "reg.json").read_text())["alias"] == "champion"
+    assert "v2 promoted to @champion (was none)" in capsys.readouterr().out
+    assert main(["promote", *args]) == 0 and "v2 is already @champion" in capsys.readouterr().out
 
     worse_eval, worse_val = write_stage_dirs(tmp_path / "worse", srcc=0.60, plcc=0.82, validation=False)
     assert main(["register", *args, "--eval", str(worse_eval), "--export", str(placeholder_export),
-                 "--validation", str(worse_val)]) == 0
+                 "--validation", str(worse_val), "--set", "register.auto_promote=false"]) == 0
+    assert "not promoted automatically: register.auto_promote is off" in capsys.readouterr().out
     assert main(["promote", *args]) == 1  # a worse challenger is refused, with the reasons printed
     out = capsys.readouterr().out
-    assert "v2 NOT promoted: 2 gate(s) failed; @champion stays v1" in out
-    assert "[FAIL] srcc: SRCC 0.6000 vs champion v1 0.8000" in out and "[FAIL] data_validation" in out
+    assert "v3 NOT promoted: 2 gate(s) failed; @champion stays v2" in out
+    assert "[FAIL] srcc: SRCC 0.6000 vs champion v2 0.8000" in out and "[FAIL] data_validation" in out
 
     c = client(params_for(mlflow_server, name).tracking)
-    assert c.get_model_version_by_alias(name, CHAMPION).version in ("1", 1)
-    mv = c.get_model_version(name, "2")
+    assert c.get_model_version_by_alias(name, CHAMPION).version in ("2", 2)
+    mv = c.get_model_version(name, "3")
     assert mv.tags["metrics.srcc"] == "0.6" and mv.tags["dataset_sha256"] == "d" * 64 and mv.tags["profile"]
     assert mv.tags["git_commit"] and "challenger" in mv.aliases
-    assert [r["outcome"] for r in history(c, name)] == ["promoted", "refused"]
+    assert [r["outcome"] for r in history(c, name)] == ["refused", "promoted", "already-champion", "refused"]
 
-    assert main(["card", *args, "--version", "2"]) == 0
+    assert main(["card", *args, "--version", "3"]) == 0
     card = capsys.readouterr().out
     assert "## Metrics" in card and "0.6000" in card and "niqe" in card and "## Limitations" in card
 
@@ -86,14 +96,15 @@ def test_register_promote_refuse_and_card_on_postgres_and_s3(mlflow_server, s3_s
         Bucket="mobileiqa-mlflow")["Contents"]]
     assert any(k.endswith("/model.onnx") for k in keys) and any(k.endswith("/model_card.md") for k in keys)
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as conn:
-        assert conn.execute("SELECT count(*) FROM model_versions WHERE name = %s", (name,)).fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM model_versions WHERE name = %s", (name,)).fetchone()[0] == 3
     secrets = json.dumps(mv.tags) + json.dumps(c.get_run(mv.run_id).data.params)
     assert "testing" not in secrets.replace("tracking", "")  # the fake AWS credentials never reach tags/params
 
 
 def _evidence(srcc: float) -> Evidence:
     return Evidence(dataset_sha256="e" * 64, split="test", n=30, srcc=srcc, plcc=srcc, latency_ms=10.0,
-                    latency_machine="cpu-test", formats=("onnx", "ort"), validation_passed=True, profile="tiny")
+                    latency_machine="cpu-test", formats=("onnx", "ort"), validation_passed=True, profile="tiny",
+                    baselines={"niqe": {"srcc": 0.30}})
 
 
 def test_concurrent_promotions_keep_the_invariant(mlflow_server, placeholder_export):

@@ -1,7 +1,8 @@
-"""The end-to-end path against the PostgreSQL + S3 ``mlflow server``: register the tiny exported student → promote
-→ load ``models:/mobileiqa-student@champion`` → score (base64 bytes; paths where the deployer allows them), and
-``mlflow models serve`` of the champion answering REST scoring requests (a > 1 MB JPEG from a request file) with the
-same scores as the ONNX file scored directly, and refusing server paths and bad items with HTTP 400."""
+"""The end-to-end path against the PostgreSQL + S3 ``mlflow server``: register the tiny exported student (promoted by
+``register`` itself) → load ``models:/mobileiqa-student@champion`` → score (base64 bytes; paths where the deployer
+allows them), and ``mlflow models serve`` of the champion answering REST scoring requests (a > 1 MB JPEG from a
+request file) with the same scores as the ONNX file scored directly, and refusing server paths and bad items with
+HTTP 400."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ from PIL import Image
 from mobileiqa.config import load_params
 from mobileiqa.predict import Predictor
 from mobileiqa.stages.register import run_register
-from mobileiqa.tracking.mlflow_registry import client
-from mobileiqa.tracking.promotion import promote
 from tests.procs import stop, wait_until
 from tests.tracking.conftest import _free_port, write_stage_dirs
 
@@ -36,10 +35,8 @@ def champion(mlflow_server, tiny_export, tmp_path_factory, sample_jpegs):
     """The tiny student registered and promoted on the server; yields the direct ONNX scores of the sample JPEGs."""
     params = load_params(ROOT / "params.yaml", [ROOT / "params/tiny.yaml"], [f"tracking.uri={mlflow_server}"])
     eval_dir, val_dir = write_stage_dirs(tmp_path_factory.mktemp("stages"), srcc=0.7, plcc=0.7)
-    info = run_register(params, eval_dir, tiny_export, val_dir)
-    outcome = promote(client(params.tracking), params.register, info["version"],
-                      int8_max_drift=params.export.int8_max_srcc_drop)
-    assert outcome.promoted, outcome.report()
+    info = run_register(params, eval_dir, tiny_export, val_dir)  # register.auto_promote: every gate passes
+    assert info["alias"] == "champion", info["promotion"]["report"]
     return Predictor.from_path(tiny_export / "model.onnx")(sample_jpegs)
 
 

@@ -140,7 +140,10 @@ def _register(args: argparse.Namespace) -> int:
                         profile=profile_name(args))
     if args.out:
         write_json(args.out, info)
-    print(f"registered {info['name']} v{info['version']} (@challenger; run {info['run_id']})")
+    print(f"registered {info['name']} v{info['version']} (run {info['run_id']})")
+    promotion = info["promotion"]
+    print(promotion.get("report") or f"not promoted automatically: {promotion['reason']} "
+                                     f"(`mobileiqa promote` judges it; @challenger)")
     return 0
 
 

@@ -4,6 +4,8 @@ with every attempt recorded.
 Gates (:func:`evaluate_gates`, a pure function of the two versions'
 :class:`~mobileiqa.tracking.mlflow_registry.Evidence`):
 
+* ``srcc_floor`` / ``beats_baselines`` — absolute floors that hold also when there is no champion yet: SRCC >=
+  ``register.min_srcc`` and >= the best classic baseline's SRCC + ``register.min_srcc_over_baselines``;
 * ``comparable`` — champion and challenger were evaluated on the same split of the same dataset (hash); when not,
   the champion is re-scored on the challenger's split (``rescore``) or the gate fails;
 * ``srcc`` / ``plcc`` — challenger >= champion − ``register.srcc_margin`` / ``plcc_margin``;
@@ -66,12 +68,29 @@ class Gate:
         return f"  [{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
 
 
+def floor_gates(cfg: RegisterConfig, challenger: Evidence) -> list[Gate]:
+    """The absolute floors, which hold with or without a champion: SRCC >= ``register.min_srcc`` and >= the best
+    recorded classic baseline's SRCC + ``register.min_srcc_over_baselines`` (on the same evaluated split)."""
+    ok = challenger.srcc >= cfg.min_srcc - EPS
+    gates = [Gate("srcc_floor", ok, f"SRCC {challenger.srcc:.4f} {'>=' if ok else '<'} floor {cfg.min_srcc:g}")]
+    scored = {k: v["srcc"] for k, v in challenger.baselines.items() if isinstance(v.get("srcc"), int | float)}
+    if not scored:
+        gates.append(Gate("beats_baselines", False, "no classic baseline was evaluated on the split"))
+    else:
+        best = max(scored, key=scored.get)
+        need = scored[best] + cfg.min_srcc_over_baselines
+        ok = challenger.srcc >= need - EPS
+        gates.append(Gate("beats_baselines", ok, f"SRCC {challenger.srcc:.4f} {'>=' if ok else '<'} best baseline "
+                                                 f"{best} {scored[best]:.4f} + {cfg.min_srcc_over_baselines:g}"))
+    return gates
+
+
 def evaluate_gates(cfg: RegisterConfig, int8_max_drift: float, challenger: Evidence, champion: Evidence | None,
                    champion_version: str | None = None, rescored: tuple[float, float] | None = None) -> list[Gate]:
     """Every gate for ``challenger`` against ``champion`` (``None`` = no champion yet); see the module docstring."""
-    gates: list[Gate] = []
+    gates = floor_gates(cfg, challenger)
     if champion is None:
-        gates.append(Gate("comparable", True, "no champion yet: the metric gates compare against nothing"))
+        gates.append(Gate("comparable", True, "no champion yet: only the floors judge the metrics"))
     else:
         same = (champion.dataset_sha256, champion.split) == (challenger.dataset_sha256, challenger.split)
         theirs = f"split {champion.split!r} of dataset {champion.dataset_sha256[:12]}"
