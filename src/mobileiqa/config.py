@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import io
 import os
 from dataclasses import dataclass, field
@@ -113,9 +114,72 @@ def _override(data: dict, assignment: str) -> dict:
 
 
 def load_params(path: str | os.PathLike = "params.yaml", overlays=(), overrides=()) -> Params:
-    """Read ``path``, deep-merge each overlay file, apply ``section.key=value`` overrides, validate."""
+    """Read ``path``, deep-merge each overlay file, apply ``section.key=value`` overrides, validate. An override's
+    unknown key is named as the ``--set`` it came from, with the nearest valid key; a bad value it set is blamed
+    on that ``--set``, not on the file."""
     path = Path(path)
-    return build(Params, _merged(_read_yaml(path), overlays, overrides), where=str(path))
+    for assignment in overrides:
+        check_override_key(assignment)
+    try:
+        return build(Params, _merged(_read_yaml(path), overlays, overrides), where=str(path))
+    except ConfigError as exc:
+        raise _blame_override(exc, str(path), overrides) from None
+
+
+def _known_keys() -> set[str]:
+    """Every dotted key of the typed config, sections and leaves (``data``, ``data.build``, ``data.build.seed``)."""
+    keys: set[str] = set()
+    for leaf in _flat(_as_data(Params())):
+        parts = leaf.split(".")
+        keys.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return keys
+
+
+def _open_mappings() -> set[str]:
+    """Dotted keys of mapping-typed fields, whose sub-keys are free (e.g. ``models.variant_weights``)."""
+    out: set[str] = set()
+
+    def walk(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            value = getattr(cls(), f.name) if dataclasses.is_dataclass(cls) else None
+            if dataclasses.is_dataclass(value):
+                walk(type(value), f"{prefix}{f.name}.")
+            elif isinstance(value, dict):
+                out.add(f"{prefix}{f.name}")
+
+    walk(Params, "")
+    return out
+
+
+def check_override_key(assignment: str) -> None:
+    """``section.key=value`` must name a key the typed config has; the error suggests the nearest one."""
+    key, sep, _ = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {assignment!r}: expected section.key=value")
+    known = _known_keys()
+    if key in known or any(key.startswith(m + ".") for m in _open_mappings()):
+        return
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else " (`mobileiqa profile defaults` writes every key)"
+    section = key.split(".")[0]
+    where = (f"section {section!r} has no key {key.removeprefix(section + '.')!r}" if section in known
+             else f"there is no section {section!r}")
+    raise ConfigError(f"--set {assignment}: unknown key: {where}{hint}")
+
+
+def _blame_override(exc: ConfigError, where: str, overrides) -> ConfigError:
+    """A validation error about a value an override set names the ``--set`` (``params.yaml.a.b: ...`` →
+    ``--set a.b=v: ...``); a section-level error mentions the overrides of that section."""
+    message = str(exc)
+    for assignment in overrides:
+        key = assignment.partition("=")[0]
+        if message.startswith(f"{where}.{key}:"):
+            return ConfigError(f"--set {assignment}:{message.removeprefix(f'{where}.{key}:')}")
+    for assignment in overrides:
+        section = assignment.partition("=")[0].rpartition(".")[0]
+        if section and message.startswith(f"{where}.{section}:"):
+            return ConfigError(f"{message} (set by --set {assignment})")
+    return exc
 
 
 def _merged(data: dict, overlays=(), overrides=()) -> dict:
@@ -137,6 +201,8 @@ def apply_profile(path: str | os.PathLike, overlays, overrides=()) -> list[str]:
     with ``git checkout params.yaml``); ``--overlay`` on the CLI and the Kubeflow ``overlay_yaml`` parameter apply
     the same merge to a copy in memory."""
     path = Path(path)
+    for assignment in overrides:
+        check_override_key(assignment)
     before = _read_yaml(path)
     merged = _merged(before, overlays, overrides)
     build(Params, merged, where=f"{path} + {', '.join(map(str, overlays)) or 'overrides'}")

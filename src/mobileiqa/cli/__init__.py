@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mobileiqa import __version__
 from mobileiqa.cli import benchmark, kfp, pipeline, tools
+from mobileiqa.cli.args import Parser
 from mobileiqa.config import ConfigError
 
 DESCRIPTION = ("MobileIQA: build the dataset, train the teacher, distil the student, evaluate, export and register "
@@ -14,8 +16,9 @@ DESCRIPTION = ("MobileIQA: build the dataset, train the teacher, distil the stud
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mobileiqa", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="mobileiqa", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"mobileiqa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in (pipeline, tools, benchmark, kfp):
         module.register(sub)
     return parser

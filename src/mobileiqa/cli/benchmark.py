@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mobileiqa.cli.args import add_params_args, params_from
+from mobileiqa.cli.args import add_dataset_arg, add_params_args, params_from
 
 
 def _generalisation(args: argparse.Namespace) -> int:
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench = p.add_subparsers(dest="benchmark", required=True)
     b = bench.add_parser("generalisation", help="leave one distortion group out: train without it, test on it")
     add_params_args(b, "params file", default="params.yaml")
-    b.add_argument("--dataset", default="artifacts/dataset")
+    add_dataset_arg(b)
     b.add_argument("--out", default="artifacts/benchmarks/generalisation", help="results and per-group cache")
     b.add_argument("--group", action="append", default=[], help="only this group (repeatable)")
     b.add_argument("--record", metavar="RESULTS", help="also write the result for docs/BENCHMARKS.md under "
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     b = bench.add_parser("ablation", help="students distilled with the shipped recipe: seeds, cost, paired bootstrap")
     add_params_args(b, "params file (section `ablation`)", default="params.yaml")
-    b.add_argument("--dataset", default="artifacts/dataset")
+    add_dataset_arg(b)
     b.add_argument("--teacher", action="append", default=[],
                    help="the teacher every seed learns from, or once per seed in the order of ablation.seeds "
                         "(default artifacts/teacher/model.pt)")

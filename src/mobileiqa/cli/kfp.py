@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kfp_sub.add_parser("upload", help="upload the compiled pipeline to a Kubeflow cluster under a name")
     host_args(p)
     p.add_argument("--name", default="mobileiqa", help="pipeline name on the cluster")
-    p.add_argument("--description")
+    p.add_argument("--description", help="pipeline description shown in the Kubeflow UI")
     p.set_defaults(func=_cmd_upload)
 
     p = kfp_sub.add_parser("run-local", help="run the whole pipeline here with kfp's local runner (no cluster)")

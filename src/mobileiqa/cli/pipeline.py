@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from mobileiqa.atomic import write_json
-from mobileiqa.cli.args import add_params_args, params_from, profile_name
+from mobileiqa.cli.args import add_dataset_arg, add_params_args, params_from, profile_name
 from mobileiqa.export.formats import ExportArgumentError, describe, parse_options
 from mobileiqa.preprocess import PHOTO_HEIGHT, PHOTO_WIDTH
 
@@ -39,7 +39,7 @@ def _models(args: argparse.Namespace) -> int:
     from mobileiqa.stages.models import summary_rows, write_summary  # lazy: see the module docstring
 
     names, height, width = list_models(args.role), args.height, args.width
-    if args.params:
+    if args.params or args.overlay or args.set:
         params = params_from(args)
         names = [params.models.teacher, params.models.student]
         height, width = height or params.summary.height, width or params.summary.width
@@ -149,8 +149,8 @@ def _register(args: argparse.Namespace) -> int:
 
 def _training_args(p: argparse.ArgumentParser, out: str) -> None:
     add_params_args(p, "params file", default="params.yaml")
-    p.add_argument("--dataset", default="artifacts/dataset")
-    p.add_argument("--out", default=out)
+    add_dataset_arg(p)
+    p.add_argument("--out", default=out, help="folder for the model, its curves and checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
 
 
@@ -159,13 +159,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="build the default dataset or read a real one into a manifest")
     add_params_args(p, "params file", default="params.yaml")
     p.add_argument("--photos", default="data", help="reference photos for data.source=default")
-    p.add_argument("--out", default="artifacts/dataset")
+    p.add_argument("--out", default="artifacts/dataset", help="folder for the prepared dataset (images, manifest)")
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser("validate", help="run the data validation gate on a prepared dataset")
     add_params_args(p, "params file", default="params.yaml")
     p.add_argument("--dataset", default="artifacts/dataset", help="folder written by `mobileiqa prepare`")
-    p.add_argument("--report", default="artifacts/validation")
+    p.add_argument("--report", default="artifacts/validation", help="folder for the validation report and summary")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("models", help="list registered models with params and GMACs at a resolution")
@@ -183,22 +183,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("distill-student", help="distil the student from a trained teacher (MLflow-tracked)")
     _training_args(p, "artifacts/student")
-    p.add_argument("--teacher", default="artifacts/teacher/model.pt")
+    p.add_argument("--teacher", default="artifacts/teacher/model.pt", help="the trained teacher checkpoint")
     p.set_defaults(func=_distill_student)
 
     p = sub.add_parser("baselines", help="score the evaluated split with NIQE, PIQE and BRISQUE (cached per dataset)")
     add_params_args(p, "params file", default="params.yaml")
-    p.add_argument("--dataset", default="artifacts/dataset")
-    p.add_argument("--out", default="artifacts/baselines")
+    add_dataset_arg(p)
+    p.add_argument("--out", default="artifacts/baselines", help="folder for the baselines' scores and metrics")
     p.set_defaults(func=_baselines)
 
     p = sub.add_parser("evaluate", help="accuracy of the student (and teacher) with baselines, plots and tables")
     add_params_args(p, "params file", default="params.yaml")
-    p.add_argument("--dataset", default="artifacts/dataset")
+    add_dataset_arg(p)
     p.add_argument("--model", default="artifacts/student/model.pt", help=".pt, .onnx or .ort file of the student")
     p.add_argument("--teacher", help="also evaluate this teacher checkpoint (and compare)")
     p.add_argument("--baselines", help="folder written by `mobileiqa baselines` (else they are scored here)")
-    p.add_argument("--out", default="artifacts/eval")
+    p.add_argument("--out", default="artifacts/eval", help="folder for metrics, predictions, plots and the report")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("export", help="export a model to ONNX / ORT (mobile) / int8 with parity and drift checks",

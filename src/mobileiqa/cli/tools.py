@@ -158,7 +158,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add these commands to the ``mobileiqa`` parser."""
     p = sub.add_parser(
         "predict", help="score image files, folders (recursive) and globs with a model file",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Score images; one output row per input (CSV: path,score,status,error; JSON: model, scale, "
                     "preprocess, results).",
         epilog="inputs:\n"
@@ -231,6 +230,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_profile_defaults)
 
     p = sub.add_parser("render-benchmarks", help="render docs/BENCHMARKS.md from benchmarks/results/*/*.json")
-    p.add_argument("--results", default="benchmarks/results")
-    p.add_argument("--out", default="docs/BENCHMARKS.md")
+    p.add_argument("--results", default="benchmarks/results", help="folder of per-machine benchmark JSON")
+    p.add_argument("--out", default="docs/BENCHMARKS.md", help="the document to write")
     p.set_defaults(func=_render_benchmarks)
