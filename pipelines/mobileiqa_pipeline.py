@@ -1,12 +1,19 @@
 """The mobileiqa Kubeflow Pipelines v2 pipeline: the DVC DAG prepare → validate → train_teacher → distill_student →
 evaluate → export → register, on a cluster.
 
-Cluster settings live here: GPU requests and node selectors on the two training steps, caching (off for
-register, which has a side effect), retries for transient failures, S3/MLflow credentials from the Kubernetes
-secrets ``mobileiqa-s3`` / ``mobileiqa-mlflow`` and endpoints from the ConfigMap ``mobileiqa-pipeline``
-(infra/k8s). Compile with ``mobileiqa kfp compile`` (writes pipelines/mobileiqa_pipeline.yaml, committed; a test
-fails when it is stale), submit with ``mobileiqa kfp submit --host URL``, run locally with ``mobileiqa kfp run-local``.
+Cluster settings live here: caching (off for register, which has a side effect), retries for transient failures,
+S3/MLflow credentials from the Kubernetes secrets ``mobileiqa-s3`` / ``mobileiqa-mlflow`` and endpoints from the
+ConfigMap ``mobileiqa-pipeline`` (infra/k8s), and the compute profile's resources: ``cpu`` (the default profile:
+CPU and memory requests only) or ``paper`` (one GPU, a GPU node selector and toleration on the two training
+steps). The profile is chosen at compile time (``MOBILEIQA_KFP_PROFILE``, set by ``mobileiqa kfp compile
+--profile``), like the image (``MOBILEIQA_KFP_IMAGE``, ``--image``). Compile with ``mobileiqa kfp compile``
+(writes pipelines/mobileiqa_pipeline.yaml and pipelines/mobileiqa_pipeline_paper.yaml, both committed; a test
+fails when one is stale), submit with ``mobileiqa kfp submit --host URL``, run locally with ``mobileiqa kfp
+run-local``. The DAG is dvc.yaml's, less ``models`` (a report of model sizes, not a pipeline product) and with
+``baselines`` inside ``evaluate`` (docs/CLUSTER.md).
 """
+
+import os
 
 from components.distill_student import distill_student
 from components.evaluate import evaluate
@@ -24,6 +31,10 @@ CONFIG_MAP = "mobileiqa-pipeline"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")  # set by NVIDIA's GPU feature discovery on GPU nodes
 CONFIG_ENV = ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION", "DVC_REMOTE_URL")
+PROFILES = ("cpu", "paper")
+PROFILE = os.environ.get("MOBILEIQA_KFP_PROFILE") or "cpu"
+if PROFILE not in PROFILES:
+    raise ValueError(f"MOBILEIQA_KFP_PROFILE must be one of {PROFILES}, got {PROFILE!r}")
 
 
 def _cluster_settings(task: dsl.PipelineTask, retries: int = 2, cache: bool = True) -> dsl.PipelineTask:
@@ -40,8 +51,11 @@ def _cluster_settings(task: dsl.PipelineTask, retries: int = 2, cache: bool = Tr
     return task
 
 
-def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """One GPU, a GPU node and its taint tolerated; CPU and memory for data loading."""
+def _training(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The training steps' resources: on the ``paper`` profile one GPU, a GPU node and its taint tolerated; on
+    ``cpu`` CPU and memory only (any node)."""
+    if PROFILE == "cpu":
+        return task.set_cpu_request("2").set_memory_request("8G").set_memory_limit("16G")
     task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
     task.set_cpu_request("4").set_memory_request("16G").set_memory_limit("32G")
     kubernetes.add_node_selector(task, *GPU_NODE_LABEL)
@@ -62,10 +76,10 @@ def mobileiqa_pipeline(params_yaml: str, overlay_yaml: str = "", overrides: list
     data.set_cpu_request("2").set_memory_request("4G")
     dataset = data.outputs["dataset"]
     checked = _cluster_settings(validate(dataset=dataset, **cfg).set_display_name("validate"))
-    teacher = _on_gpu(_cluster_settings(train_teacher(dataset=dataset, **cfg).set_display_name("train_teacher"),
+    teacher = _training(_cluster_settings(train_teacher(dataset=dataset, **cfg).set_display_name("train_teacher"),
                                         retries=1))
     teacher.after(checked)  # train only on data that passed the gate
-    student = _on_gpu(_cluster_settings(distill_student(dataset=dataset, teacher=teacher.outputs["teacher"], **cfg)
+    student = _training(_cluster_settings(distill_student(dataset=dataset, teacher=teacher.outputs["teacher"], **cfg)
                                         .set_display_name("distill_student"), retries=1))
     scored = _cluster_settings(evaluate(dataset=dataset, teacher=teacher.outputs["teacher"],
                                         student=student.outputs["student"], **cfg).set_display_name("evaluate"))

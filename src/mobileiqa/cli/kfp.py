@@ -14,18 +14,29 @@ from mobileiqa.orchestration.params_text import read_texts
 from mobileiqa.orchestration.submit import run_arguments, submit, upload
 
 COMPILED = "pipelines/mobileiqa_pipeline.yaml"
+PROFILES = ("cpu", "paper")
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    profiles = [args.profile] if args.profile else list(PROFILES)
+    if args.out and len(profiles) > 1:
+        print("mobileiqa kfp compile: --out needs one --profile", file=sys.stderr)
+        return 2
     if args.check:
-        diff = stale_diff(args.root, args.out)
-        if diff:
-            print(diff, end="")
-            print(f"{args.out or COMPILED} is stale: run `mobileiqa kfp compile` and commit it", file=sys.stderr)
-            return 1
-        print(f"{args.out or COMPILED} is up to date")
-        return 0
-    print(f"wrote {compile_pipeline(args.out, args.root)}")
+        stale = 0
+        for profile in profiles:
+            diff = stale_diff(args.root, args.out, profile)
+            where = args.out or f"the {profile} pipeline"
+            if diff:
+                print(diff, end="")
+                print(f"{where} is stale: run `mobileiqa kfp compile` and commit it", file=sys.stderr)
+                stale += 1
+            else:
+                print(f"{where} is up to date")
+        return 1 if stale else 0
+    for profile in profiles:
+        print(f"wrote {compile_pipeline(args.out, args.root, profile, args.image)} ({profile} profile, image "
+              f"{args.image or 'the default'})")
     return 0
 
 
@@ -60,9 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     kfp = sub.add_parser("kfp", help="the Kubeflow pipeline: compile, submit, upload, run locally")
     kfp_sub = kfp.add_subparsers(dest="kfp_command", required=True)
 
-    p = kfp_sub.add_parser("compile", help=f"compile pipelines/mobileiqa_pipeline.py to {COMPILED}")
-    p.add_argument("--out", help=f"output YAML (default {COMPILED})")
-    p.add_argument("--check", action="store_true", help="only check that the committed YAML is current (exit 1 if not)")
+    p = kfp_sub.add_parser("compile", help="compile pipelines/mobileiqa_pipeline.py, one YAML per compute profile")
+    p.add_argument("--profile", choices=PROFILES,
+                   help="cpu (no GPU request; pipelines/mobileiqa_pipeline.yaml) or paper (GPU training steps; "
+                        "pipelines/mobileiqa_pipeline_paper.yaml); default: both")
+    p.add_argument("--image", help="component image REGISTRY/NAME:TAG, e.g. the one you pushed from infra/Dockerfile "
+                                   "(default: ghcr.io/mobileiqa/mobileiqa:<version>)")
+    p.add_argument("--out", help="output YAML (default: the profile's file under pipelines/)")
+    p.add_argument("--check", action="store_true",
+                   help="only check that the committed YAML files are current (exit 1 if not)")
     p.add_argument("--root", default=".", help="project root holding pipelines/ and components/")
     p.set_defaults(func=_cmd_compile)
 
@@ -90,7 +107,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description", help="pipeline description shown in the Kubeflow UI")
     p.set_defaults(func=_cmd_upload)
 
-    p = kfp_sub.add_parser("run-local", help="run the whole pipeline here with kfp's local runner (no cluster)")
+    p = kfp_sub.add_parser(
+        "run-local", help="run the whole pipeline here with kfp's local runner (no cluster): it trains",
+        description="Runs every step here with kfp's local runner: it builds the dataset and trains the teacher and "
+                    "the student, as `dvc repro` does (about 45 minutes on 2 CPU cores with the default profile). "
+                    "For a smoke run of a minute or two add --overlay params/tiny.yaml.")
     run_args(p)
     p.add_argument("--pipeline-root", default="artifacts/kfp_local", help="where the local run writes artifacts")
     p.add_argument("--root", default=".", help="project root holding pipelines/ and components/")
