@@ -66,6 +66,9 @@ def test_dvc_repro_runs_every_stage_and_registers_the_model(repo):
     assert _ran(first) == ALL_STAGES
     metrics = json.loads((repo / "artifacts/eval/metrics.json").read_text())
     assert metrics["n"] > 0 and "teacher" in json.dumps(metrics)
+    floor = metrics["verdict"][0]
+    assert floor["check"].startswith("SRCC floor") and floor["passed"] is (metrics["model"]["srcc"] >= 0.6)
+    assert (repo / "artifacts/eval/report.md").read_text().splitlines()[2].startswith("## Verdict: ")
     for plot in ("scatter", "per_type_srcc", "behaviour"):
         assert (repo / f"artifacts/eval/plots/{plot}.png").stat().st_size > 0
     assert (repo / "artifacts/export/model.ort").is_file()

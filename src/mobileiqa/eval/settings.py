@@ -17,6 +17,7 @@ class BehaviourConfig:
     photos: int = 6               # test-split reference photos used (first N by id)
     reencode_quality: int = 95
     flat_tolerance: float = 0.01  # a rise below this from one level to the next counts as flat, not as a rise
+    falling_target: float = 0.9   # the report's target: this fraction of each type's series falls at every level
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str
            "model_path": str(model_path), "model": results["student"], "teacher": results.get("teacher"),
            "baselines": {c.name: results[c.name] for c in baselines}, "comparisons": comparisons,
            "behaviour": behaviour if behaviour is not None else "skipped: the dataset keeps no reference photos"}
+    out["verdict"] = verdict(out, params)
     keep = ["image_id", "mos", "dist_type", "dist_level", *[c.name for c in columns]]
     write_csv(out_dir / "predictions.csv", frame[keep])
     figures = _plots(frame, results, behaviour, out_dir / "plots")
@@ -123,8 +124,40 @@ def _plots(frame: pd.DataFrame, results: dict, behaviour: dict | None, folder: P
     return figures
 
 
+def verdict(out: dict, params: Params) -> list[dict]:
+    """Each target and gate this evaluation can judge, with its figure: the registry's absolute floors
+    (``register.min_srcc``, the best baseline + ``register.min_srcc_over_baselines``) and the behaviour target
+    (``evaluate.behaviour.falling_target`` of each type's series falling at every level)."""
+    reg, srcc = params.register, out["model"]["srcc"]
+    rows = [{"check": "SRCC floor (register.min_srcc)", "passed": srcc >= reg.min_srcc - 1e-12,
+             "figure": f"SRCC {srcc:.4f} vs {reg.min_srcc:g}"}]
+    scored = {k: v["srcc"] for k, v in out["baselines"].items() if v.get("srcc") is not None}
+    if scored:
+        best = max(scored, key=scored.get)
+        need = scored[best] + reg.min_srcc_over_baselines
+        rows.append({"check": "beats the best baseline (register.min_srcc_over_baselines)",
+                     "passed": srcc >= need - 1e-12,
+                     "figure": f"SRCC {srcc:.4f} vs {best} {scored[best]:.4f} + {reg.min_srcc_over_baselines:g}"})
+    if isinstance(out["behaviour"], dict):
+        target = params.evaluate.behaviour.falling_target
+        for name, b in out["behaviour"]["types"].items():
+            rows.append({"check": f"score falls with the {name} level (evaluate.behaviour.falling_target)",
+                         "passed": b["falling_fraction"] >= target - 1e-12,
+                         "figure": f"{b['falling_fraction']:.0%} of series vs {target:.0%}"})
+    return rows
+
+
+def _verdict_block(rows: list[dict]) -> list[str]:
+    failed = sum(not r["passed"] for r in rows)
+    head = "every check passes" if not failed else f"{failed} of {len(rows)} checks FAIL"
+    lines = [f"## Verdict: {head}\n", "| check | result | figure |", "|---|---|---|"]
+    lines += [f"| {r['check']} | {'pass' if r['passed'] else '**FAIL**'} | {r['figure']} |" for r in rows]
+    lines.append("\nLatency and int8 drift are judged at export and registration (`export.json`, `registered.json`).\n")
+    return lines
+
+
 def _report(out: dict, results: dict) -> str:
-    parts = [f"# Evaluation on the {out['split']} split ({out['n']} images)\n",
+    parts = [f"# Evaluation on the {out['split']} split ({out['n']} images)\n", *_verdict_block(out["verdict"]),
              f"Dataset manifest sha256 `{out['dataset_sha256'][:16]}`. Baselines are lower-is-better scores, negated "
              "before every metric so that all correlations read the same way.\n", markdown_table(results)]
     for name, diff in out["comparisons"].items():
