@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mobileiqa-predict-bench-") as tmp:
         work = Path(a.work or tmp).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        model, model_desc = (Path(a.model), Path(a.model).name) if a.model else default_model(work)
+        model, model_desc = (Path(a.model).resolve(), Path(a.model).name) if a.model else default_model(work)
         src = Path(a.src).resolve()
         twelve = work / "phone_12mp.jpg"
         if not twelve.exists():
