@@ -139,15 +139,15 @@ def _open_mappings() -> set[str]:
     """Dotted keys of mapping-typed fields, whose sub-keys are free (e.g. ``models.variant_weights``)."""
     out: set[str] = set()
 
-    def walk(cls: type, prefix: str) -> None:
-        for f in dataclasses.fields(cls):
-            value = getattr(cls(), f.name) if dataclasses.is_dataclass(cls) else None
+    def walk(node: Any, prefix: str) -> None:
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
             if dataclasses.is_dataclass(value):
-                walk(type(value), f"{prefix}{f.name}.")
+                walk(value, f"{prefix}{f.name}.")
             elif isinstance(value, dict):
                 out.add(f"{prefix}{f.name}")
 
-    walk(Params, "")
+    walk(Params(), "")
     return out
 
 

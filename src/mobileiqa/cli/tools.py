@@ -18,7 +18,10 @@ from pathlib import Path
 from mobileiqa.atomic import write_text
 from mobileiqa.cli.args import add_params_args, params_from
 from mobileiqa.config import apply_profile, write_defaults
+from mobileiqa.data.images import MIN_IMAGE_SIDE
+from mobileiqa.predict.inputs import IMAGE_SUFFIXES
 from mobileiqa.predict.predictor import MAX_PIXELS
+from mobileiqa.preprocess import MIN_SIDE
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -162,12 +165,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "preprocess, results).",
         epilog="inputs:\n"
                "  a file (or a symlink to one) is always scored, whatever its suffix;\n"
-               "  a folder is walked recursively: image suffixes only (.jpg .jpeg .png .bmp .tif .tiff .webp .gif\n"
-               "  .ppm .pgm), symlinks to files followed, symlinked folders not entered, hidden files and folders\n"
+               f"  a folder is walked recursively: image suffixes only ({' '.join(IMAGE_SUFFIXES)}),\n"
+               "  symlinks to files followed, symlinked folders not entered, hidden files and folders\n"
                "  skipped; a glob (quoted; ** recurses) is expanded the same way.\n"
                "  A missing file, a dangling symlink, a symlink loop, a folder with no image and a pattern that\n"
                "  matches nothing are reported as failed inputs; the others are still scored.\n"
-               "  Sides below 8 px are refused; smaller than the model's 64 px minimum is upscaled with a warning.\n"
+               f"  Sides below {MIN_IMAGE_SIDE} px are refused; smaller than the models' {MIN_SIDE} px minimum is "
+               "upscaled with a warning.\n"
                "exit status: 0 all scored, 1 any input failed, 2 bad arguments or model.")
     p.add_argument("paths", nargs="+", help="image files, folders or glob patterns (quote globs)")
     p.add_argument("--model", required=True, help=".pt, .onnx or .ort file, or models:/NAME@ALIAS")
