@@ -15,3 +15,33 @@ def make_export(out: Path, model_name: str) -> Path:
                        latency_repeats=1)
     export_model(model_name, out, cfg)
     return out
+
+
+def post_invocations(url: str, body: bytes, timeout: float = 120) -> tuple[int, dict]:
+    """POST a JSON scoring request to ``url/invocations`` of ``mlflow models serve``: (HTTP status, answer)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url + "/invocations", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def fresh_venv(folder: Path, requirements: Path) -> Path:
+    """A new virtual environment in ``folder`` (the base interpreter's, no system site packages) holding only
+    ``requirements`` and what they depend on; returns its ``bin`` folder. Fast path: no pip inside the venv (this
+    venv's pip installs into it with ``--python``), no byte-compiling, wheels from pip's cache and configured
+    indexes."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(folder / "bin" / "python"), "install",
+                           "--quiet", "--no-compile", "--disable-pip-version-check", "-r", str(requirements)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"pip install -r {requirements} failed:\n{proc.stderr[-4000:]}"
+    return folder / "bin"

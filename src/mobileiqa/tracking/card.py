@@ -2,8 +2,9 @@
 compute table, intended use and limitations.
 
 :func:`render_card` is pure (evidence + export facts in, Markdown out); :mod:`mobileiqa.tracking.mlflow_registry`
-attaches the card to the version (``model_card.md`` artifact + the version's description) and ``mobileiqa card``
-prints it.
+attaches the card to the version (``model_card.md`` artifact + the version's description), its first paragraph
+(:data:`SUMMARY` and the version's architecture, profile and commit) becomes the registered model's description
+(:func:`~mobileiqa.tracking.mlflow_registry.card_summary`), and ``mobileiqa card`` prints it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import math
 from pathlib import Path
 
 from mobileiqa.tracking.mlflow_registry import ARTIFACT_FILES, Evidence
+
+#: what the model is, in one sentence: opens the card's first paragraph (its summary)
+SUMMARY = ("No-reference image quality model for photos on phones and CPU servers: one image in, one quality score "
+           "out (higher = better).")
 
 INTENDED_USE = """\
 - No-reference quality score of a single photo (higher = better, on the scale recorded in the ONNX metadata),
@@ -52,7 +57,8 @@ def render_card(name: str, ev: Evidence, export: dict | None = None, export_dir:
     title = f"# Model card: {name}" + (f" v{version}" if version else "")
     m = ev.metrics or {"srcc": ev.srcc, "plcc": ev.plcc, "krcc": ev.krcc}
     lines = [title, "",
-             f"Architecture `{ev.model_arch or 'unknown'}`; profile `{ev.profile}`; git commit `{ev.git_commit}`.", "",
+             f"{SUMMARY} Architecture `{ev.model_arch or 'unknown'}`; profile `{ev.profile}`; "
+             f"git commit `{ev.git_commit}`.", "",
              "## Data", "",
              f"- Evaluation split: `{ev.split}` ({ev.n} images)",
              f"- Dataset manifest sha256: `{ev.dataset_sha256}`",

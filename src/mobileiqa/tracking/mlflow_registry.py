@@ -4,10 +4,16 @@ A version carries everything the promotion gates and the model card need, so pro
 
 * the pyfunc model (:mod:`mobileiqa.tracking.pyfunc`) with the shipped files as artifacts — ``onnx``
   (``model.onnx``), ``ort`` (``model.ort``), ``int8`` (``model.int8.onnx``, only when it shipped), plus
-  ``export.json`` and ``model_card.md``;
+  ``export.json`` and ``model_card.md``. The model is self-contained: its ``code/`` holds the project modules
+  that scoring an ONNX/ORT/int8 file runs (:func:`scoring_code`, read from the source: no torch, no timm) and its
+  ``requirements.txt`` pins exactly the third-party distributions those modules import
+  (:func:`pip_requirements`), so ``pip install -r requirements.txt`` in a fresh environment is enough to load
+  and serve it;
 * tags (:class:`Evidence`): git commit, dataset hash, evaluation split and size, metrics (with intervals and
   baselines as compact JSON), profile, export latency and its machine, int8 drift, data validation outcome;
 * the version description = the model card (truncated to what the store accepts; the full card is an artifact);
+* the registered model's description = the card's summary (:func:`card_summary`: its first paragraph), so the
+  model's page says what it is; each registration refreshes it;
 * the alias ``challenger``.
 
 Inputs are the folders written by the evaluate, export and validate stages (``metrics.json``, ``export.json``,
@@ -16,12 +22,15 @@ Inputs are the folders written by the evaluate, export and validate stages (``me
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 from mobileiqa.atomic import read_stage_json
@@ -35,6 +44,10 @@ CARD_FILE = "model_card.md"
 CARD_KEY = "model_card"  # pyfunc artifact key: stored as <model>/artifacts/model_card.md
 MAX_TAG = 4900          # MLflow stores tag values and descriptions up to 5000 characters
 MAX_DESCRIPTION = 4900
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the mobileiqa package whose scoring modules a version ships
+#: third-party imports that only a ``.pt`` checkpoint reaches (the Predictor's PyTorch backend); a registered
+#: version scores an ONNX/ORT/int8 file (``register.serve_format``), so it neither ships nor requires them
+TORCH_PATH = frozenset({"torch", "torchvision", "timm"})
 
 
 # ------------------------------------------------------------------------------------------------- evidence
@@ -215,10 +228,111 @@ def shipped_artifacts(export_dir: str | os.PathLike, formats: tuple[str, ...] = 
     return out
 
 
+@dataclass(frozen=True)
+class ScoringCode:
+    """What scoring a registered version runs beyond the standard library: project modules and third-party
+    imports."""
+
+    modules: dict[str, Path]  # "mobileiqa.predict.predictor" -> its source file, packages' __init__ included
+    imports: frozenset[str]   # top-level third-party names imported, e.g. "PIL"
+
+
+def _source(module: str, package_dir: Path) -> Path | None:
+    base = package_dir.joinpath(*module.split(".")[1:])
+    return next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, bool]]:
+    """``(imported name, inside a function)`` for every absolute import of a module; ``from a.b import c``
+    gives ``a.b.c`` (a module, or a name of ``a.b``)."""
+    found = []
+
+    def visit(node: ast.AST, local: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                found.extend((a.name, local) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                found.append((child.module, local))
+                found.extend((f"{child.module}.{a.name}", local) for a in child.names if a.name != "*")
+            visit(child, local or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
+
+    visit(tree, False)
+    return found
+
+
+def scoring_code(entry: str = ImageQualityModel.__module__, package_dir: Path = PACKAGE_DIR) -> ScoringCode:
+    """The scoring path of a registered version, read from the source (nothing is imported): the project modules
+    that ``entry`` (the pyfunc) imports at module level, transitively, with the ``__init__`` of every package on
+    the way; and every third-party import those modules make, at module level or inside a function (onnxruntime
+    is imported where a session opens), except :data:`TORCH_PATH`. Function-level project imports are left out:
+    in these modules they lead to the PyTorch backend of ``.pt`` checkpoints (``mobileiqa.models``), which a
+    version never uses."""
+    modules: dict[str, Path] = {}
+    third_party: set[str] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        if name in modules:
+            continue
+        path = _source(name, package_dir)
+        if path is None:
+            continue  # a name imported from a module, not a module
+        modules[name] = path
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # its packages run first
+        for imported, local in _imports(ast.parse(path.read_text(), str(path))):
+            top = imported.split(".")[0]
+            if top == "mobileiqa":
+                if not local:
+                    todo.append(imported)
+            elif top not in sys.stdlib_module_names and top not in TORCH_PATH:
+                third_party.add(top)
+    return ScoringCode(dict(sorted(modules.items())), frozenset(third_party))
+
+
+def pip_requirements(imports: frozenset[str] | None = None) -> list[str]:
+    """The pyfunc's pip requirements: the installed distribution of each third-party import of the scoring path
+    (:func:`scoring_code`), pinned to the version installed here (no inference: MLflow's would load the model in
+    a subprocess). An import provided by several distributions (``mlflow`` by mlflow, mlflow-skinny and
+    mlflow-tracing) takes the one of its own name."""
+    imports = scoring_code().imports if imports is None else imports
+    providers = packages_distributions()
+    pins = []
+    for name in imports:
+        found = list(dict.fromkeys(providers.get(name, [])))
+        dist = name if name in found else found[0] if len(found) == 1 else None
+        if dist is None:
+            raise RuntimeError(f"the scoring path imports {name!r} but no single installed distribution provides "
+                               f"it (found {found or 'none'}): register from an environment where it is installed")
+        pins.append(f"{dist}=={version(dist)}")
+    return sorted(pins, key=str.lower)
+
+
+def copy_scoring_code(dst: str | os.PathLike, code: ScoringCode | None = None,
+                      package_dir: Path = PACKAGE_DIR) -> Path:
+    """Copy the scoring modules to ``dst/mobileiqa`` (the layout of the package); returns that folder, the
+    pyfunc's ``code_paths`` entry (MLflow puts the model's ``code/`` first on ``sys.path`` when it loads it)."""
+    code = scoring_code(package_dir=package_dir) if code is None else code
+    out = Path(dst) / "mobileiqa"
+    for path in code.modules.values():
+        target = out / path.relative_to(package_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return out
+
+
+def card_summary(card: str) -> str:
+    """The summary of a model card: its first paragraph after the title (the registered model's description)."""
+    paragraphs = [p.strip() for p in card.strip().split("\n\n") if p.strip()]
+    body = [p for p in paragraphs if not p.startswith("#")]
+    return body[0] if body else (paragraphs[0].lstrip("# ") if paragraphs else "")
+
+
 def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: str | os.PathLike,
                      evidence: Evidence, card: str, extra_files: dict[str, str] | None = None) -> Registration:
-    """Log the pyfunc (with the shipped files) in a tracked run, register it, tag it, attach the card and point
-    ``challenger`` at it."""
+    """Log the pyfunc (with the shipped files, its scoring code and pinned requirements) in a tracked run,
+    register it, tag it, attach the card (the version's description; its summary the registered model's) and
+    point ``challenger`` at it."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -237,25 +351,23 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
                          {"stage": "register", **{k: v for k, v in tags.items() if not k.endswith(".json")}}) as run:
         (Path(tmp) / CARD_FILE).write_text(card)
         artifacts[CARD_KEY] = str(Path(tmp) / CARD_FILE)
+        code = scoring_code()
         mlflow.log_metrics({k: v for k, v in (("srcc", evidence.srcc), ("plcc", evidence.plcc)) if math.isfinite(v)})
+        # the pickle names mobileiqa.tracking.pyfunc.ImageQualityModel: code/mobileiqa resolves it when loaded
         info = mlflow.pyfunc.log_model(
             name="model", python_model=ImageQualityModel(), artifacts=artifacts, signature=signature,
             model_config={"serve_format": cfg.serve_format}, registered_model_name=cfg.model_name,
-            pip_requirements=_requirements(), await_registration_for=60)
+            code_paths=[str(copy_scoring_code(Path(tmp) / "code", code))],
+            pip_requirements=pip_requirements(code.imports), await_registration_for=60)
         run_id = run.run.info.run_id
     c = client(tracking)
     version = str(info.registered_model_version)
     for key, value in tags.items():
         c.set_model_version_tag(cfg.model_name, version, key, value)
     c.update_model_version(cfg.model_name, version, description=_truncate(card, MAX_DESCRIPTION))
+    c.update_registered_model(cfg.model_name, description=_truncate(card_summary(card), MAX_DESCRIPTION))
     c.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
     return Registration(cfg.model_name, version, run_id, f"models:/{cfg.model_name}/{version}")
-
-
-def _requirements() -> list[str]:
-    """Pinned runtime requirements of the pyfunc (no inference: that would load the model in a subprocess).
-    ``mobileiqa`` itself must be importable where the model is served (``--env-manager local``)."""
-    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")]
 
 
 def _truncate(text: str, limit: int) -> str:

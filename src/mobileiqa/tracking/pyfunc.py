@@ -18,7 +18,17 @@ Any bad item fails the whole request with ``INVALID_PARAMETER_VALUE`` (HTTP 400)
 item's index and the reason. The output is a 1-d ``float64`` array, one score per item in input order, on the
 model's declared scale (``predictor.scale``, recorded as a version tag).
 
-Loading needs the ``mobileiqa`` package in the serving environment: serve with ``--env-manager local``.
+A registered version is self-contained (:func:`mobileiqa.tracking.mlflow_registry.register_version`): the model's
+``code/mobileiqa`` holds this module and the modules scoring imports (the Predictor's ONNX/ORT path: no torch, no
+timm; :func:`~mobileiqa.tracking.mlflow_registry.scoring_code` finds them in the source), the pickled model names
+this class (``mobileiqa.tracking.pyfunc.ImageQualityModel``), which MLflow resolves from ``code/`` at load time,
+and ``requirements.txt`` pins exactly the distributions those modules import. An environment built from that
+file alone loads and serves it, without the ``mobileiqa`` package or torch: a fresh venv with ``pip install -r
+requirements.txt`` and ``mlflow models serve -m models:/mobileiqa-student@champion --env-manager local`` in it
+(tests/tracking/test_pyfunc_standalone.py), or the image of ``mlflow models generate-dockerfile``. MLflow puts
+``code/`` first on ``sys.path`` at load time, so a process that loads a version before importing ``mobileiqa``
+gets that copy as ``mobileiqa`` (import the installed package first to keep it). Keep this module, and what it
+imports at module level, free of torch: the copy is read from those imports.
 """
 
 from __future__ import annotations
