@@ -21,6 +21,24 @@ def git_commit(cwd: str | os.PathLike = ".") -> str:
         return "unknown"
 
 
+#: where the code lives whose edits make a checkout's results differ from its commit's
+SOURCE_PATHS = ("src",)
+
+
+def source_state(cwd: str | os.PathLike = ".", paths: tuple[str, ...] = SOURCE_PATHS) -> str:
+    """:func:`git_commit` of ``cwd``, with ``+dirty`` when tracked files under ``paths`` differ from it (only the
+    code: a pipeline rewrites its own tracked files, ``dvc.lock`` and the metrics, while it runs)."""
+    commit = git_commit(cwd)
+    if commit == "unknown":
+        return commit
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return commit
+    return commit + ("+dirty" if dirty else "")
+
+
 def machine_id() -> str:
     """A stable, human-readable name for this kind of machine: CPU model and core count."""
     model = platform.processor() or platform.machine()

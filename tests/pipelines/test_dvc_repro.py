@@ -1,9 +1,13 @@
 """`dvc repro` runs the committed dvc.yaml end to end on the tiny profile (applied with `mobileiqa profile apply`,
-the documented mechanism), registers the model in the project's local MLflow store, a second `dvc repro` does
-nothing, and `dvc exp run -S key=value` reruns only the stages downstream of that key."""
+the documented mechanism) against an MLflow tracking server on 127.0.0.1: every stage logs one run, grouped under
+one parent per pipeline execution; the model is registered; the headline metrics fit a terminal; `dvc plots show`
+writes a page that needs no network; a second `dvc repro` does nothing, and `dvc exp run -S key=value` reruns only
+the stages downstream of that key and `dvc exp show --only-changed` compares its headline metrics."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -13,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.procs import stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -36,7 +42,30 @@ def _ran(log: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(photos_dir, tmp_path_factory):
+def tracking_server(tmp_path_factory):
+    """``mlflow server`` (sqlite store, proxied local artifacts) on 127.0.0.1; yields its URL."""
+    import socket
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = folder / "server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db",
+                                 "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
+                                 "--port", str(port), "--workers", "1"],
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=folder,
+                                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: urllib.request.urlopen(url + "/health", timeout=2), "mlflow server", proc, 120, log)
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def repo(photos_dir, tmp_path_factory, tracking_server):
     """A fresh git + DVC checkout of the tracked files with generated photos in data/ and the tiny profile."""
     repo = tmp_path_factory.mktemp("clone")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
@@ -50,7 +79,7 @@ def repo(photos_dir, tmp_path_factory):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost", "GIT_COMMITTER_NAME": "ci",
            "GIT_COMMITTER_EMAIL": "ci@localhost", "OMP_NUM_THREADS": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)  # the default: a sqlite store inside the project
+    env["MLFLOW_TRACKING_URI"] = tracking_server
     _run(["git", "init", "-q"], repo, env)
     _run([str(BIN / "mobileiqa"), "profile", "apply", "params/tiny.yaml", *[f"--set={s}" for s in FAST]], repo, env)
     _run([str(BIN / "dvc"), "add", "-q", "data"], repo, env)
@@ -74,12 +103,59 @@ def test_dvc_repro_runs_every_stage_and_registers_the_model(repo):
     assert (repo / "artifacts/export/model.ort").is_file()
     assert json.loads((repo / "artifacts/metrics/export.json").read_text())["shipped"][:2] == ["onnx", "ort"]
     registered = json.loads((repo / "artifacts/register/registered.json").read_text())
-    assert registered["name"] == "mobileiqa-student" and (repo / "mlflow.db").is_file()
+    assert registered["name"] == "mobileiqa-student"
     # the tiny profile's model is judged at once and never becomes champion: it fails the absolute floors
     assert registered["alias"] == "challenger" and registered["promotion"]["outcome"] == "refused"
     assert not registered["promotion"]["gates"]["srcc_floor"]["passed"] and registered["promotion"]["champion"] is None
     lock = (repo / "dvc.lock").read_text()
     assert all(f"  {stage}:" in lock for stage in ALL_STAGES)
+
+
+def _stage_runs(url: str, key: str) -> tuple[dict, list]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("mobileiqa")
+    runs = client.search_runs([experiment.experiment_id], f"tags.pipeline_run = '{key}'")
+    parents = [r for r in runs if r.data.tags.get("mobileiqa.pipeline_parent") == "true"]
+    return {r.data.tags["stage"]: r for r in runs if r not in parents}, parents
+
+
+@pytest.mark.slow
+def test_every_stage_logs_one_run_grouped_under_its_pipeline_execution(repo, tracking_server):
+    repo, _env, _ = repo
+    records = {p.stem: json.loads(p.read_text()) for p in (repo / "artifacts/runs").glob("*.json")}
+    assert set(records) == ALL_STAGES
+    keys = {r["pipeline_run"] for r in records.values()}
+    assert len(keys) == 1 and all(r["run_id"] for r in records.values()), records
+    stages, parents = _stage_runs(tracking_server, keys.pop())
+    assert set(stages) == ALL_STAGES and len(parents) == 1, (set(stages), len(parents))
+    for stage, run in stages.items():
+        assert run.info.run_id == records[stage]["run_id"], stage
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id, stage
+    manifest = json.loads((repo / "artifacts/dataset/dataset.json").read_text())["manifest_sha256"]
+    for stage, context in (("prepare", "prepared"), ("train_teacher", "training"), ("evaluate", "evaluation")):
+        inputs = stages[stage].inputs.dataset_inputs
+        assert [(i.dataset.digest, i.tags[0].value) for i in inputs] == [(manifest[:32], context)], stage
+    assert stages["export"].data.metrics["latency_ms"] > 0 and stages["models"].data.metrics["student_params_m"] > 0
+
+
+@pytest.mark.slow
+def test_the_headline_metrics_fit_a_terminal_and_plots_render_offline(repo):
+    repo, env, _ = repo
+    headline = json.loads((repo / "metrics/pipeline.json").read_text())
+    evaluated = json.loads((repo / "artifacts/eval/metrics.json").read_text())
+    assert headline["student"]["srcc"] == round(evaluated["model"]["srcc"], 4)
+    assert headline["gate"]["floor"] is (evaluated["model"]["srcc"] >= 0.6)
+    shown = _run([str(BIN / "dvc"), "metrics", "show"], repo, env)
+    assert "student.srcc" in shown and "gate.floor" in shown and "per_type" not in shown, shown
+    assert max(map(len, shown.splitlines())) <= 200, shown
+    _run([str(BIN / "dvc"), "plots", "show"], repo, env)
+    page = (repo / "dvc_plots/index.html").read_text()
+    assert 'data-package="vega@5.20.2"' in page and "vegaEmbed" in page
+    assert not re.search(r"<script[^>]+src=|https?://cdn", page), "the page loads something from the network"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=repo)
+    assert ignored.returncode == 0, "dvc_plots/ must be git-ignored"
 
 
 @pytest.mark.slow
@@ -93,3 +169,11 @@ def test_second_repro_is_a_no_op_and_exp_run_reruns_only_downstream(repo):
     assert _ran(exp) == {"evaluate", "register"}, exp
     registered = json.loads((repo / "artifacts/register/registered.json").read_text())
     assert registered["promotion"]["outcome"] == "skipped" and "DVC experiment" in registered["promotion"]["reason"]
+    # the experiment's headline against the committed run: the bootstrap interval moved with n_boot
+    proc = subprocess.run([str(BIN / "dvc"), "exp", "show", "--only-changed", "--csv"], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    table = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert table and "student.srcc_ci" in table[0] and "evaluate.n_boot" in table[0], table[:1]
+    assert len({row["student.srcc_ci"] for row in table if row["student.srcc_ci"]}) >= 2, table
+    diff = _run([str(BIN / "dvc"), "metrics", "diff", "HEAD"], repo, env)
+    assert "student.srcc_ci" in diff and "failed to load" not in diff, diff

@@ -128,7 +128,8 @@ def run_one(params, inputs: Inputs, model: str, seed: int, out_dir: str | os.Pat
     run_dir = Path(out_dir) / "runs" / model / f"seed{seed}"
     tags = {"ablation_model": model, "ablation_seed": str(seed), "ablation_reference": params.ablation.reference}
     started = time.perf_counter()
-    with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags) as logger:
+    with stage_logger(_tracking(params), f"ablation/{model}/seed{seed}", inputs.dataset_dir, tags,
+                      pipeline=False) as logger:
         metrics = distill_student(cfg, inputs.dataset_dir, teacher, run_dir, model, weights, logger,
                                   resume=True)
         predictor = Predictor.from_path(run_dir / "model.pt", reduced_decode=False)
@@ -266,7 +267,7 @@ def run_ablation(params, dataset_dir: str | os.PathLike, teacher: str | os.PathL
 def _log_summary(params, dataset_dir, result: dict, out_dir: Path) -> None:
     """One MLflow run ``ablation/summary`` with every model's seed means and cost, and the three files."""
     with stage_logger(_tracking(params), "ablation/summary", dataset_dir,
-                      {"ablation_winner": str(result["winner"])}) as logger:
+                      {"ablation_winner": str(result["winner"])}, context="evaluation", pipeline=False) as logger:
         if logger is None:
             return
         for r in result["rows"]:

@@ -5,6 +5,7 @@ Their scores do not depend on the model, so the pipeline caches them in their ow
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from mobileiqa.config import Params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.baselines import get_baseline, score_images
 from mobileiqa.eval.scorecard import split_frame
+from mobileiqa.stages.mlflow_run import log_files, log_metrics, stage_logger
 
 BASELINE_FILE = "scores.csv"
 
@@ -24,18 +26,26 @@ def evaluated_split(dataset_dir: str | os.PathLike, split: str) -> tuple[Prepare
     return dataset, split_frame(read_manifest(dataset.manifest), dataset.root, split)
 
 
-def run_baselines(params: Params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
-    """Score the evaluated split with each configured baseline; writes ``scores.csv`` and ``baselines.json``."""
+def run_baselines(params: Params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                  run_record: str | os.PathLike | None = None) -> dict:
+    """Score the evaluated split with each configured baseline; writes ``scores.csv`` and ``baselines.json`` (in an
+    MLflow run: the image count, each baseline's seconds and both files)."""
     dataset, frame = evaluated_split(dataset_dir, params.evaluate.split)
     out_dir = Path(out_dir)
     scores = pd.DataFrame({"image_id": frame["image_id"]})
     info = {"split": params.evaluate.split, "n": len(frame), "manifest_sha256": dataset.manifest_sha256,
             "baselines": {}}
-    for name in params.evaluate.baselines:
-        scores[name] = score_images(name, list(frame["file"]), progress=True)
-        info["baselines"][name] = {"higher_is_better": bool(get_baseline(name).higher_is_better)}
-    write_csv(out_dir / BASELINE_FILE, scores)
-    write_json(out_dir / "baselines.json", info)
+    with stage_logger(params, "baselines", dataset_dir, context="evaluation", record=run_record) as logger:
+        took = {}
+        for name in params.evaluate.baselines:
+            start = time.perf_counter()
+            scores[name] = score_images(name, list(frame["file"]), progress=True)
+            took[f"{name}_seconds"] = time.perf_counter() - start
+            info["baselines"][name] = {"higher_is_better": bool(get_baseline(name).higher_is_better)}
+        write_csv(out_dir / BASELINE_FILE, scores)
+        write_json(out_dir / "baselines.json", info)
+        log_metrics(logger, {"images": len(frame), **took})
+        log_files(logger, out_dir / BASELINE_FILE, out_dir / "baselines.json")
     return info
 
 

@@ -32,9 +32,10 @@ from mobileiqa.eval.scorecard import (
     per_type_table,
     score_in_chunks,
 )
+from mobileiqa.eval.targets import EPS, floor_checks
 from mobileiqa.predict import Predictor
 from mobileiqa.stages.baselines import evaluated_split, join_baselines
-from mobileiqa.stages.mlflow_run import stage_logger
+from mobileiqa.stages.mlflow_run import log_files, log_metrics, stage_logger
 
 
 def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> list[tuple[str, np.ndarray]]:
@@ -51,7 +52,7 @@ def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> li
 
 def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike,
                  out_dir: str | os.PathLike, teacher_path: str | os.PathLike | None = None,
-                 baselines_dir: str | os.PathLike | None = None) -> dict:
+                 baselines_dir: str | os.PathLike | None = None, run_record: str | os.PathLike | None = None) -> dict:
     """Evaluate the student (and optionally the teacher) with the baselines on ``evaluate.split``."""
     cfg = params.evaluate
     dataset, frame = evaluated_split(dataset_dir, params.evaluate.split)
@@ -100,12 +101,10 @@ def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str
     figures = _plots(frame, results, behaviour, out_dir / "plots")
     write_text(out_dir / "report.md", _report(out, results))
     write_json(out_dir / "metrics.json", out)
-    with stage_logger(params, "evaluate", dataset_dir) as logger:
-        if logger is not None:
-            logger.log_metrics({f"{name}_{k}": r[k] for name, r in results.items()
-                                for k in ("srcc", "krcc", "plcc", "plcc_logistic") if r[k] is not None}, step=0)
-            for path in (out_dir / "metrics.json", out_dir / "report.md", out_dir / "predictions.csv", *figures):
-                logger.log_artifact(path)
+    with stage_logger(params, "evaluate", dataset_dir, context="evaluation", record=run_record) as logger:
+        log_metrics(logger, {f"{name}_{k}": r[k] for name, r in results.items()
+                             for k in ("srcc", "krcc", "plcc", "plcc_logistic")})
+        log_files(logger, out_dir / "metrics.json", out_dir / "report.md", out_dir / "predictions.csv", *figures)
     return out
 
 
@@ -124,25 +123,25 @@ def _plots(frame: pd.DataFrame, results: dict, behaviour: dict | None, folder: P
     return figures
 
 
+#: how the report names each check of :mod:`mobileiqa.eval.targets`
+FLOOR_LABELS = {"srcc_floor": "SRCC floor (register.min_srcc)",
+                "beats_baselines": "beats the best baseline (register.min_srcc_over_baselines)"}
+
+
 def verdict(out: dict, params: Params) -> list[dict]:
     """Each target and gate this evaluation can judge, with its figure: the registry's absolute floors
-    (``register.min_srcc``, the best baseline + ``register.min_srcc_over_baselines``) and the behaviour target
-    (``evaluate.behaviour.falling_target`` of each type's series falling at every level)."""
-    reg, srcc = params.register, out["model"]["srcc"]
-    rows = [{"check": "SRCC floor (register.min_srcc)", "passed": srcc >= reg.min_srcc - 1e-12,
-             "figure": f"SRCC {srcc:.4f} vs {reg.min_srcc:g}"}]
-    scored = {k: v["srcc"] for k, v in out["baselines"].items() if v.get("srcc") is not None}
-    if scored:
-        best = max(scored, key=scored.get)
-        need = scored[best] + reg.min_srcc_over_baselines
-        rows.append({"check": "beats the best baseline (register.min_srcc_over_baselines)",
-                     "passed": srcc >= need - 1e-12,
-                     "figure": f"SRCC {srcc:.4f} vs {best} {scored[best]:.4f} + {reg.min_srcc_over_baselines:g}"})
+    (:func:`mobileiqa.eval.targets.floor_checks`) and the behaviour target (``evaluate.behaviour.falling_target``
+    of each type's series falling at every level). Rows: ``{name, check, passed, figure}``."""
+    reg = params.register
+    floors = floor_checks(out["model"]["srcc"], {k: v.get("srcc") for k, v in out["baselines"].items()},
+                          reg.min_srcc, reg.min_srcc_over_baselines)
+    rows = [{"name": c.name, "check": FLOOR_LABELS[c.name], "passed": c.passed, "figure": c.detail} for c in floors]
     if isinstance(out["behaviour"], dict):
         target = params.evaluate.behaviour.falling_target
         for name, b in out["behaviour"]["types"].items():
-            rows.append({"check": f"score falls with the {name} level (evaluate.behaviour.falling_target)",
-                         "passed": b["falling_fraction"] >= target - 1e-12,
+            rows.append({"name": f"falling_{name}",
+                         "check": f"score falls with the {name} level (evaluate.behaviour.falling_target)",
+                         "passed": b["falling_fraction"] >= target - EPS,
                          "figure": f"{b['falling_fraction']:.0%} of series vs {target:.0%}"})
     return rows
 

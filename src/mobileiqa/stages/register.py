@@ -14,6 +14,8 @@ from pathlib import Path
 from mobileiqa.atomic import read_stage_json
 from mobileiqa.config import Params
 from mobileiqa.environment import git_commit as current_commit
+from mobileiqa.eval.headline import headline
+from mobileiqa.stages.mlflow_run import pipeline_tags, write_run_record
 from mobileiqa.tracking.card import render_card
 from mobileiqa.tracking.mlflow_registry import client, collect_evidence, read_eval, register_version
 from mobileiqa.tracking.promotion import promote
@@ -41,10 +43,11 @@ def _model_arch(export: dict, eval_data: dict) -> str | None:
 
 def run_register(params: Params, eval_dir: str | os.PathLike, export_dir: str | os.PathLike,
                  validation_dir: str | os.PathLike | None, profile: str | None = None,
-                 git_commit: str | None = None) -> dict:
+                 git_commit: str | None = None, run_record: str | os.PathLike | None = None) -> dict:
     """Register the evaluated, exported student and, unless :func:`auto_promotion` says why not, promote it when
-    every gate passes; returns ``{name, version, run_id, model_uri, alias, promotion}`` (``promotion``: outcome,
-    champion afterwards, each gate's verdict, or the reason it was skipped).
+    every gate passes; returns ``{name, version, run_id, model_uri, alias, headline, promotion}`` (``headline``:
+    the pipeline's headline metrics, :mod:`mobileiqa.eval.headline`; ``promotion``: outcome, champion afterwards,
+    each gate's verdict, or the reason it was skipped).
 
     ``validation_dir`` holds the validate stage's ``summary.json`` (``None``: not recorded, which fails the
     data-validation gate at promotion when ``register.require_validation``)."""
@@ -57,8 +60,12 @@ def run_register(params: Params, eval_dir: str | os.PathLike, export_dir: str | 
                                 profile or cfg.profile, _model_arch(export, eval_data))
     card = render_card(cfg.model_name, evidence, export, export_dir)
     extra = {"export_json": str(export_path), "eval_metrics": str(Path(eval_dir) / "metrics.json")}
-    reg = register_version(cfg, params.tracking, export_dir, evidence, card, extra)
+    tags = pipeline_tags(params, "register")
+    reg = register_version(cfg, params.tracking, export_dir, evidence, card, extra, run_tags=tags)
+    if run_record is not None:
+        write_run_record(run_record, params, "register", tags, reg.run_id)
     info = reg.to_dict()
+    info["headline"] = headline(eval_data, export, cfg.min_srcc, cfg.min_srcc_over_baselines, cfg.latency_budget_ms)
     skipped = auto_promotion(params)
     if skipped is not None:
         info["promotion"] = {"outcome": "skipped", "reason": skipped}

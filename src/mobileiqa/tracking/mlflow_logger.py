@@ -1,5 +1,6 @@
-"""MLflow I/O for training runs: parameters (the flattened config), tags (git commit, dataset hash), per-epoch
-metrics, system metrics, checkpoints and plots as artifacts.
+"""MLflow I/O for a stage's run: parameters (the flattened config), tags (git commit, dataset hash, the pipeline
+execution it belongs to: :mod:`mobileiqa.tracking.pipeline_run`), the dataset as a run input, per-epoch metrics,
+system metrics, checkpoints and plots as artifacts.
 
 The default store lives inside the project (``sqlite:///mlflow.db`` with artifacts under ``mlruns/``, both
 git-ignored), so no server is needed; ``MLFLOW_TRACKING_URI`` (or ``tracking.uri``) points elsewhere.
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
+from mobileiqa.tracking.pipeline_run import PIPELINE_RUN_TAG, parent_run_id
 from mobileiqa.tracking.settings import DEFAULT_URI, TrackingConfig
+
+DIGEST_LENGTH = 32  # MLflow stores dataset digests up to 36 characters
 
 
 def tracking_uri(cfg: TrackingConfig) -> str:
@@ -34,11 +39,21 @@ class MlflowLogger:
         if mlflow.get_experiment_by_name(self.cfg.experiment) is None:
             location = Path("mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
             mlflow.create_experiment(self.cfg.experiment, artifact_location=location)
-        mlflow.set_experiment(self.cfg.experiment)
-        self.run = mlflow.start_run(run_name=self.run_name, log_system_metrics=self.cfg.system_metrics)
+        experiment = mlflow.set_experiment(self.cfg.experiment)
+        parent = None
+        if self.tags.get(PIPELINE_RUN_TAG):
+            shared = {k: v for k, v in self.tags.items() if k in ("git_commit", "source")}
+            parent = parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, self.tags[PIPELINE_RUN_TAG],
+                                   shared)
+        self.run = mlflow.start_run(run_name=self.run_name, parent_run_id=parent,
+                                    log_system_metrics=self.cfg.system_metrics)
         mlflow.log_params({k: str(v)[:500] for k, v in self.params.items()})
         mlflow.set_tags(self.tags)
         return self
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
 
     def __exit__(self, exc_type, exc, tb) -> None:
         import mlflow
@@ -56,3 +71,16 @@ class MlflowLogger:
         import mlflow
 
         mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_input(self, path: str | os.PathLike, name: str, digest: str, context: str,
+                  tags: dict[str, str] | None = None) -> None:
+        """Record the dataset at ``path`` as an input of this run (``digest``: its content hash, shortened to what
+        the store keeps), with ``context`` (training, evaluation, ...)."""
+        import mlflow
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():  # mlflow registers the local-file source twice and says so on each call
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(Path(path).resolve().as_uri())
+        mlflow.log_input(MetaDataset(source, name=name, digest=digest[:DIGEST_LENGTH]), context=context, tags=tags)

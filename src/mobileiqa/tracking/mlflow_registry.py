@@ -329,10 +329,11 @@ def card_summary(card: str) -> str:
 
 
 def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: str | os.PathLike,
-                     evidence: Evidence, card: str, extra_files: dict[str, str] | None = None) -> Registration:
-    """Log the pyfunc (with the shipped files, its scoring code and pinned requirements) in a tracked run,
-    register it, tag it, attach the card (the version's description; its summary the registered model's) and
-    point ``challenger`` at it."""
+                     evidence: Evidence, card: str, extra_files: dict[str, str] | None = None,
+                     run_tags: dict[str, str] | None = None) -> Registration:
+    """Log the pyfunc (with the shipped files, its scoring code and pinned requirements) in a tracked run (tagged
+    also with ``run_tags``, e.g. the pipeline execution's), register it, tag it, attach the card (the version's
+    description; its summary the registered model's) and point ``challenger`` at it."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -348,7 +349,8 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
     run_cfg = TrackingConfig(enabled=True, experiment=tracking.experiment, uri=tracking.uri, system_metrics=False)
     with tempfile.TemporaryDirectory(prefix="mobileiqa-register-") as tmp, \
             MlflowLogger(run_cfg, f"register {cfg.model_name}", {"register." + k: v for k, v in vars(cfg).items()},
-                         {"stage": "register", **{k: v for k, v in tags.items() if not k.endswith(".json")}}) as run:
+                         {"stage": "register", **{k: v for k, v in tags.items() if not k.endswith(".json")},
+                          **(run_tags or {})}) as run:
         (Path(tmp) / CARD_FILE).write_text(card)
         artifacts[CARD_KEY] = str(Path(tmp) / CARD_FILE)
         code = scoring_code()

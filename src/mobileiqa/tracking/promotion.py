@@ -46,6 +46,7 @@ import pandas as pd
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import accuracy
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
+from mobileiqa.eval.targets import EPS, Check, floor_checks, latency_check
 from mobileiqa.predict.inputs import encode_images
 from mobileiqa.tracking.mlflow_registry import CHALLENGER, CHAMPION, MAX_TAG, Evidence, resolve_version
 from mobileiqa.tracking.pyfunc import INPUT_COLUMN
@@ -53,36 +54,18 @@ from mobileiqa.tracking.settings import RegisterConfig
 
 HISTORY_PREFIX = "promotion."
 LOCK_SUFFIX = ".promotion-lock"
-EPS = 1e-9  # margins are inclusive: 0.79 - 0.80 must count as exactly -0.01
 #: ``rescore(name, champion_version, challenger_evidence) -> (srcc, plcc)`` of the champion on the challenger's split
 Rescore = Callable[[str, str, Evidence], tuple[float, float]]
 
 
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    detail: str  # the numbers behind the decision
-
-    def line(self) -> str:
-        return f"  [{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
+#: a promotion gate: a named pass/fail with its numbers (the targets' :class:`~mobileiqa.eval.targets.Check`)
+Gate = Check
 
 
 def floor_gates(cfg: RegisterConfig, challenger: Evidence) -> list[Gate]:
-    """The absolute floors, which hold with or without a champion: SRCC >= ``register.min_srcc`` and >= the best
-    recorded classic baseline's SRCC + ``register.min_srcc_over_baselines`` (on the same evaluated split)."""
-    ok = challenger.srcc >= cfg.min_srcc - EPS
-    gates = [Gate("srcc_floor", ok, f"SRCC {challenger.srcc:.4f} {'>=' if ok else '<'} floor {cfg.min_srcc:g}")]
-    scored = {k: v["srcc"] for k, v in challenger.baselines.items() if isinstance(v.get("srcc"), int | float)}
-    if not scored:
-        gates.append(Gate("beats_baselines", False, "no classic baseline was evaluated on the split"))
-    else:
-        best = max(scored, key=scored.get)
-        need = scored[best] + cfg.min_srcc_over_baselines
-        ok = challenger.srcc >= need - EPS
-        gates.append(Gate("beats_baselines", ok, f"SRCC {challenger.srcc:.4f} {'>=' if ok else '<'} best baseline "
-                                                 f"{best} {scored[best]:.4f} + {cfg.min_srcc_over_baselines:g}"))
-    return gates
+    """The absolute floors (:func:`mobileiqa.eval.targets.floor_checks`), which hold with or without a champion."""
+    return floor_checks(challenger.srcc, {k: v.get("srcc") for k, v in challenger.baselines.items()}, cfg.min_srcc,
+                        cfg.min_srcc_over_baselines)
 
 
 def evaluate_gates(cfg: RegisterConfig, int8_max_drift: float, challenger: Evidence, champion: Evidence | None,
@@ -117,12 +100,7 @@ def evaluate_gates(cfg: RegisterConfig, int8_max_drift: float, challenger: Evide
             gates.append(Gate(name, ok, f"{name.upper()} {ours_v:.4f} vs champion v{champion_version} "
                                         f"{theirs_v:.4f}: Δ {delta:+.4f} ({'within' if ok else 'beyond'} margin "
                                         f"-{margin:g})"))
-    if challenger.latency_ms is None:
-        gates.append(Gate("latency", False, "no latency figure was recorded at export"))
-    else:
-        ok = challenger.latency_ms <= cfg.latency_budget_ms
-        gates.append(Gate("latency", ok, f"{challenger.latency_ms:.1f} ms on {challenger.latency_machine or '?'} "
-                                         f"{'<=' if ok else '>'} budget {cfg.latency_budget_ms:g} ms"))
+    gates.append(latency_check(challenger.latency_ms, challenger.latency_machine, cfg.latency_budget_ms))
     if not challenger.int8_shipped:
         gates.append(Gate("int8_drift", True, "no int8 file shipped"))
     else:
