@@ -21,7 +21,14 @@ DIGEST_LENGTH = 32  # MLflow stores dataset digests up to 36 characters
 
 
 def tracking_uri(cfg: TrackingConfig) -> str:
-    return cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else the project's sqlite store; a relative sqlite path is
+    made absolute against the working directory (MLflow caches one store per URI string, so a relative one would
+    keep writing to the first directory it was opened in)."""
+    uri = cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        uri = prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
 
 
 class MlflowLogger:
