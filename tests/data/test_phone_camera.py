@@ -60,6 +60,7 @@ def test_deterministic_and_seeded_by_the_photo_key(name, odd_photo):
     assert a.tobytes() == b.tobytes()
     assert np.array_equal(odd_photo, before)  # the input is not modified
     assert not np.array_equal(a, apply(odd_photo, name, 3, photo_key="another photo"))
+    assert BY_NAME[name].randomised  # the flag the dataset card and tests read says so
     assert not np.array_equal(a, odd_photo)
 
 

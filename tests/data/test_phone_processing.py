@@ -21,7 +21,7 @@ from tests.imagegen import make_photo
 BY_NAME = {f.name: f for f in FAMILIES}
 NAMES = list(BY_NAME)
 #: families that draw from the seeded generator (the rest ignore ``photo_key``)
-RANDOMISED = {"white_balance_error", "fusion_ghosting", "messenger_chain"}
+RANDOMISED = {f.name for f in FAMILIES if f.randomised}
 CODECS = ["webp", "avif", "messenger_chain"]
 ROOT = Path(__file__).resolve().parents[2]
 

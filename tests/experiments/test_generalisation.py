@@ -58,7 +58,7 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
 
     monkeypatch.setattr(generalisation, "run_group", no_training)
     assert leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))["groups"] == [row]
-    with pytest.raises(ValueError, match="unknown distortion group 'nois'"):
+    with pytest.raises(ValueError, match="'nois' is an unknown distortion group"):
         leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
 
 

@@ -1,5 +1,6 @@
-"""Build the embedded default dataset: reference photos → KADID-style distortions → simulated annotators →
-calibrated labels → manifest, with content-disjoint splits.
+"""Build the embedded default dataset: reference photos → KADID-style distortions (and, when
+``data.build.phone_families`` lists any, phone-camera families) → simulated annotators → calibrated labels →
+manifest, with content-disjoint splits.
 
 Layout written under ``out_dir``::
 
@@ -7,6 +8,7 @@ Layout written under ``out_dir``::
     images/<photo>/…png   distorted images (lossless PNG), one folder per reference photo
     refs/<photo>.png      the resized pristine references
     calibration.json      fitted annotator maps and per-type corrections
+    contact_sheets/*.png  each phone family's five levels on one photo (only with phone families)
     build_report.json     counts, timings, annotator agreement, calibration quality
     DATASET.md            the dataset card
 
@@ -33,16 +35,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
-from mobileiqa.data import annotators, distortions, images
+from mobileiqa.data import annotators, distortions, images, phone
 from mobileiqa.data import calibration as cal
 from mobileiqa.data.annotators import score_batch
 from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES, apply_distortion
+from mobileiqa.data.families import phone_families
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import MosScale, write_manifest
+from mobileiqa.data.phone import FAMILIES, apply_family, contact_sheet
 from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import split_contents
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
+PHONE_TYPE_ID = 0  # the calibration's type id of every phone family: no KADID human cell, no per-type correction
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
@@ -88,12 +93,16 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 @functools.cache
 def _code_digest() -> str:
     """Digest of the modules that decide what a photo produces, so a code change invalidates the cache."""
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (annotators, distortions, images)
-                                   ) + Path(__file__).read_bytes()).hexdigest()
+    phone_modules = sorted(Path(phone.__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (annotators, distortions, images))
+                          + b"".join(p.read_bytes() for p in phone_modules)
+                          + Path(__file__).read_bytes()).hexdigest()
 
 
 def _photo_key(photo: Path, spec: BuildConfig) -> str:
     shaping = {k: v for k, v in asdict(spec).items() if k in ("long_side", "levels_per_type", "seed", "annotators")}
+    if spec.phone_families:  # absent when empty, so a KADID-only build keeps its cache
+        shaping["phone_families"] = phone_families(spec.phone_families)
     parts = [BUILD_VERSION, file_digest(photo), _code_digest(), shaping]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -126,6 +135,14 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildConfig) -> list[dict]:
             _save_png(arr, out_dir / rel)
             rows.append(dict(image_id=f"{photo_id}_{d.id:02d}_{level}", path=rel, content_id=photo_id,
                              dist_type=d.name, type_id=d.id, dist_level=level, width=w, height=h))
+            images.append(arr)
+    for name in phone_families(spec.phone_families):
+        for level in levels_for(photo_id, name, spec):
+            arr = apply_family(ref, name, level, photo_key=photo_id)
+            rel = f"images/{photo_id}/{photo_id}_{name}_{level}.png"
+            _save_png(arr, out_dir / rel)
+            rows.append(dict(image_id=f"{photo_id}_{name}_{level}", path=rel, content_id=photo_id,
+                             dist_type=name, type_id=PHONE_TYPE_ID, dist_level=level, width=w, height=h))
             images.append(arr)
     ref_t = torch.from_numpy(ref).permute(2, 0, 1).float().div(255).unsqueeze(0)
     for start in range(0, len(images), 10):
@@ -185,7 +202,7 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
 
     raw = df[[f"raw_{n}" for n in spec.annotators]].rename(columns=lambda c: c[4:])
     human = cal.human_cell_means()
-    train = df["split"] == "train"
+    train = (df["split"] == "train") & (df["type_id"] != PHONE_TYPE_ID)  # fitted on KADID's human cells only
     calib = cal.fit_calibration(raw[train], df.loc[train, "type_id"], df.loc[train, "dist_level"], human)
     scores = calib.annotator_scores(raw, df["type_id"])
     scale = MosScale(cal.MOS_LOW, cal.MOS_HIGH)
@@ -201,6 +218,8 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
     manifest_hash = write_manifest(df.drop(columns=["type_id", *[f"raw_{n}" for n in spec.annotators]]),
                                    out_dir / "manifest.csv")
     write_json(out_dir / "calibration.json", calib.to_dict())
+    names = phone_families(spec.phone_families)
+    sheets = _contact_sheets(out_dir, photos[0].stem, names) if names else {}
 
     report = {
         "manifest_sha256": manifest_hash,
@@ -215,14 +234,50 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
         "agreement": cal.annotator_agreement(scores),
         "calibration_quality": calibration_quality(raw, df, spec),
     }
+    if names:
+        report["phone_families"] = {"labels": phone_label_sanity(df, scores), "contact_sheets": sheets}
     write_json(out_dir / "build_report.json", report)  # deterministic: no timings in the output folder
     write_text(out_dir / "DATASET.md", dataset_card(report))
     return {**report, "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _contact_sheets(out_dir: Path, photo_id: str, names: list[str]) -> dict[str, str]:
+    """``contact_sheets/<family>.png`` for each phone family, drawn on the reference of ``photo_id``."""
+    ref = np.array(Image.open(out_dir / "refs" / f"{photo_id}.png").convert("RGB"))
+    out = {}
+    for name in names:
+        rel = f"contact_sheets/{name}.png"
+        _save_png(contact_sheet(ref, name, photo_key=photo_id), out_dir / rel)
+        out[name] = rel
+    return out
+
+
+def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
+    """What the labels of each phone family look like without a human cell to calibrate against: the mean
+    pairwise SRCC between annotators over the family's images, and the share of (photo, level pair) comparisons
+    in which the MOS falls as the level rises."""
+    out = {}
+    for name in (n for n in FAMILIES if n in set(df["dist_type"])):
+        rows = df["dist_type"] == name
+        agreement = cal.annotator_agreement(scores[rows])["mean_pairwise_srcc"] if rows.sum() > 2 else float("nan")
+        falls = total = 0
+        for _, g in df[rows].groupby("content_id"):
+            g = g.sort_values("dist_level")
+            mos = g["mos_raw"].to_numpy()
+            falls += int(np.sum(mos[1:] < mos[:-1]))
+            total += len(mos) - 1
+        out[name] = {"images": int(rows.sum()), "annotator_agreement": round(float(agreement), 4),
+                     "mos_falls_with_level": round(falls / total, 4) if total else None,
+                     "mean_mos": round(float(df.loc[rows, "mos_raw"].mean()), 3)}
+    return out
+
+
 def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildConfig) -> dict:
     """Per-cell SRCC against KADID human means of (a) the uncalibrated consensus and (b) calibrated labels,
-    fitted on the human means of KADID references 1-40 and scored against references 41-81."""
+    fitted on the human means of KADID references 1-40 and scored against references 41-81 (KADID types only:
+    the phone families have no human cells)."""
+    kadid = df["type_id"] != PHONE_TYPE_ID
+    raw, df = raw[kadid], df[kadid]
     half_a, half_b = cal.human_cell_means(range(1, 41)), cal.human_cell_means(range(41, 82))
     t, lv = df["type_id"], df["dist_level"]
     fitted = cal.fit_calibration(raw, t, lv, half_a)
@@ -277,9 +332,33 @@ def dataset_card(report: dict) -> str:
         "Substitutes for KADID's own tools:",
         *[f"- {k}: {v}" for k, v in SUBSTITUTES.items()],
         "",
+        *_phone_card(report),
         "## Intended use and limits",
         "Training and comparing models offline. Labels are simulated: they follow KADID-10k's human ordering of",
         "distortion cells but not any human's view of these particular photos. Report results on real datasets",
         "(KonIQ-10k, SPAQ, UHD-IQA...) before claiming human-level quality prediction.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _phone_card(report: dict) -> list[str]:
+    """The dataset card's section on the phone families (none when the build has none)."""
+    if "phone_families" not in report:
+        return []
+    labels, sheets = report["phone_families"]["labels"], report["phone_families"]["contact_sheets"]
+    lines = ["## Phone-camera families",
+             "Degradations of a phone's own pipeline (`mobileiqa.data.phone`), outside KADID's 25. No human scores",
+             "exist for them, so their labels use the per-annotator maps alone (fitted on KADID cells), without a",
+             "per-type correction; the table shows what that gives: annotator agreement within the family and how",
+             "often the MOS falls when the level rises (same photo).", "",
+             "| family | group | levels | images | agreement | MOS falls with level | mean MOS (1-5) |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for name, s in labels.items():
+        f = FAMILIES[name]
+        falls = "–" if s["mos_falls_with_level"] is None else f"{s['mos_falls_with_level']:.0%}"
+        lines.append(f"| {name} | {f.group} | {', '.join(map(str, f.levels))} | {s['images']} | "
+                     f"{s['annotator_agreement']:.3f} | {falls} | {s['mean_mos']:.2f} |")
+    lines += ["", "What each models:", *[f"- {n}: {FAMILIES[n].models}" for n in labels], "",
+              "Contact sheets (reference, levels 1-5; whole photo above, a 100 % crop below):",
+              *[f"- {n}: ![{n}]({path})" for n, path in sheets.items()], ""]
+    return lines

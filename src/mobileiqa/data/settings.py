@@ -19,6 +19,9 @@ class BuildConfig:
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     annotators: tuple[str, ...] = ("ssim", "gmsd", "ms_gmsd_c", "haarpsi", "mdsi", "dss", "vsi")
     workers: int = 2
+    # phone-camera families (mobileiqa.data.phone) added to KADID's 25, levels_per_type levels each; [all] = every
+    # family. Their labels use the per-annotator maps alone (KADID's per-type correction has no human cells here)
+    phone_families: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels_per_type <= 5:

@@ -2,7 +2,8 @@
 
 * :func:`assign_splits` — seeded train/val/test by content, with given fractions.
 * :func:`repeated_splits` — N seeded splits for a median-of-N protocol.
-* :func:`leave_group_out` — hold out one KADID group of distortion types (generalisation tests).
+* :func:`leave_group_out` — hold out one group of distortion types, KADID's or the phone families'
+  (generalisation tests).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+from mobileiqa.data.families import types_in
 
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -54,13 +55,15 @@ def repeated_splits(df: pd.DataFrame, n: int, seed: int, fractions=DEFAULT_FRACT
 
 
 def leave_group_out(df: pd.DataFrame, group: str) -> pd.DataFrame:
-    """Hold out one KADID distortion group (e.g. ``"blur"``) — distortion- *and* content-disjoint.
+    """Hold out one distortion group (e.g. ``"blur"``, or a phone group like ``"optics"``) — distortion- *and*
+    content-disjoint.
 
     Train/val keep their contents with every *other* group; test keeps its contents with the held-out group
     only. No held-out distortion and no test content is ever seen in training.
     """
-    if group not in GROUPS:
-        raise ValueError(f"leave_group_out: unknown group {group!r}; choose one of {list(GROUPS)}")
-    held = df["dist_type"].isin({d.name for d in DISTORTIONS.values() if d.group == group})
+    try:
+        held = df["dist_type"].isin(types_in(group))
+    except ValueError as exc:
+        raise ValueError(f"leave_group_out: {exc}") from None
     is_test = df["split"] == "test"
     return df[(is_test & held) | (~is_test & ~held)].reset_index(drop=True)

@@ -27,7 +27,7 @@ class GeneralisationConfig:
     model: str = ""               # "" = models.student, trained directly on MOS with the train_teacher recipe and
                                   # its configured weights (models.weights_for)
     epochs: int = -1              # end-to-end epochs per held-out group; -1 = the train_teacher recipe's own
-    groups: tuple[str, ...] = ()  # () = all seven KADID groups
+    groups: tuple[str, ...] = ()  # () = every group with images in the dataset (KADID's seven, phone groups when built)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from mobileiqa.atomic import json_digest, write_json, write_text
-from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+from mobileiqa.data import families
+from mobileiqa.data.distortions import GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest, write_manifest
+from mobileiqa.data.phone import PHONE_GROUPS
 from mobileiqa.environment import machine_id
 from mobileiqa.eval.metrics import srcc
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
@@ -32,10 +34,17 @@ from mobileiqa.train.teacher import train_teacher
 
 
 def group_of(dist_type: str) -> str:
-    if dist_type not in DISTORTIONS:
-        raise ValueError(f"leave-one-group-out needs synthetic distortion labels; {dist_type!r} is not a KADID type "
-                         "(real datasets have no distortion groups)")
-    return DISTORTIONS[dist_type].group
+    try:
+        return families.group_of(dist_type)
+    except ValueError:
+        raise ValueError(f"leave-one-group-out needs synthetic distortion labels; {dist_type!r} is neither a KADID "
+                         "type nor a phone family (real datasets have no distortion groups)") from None
+
+
+def present_groups(manifest: pd.DataFrame) -> list[str]:
+    """The groups with images in ``manifest``, KADID's first (a dataset built without phone families has none)."""
+    found = set(manifest["dist_type"].astype(str).map(group_of))
+    return [g for g in families.ALL_GROUPS if g in found]
 
 
 def holdout_manifest(manifest: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -83,9 +92,11 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
     dataset = PreparedDataset.load(dataset_dir)
     out_dir = Path(out_dir)
     rows = []
-    for group in groups or g.groups or GROUPS:
-        if group not in GROUPS:
-            raise ValueError(f"unknown distortion group {group!r}; choose from {', '.join(GROUPS)}")
+    available = present_groups(read_manifest(dataset.manifest))
+    for group in groups or g.groups or available:
+        if group not in available:
+            what = "has no images in" if group in families.ALL_GROUPS else "is an unknown distortion group for"
+            raise ValueError(f"{group!r} {what} {dataset_dir}; choose from {', '.join(available)}")
         cached = out_dir / "cache" / f"{group}-{_cache_key(dataset, model, weights, cfg, group)}.json"
         if cached.is_file():
             rows.append(json.loads(cached.read_text()))
@@ -97,6 +108,10 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
               "dataset_sha256": dataset.manifest_sha256, "groups": rows,
               "mean_unseen_srcc": float(np.mean([r["unseen_srcc"] for r in rows])),
               "mean_seen_srcc": float(np.mean([r["seen_srcc"] for r in rows]))}
+    for kind, names in (("kadid", set(GROUPS)), ("phone", set(PHONE_GROUPS))):  # reported apart
+        unseen = [r["unseen_srcc"] for r in rows if r["group"] in names]
+        if unseen:
+            result[f"mean_unseen_srcc_{kind}"] = float(np.mean(unseen))
     write_json(out_dir / "generalisation.json", result)
     lines = ["| held-out group | unseen SRCC (n) | seen SRCC (n) |", "|---|---|---|"]
     lines += [f"| {r['group']} | {r['unseen_srcc']:.3f} ({r['unseen_n']}) | {r['seen_srcc']:.3f} ({r['seen_n']}) |"

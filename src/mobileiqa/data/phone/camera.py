@@ -299,27 +299,28 @@ FAMILIES: tuple[Family, ...] = (
     Family("sensor_noise_isp", "sensor", (2500, 900, 350, 140, 55), True, _sensor_noise_isp,
            "Sensor noise at rising ISO: Poisson shot and 3 e⁻ read noise per photosite of a linear RGGB Bayer mosaic "
            "with the given photons at raw full scale, bilinearly demosaiced and amplified by the white-balance gains "
-           "(2, 1, 1.6), then an ISP chroma denoise and light luma denoise, back to sRGB."),
+           "(2, 1, 1.6), then an ISP chroma denoise and light luma denoise, back to sRGB.", randomised=True),
     Family("night_denoise_smear", "sensor", (1000, 400, 160, 70, 30), True, _night_denoise_smear,
            "A night shot after the phone's noise reduction: low-light sensor noise as in sensor_noise_isp at the "
            "given photons, then over-strong non-local-means denoising (h = 1.6× the expected noise) and a luma "
-           "sharpen, leaving waxy, smeared texture with crisp edges."),
+           "sharpen, leaving waxy, smeared texture with crisp edges.", randomised=True),
     Family("camera_shake", "optics", (0.6, 1.3, 2.5, 4.5, 8), True, _camera_shake,
            "Hand shake during the exposure: convolution in linear light with a seeded curved trajectory (a random "
            "walk with inertia, equal time per step) scaled to the given RMS radius in px, unlike a straight motion "
-           "blur."),
+           "blur.", randomised=True),
     Family("defocus_partial", "optics", (0.5, 1, 2, 3.5, 6), True, _defocus_partial,
            "Missed or shallow focus: a disc (bokeh) blur in linear light whose radius grows from 0 in a seeded "
            "in-focus spot or along a tilted focus plane towards the frame's edges, averaging the given radius in px "
-           "over the frame."),
+           "over the frame.", randomised=True),
     Family("chromatic_aberration", "optics", (0.5, 1, 1.8, 2.8, 4.2), True, _chromatic_aberration,
            "Lateral chromatic aberration of a small lens: red and blue scaled about a slightly decentred axis in "
-           "opposite directions, the given px from green at the corner, plus purple fringing around highlights."),
+           "opposite directions, the given px from green at the corner, plus purple fringing around highlights.",
+           randomised=True),
     Family("vignetting", "optics", (0.5, 1, 1.6, 2.3, 3.2), True, _vignetting,
            "Lens shading: cos⁴ light falloff in linear light reaching the given stops at the farthest corner of a "
-           "slightly decentred axis, with a seeded red/blue colour shading towards the corners."),
+           "slightly decentred axis, with a seeded red/blue colour shading towards the corners.", randomised=True),
     Family("lens_smudge", "optics", (0.06, 0.13, 0.22, 0.33, 0.46), True, _lens_smudge,
            "A fingerprint-smudged phone lens: the given fraction of the light is scattered, in linear light, into "
            "a veil that lifts the blacks (a wide halo and a uniform floor), a soft glow and streaks along a seeded "
-           "wipe direction."),
+           "wipe direction.", randomised=True),
 )

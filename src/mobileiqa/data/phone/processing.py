@@ -211,7 +211,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("white_balance_error", "tone", (0.2, 0.4, 0.7, 1.0, 1.5), True, _white_balance_error,
            "Auto white balance that picked the wrong illuminant: von Kries gains in linear RGB with log2(R/B) off "
            "by up to the level in a seeded warm/cool/green/magenta direction (tint at half strength), neutral "
-           "luminance kept."),
+           "luminance kept.", randomised=True),
     Family("exposure_clipping", "tone", (0.3, 0.7, 1.1, 1.6, 2.2), True, _exposure_clipping,
            "Over-exposure by the given stops in linear light with every channel clipped at white, so highlights "
            "flatten, lose detail and shift hue, unlike a smooth brightening curve."),
@@ -225,7 +225,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("fusion_ghosting", "enhance", ((2, 0.15), (3, 0.25), (5, 0.32), (7, 0.4), (10, 0.5)), True,
            _fusion_ghosting,
            "A multi-frame (night or HDR) merge without deghosting: two burst frames misregistered by up to the "
-           "given px in seeded directions blended in with the given total weight, leaving double edges."),
+           "given px in seeded directions blended in with the given total weight, leaving double edges.",
+           randomised=True),
     Family("digital_zoom", "enhance", (1.3, 1.8, 2.5, 3.5, 5.0), True, _digital_zoom,
            "Digital zoom by the given factor: the crop's 1/zoom resolution simulated by an area downscale of the "
            "whole view, a bicubic upscale back and the ISP's post-zoom sharpening (σ = 1 px unsharp mask, 0.8 on "
@@ -240,5 +241,5 @@ FAMILIES: tuple[Family, ...] = (
            True, _messenger_chain,
            "A photo forwarded through messengers: per generation, a resize to about the given scale (seeded ±4 %) "
            "and JPEG 4:2:0 at the given quality, repeated for the given generations, then shown at the original "
-           "size."),
+           "size.", randomised=True),
 )

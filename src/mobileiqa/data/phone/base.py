@@ -1,0 +1,72 @@
+"""What a phone distortion family is, and the seeded, single-threaded way every family is applied."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobileiqa.data.distortions import _opencv_single_thread, distortion_seed
+
+Rng = np.random.Generator
+#: ``fn(image, parameter, rng) -> image``: (H, W, 3) uint8 RGB in and out
+Apply = Callable[[np.ndarray, float, Rng], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One phone distortion family: its name, its group (the leave-one-group-out unit), the 5 level parameters
+    (level 1 weakest), whether quality falls monotonically with the level, what it models (one or two sentences
+    for the dataset card), and whether its output depends on the photo key (it draws from the seeded ``rng``)."""
+
+    name: str
+    group: str
+    levels: tuple
+    monotone: bool
+    apply: Apply
+    models: str
+    randomised: bool = False
+
+
+def apply_family_from(families: dict[str, Family], image: np.ndarray, name: str, level: int,
+                      photo_key: str) -> np.ndarray:
+    """Apply ``families[name]`` at ``level`` with the seed of ``(photo_key, name, level)``; a new uint8 array."""
+    if name not in families:
+        raise ValueError(f"unknown phone distortion family {name!r}; choose one of: {', '.join(families)}")
+    if isinstance(level, bool) or not isinstance(level, int | np.integer) or not 1 <= level <= 5:
+        raise ValueError(f"distortion level must be an integer 1..5 (1 = weakest), got {level!r}")
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
+            or 0 in image.shape:
+        got = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"image must be a non-empty (H, W, 3) uint8 RGB array, got {got}")
+    family = families[name]
+    rng = np.random.default_rng(distortion_seed(photo_key, name, int(level)))
+    with _opencv_single_thread():
+        out = family.apply(np.ascontiguousarray(image), family.levels[int(level) - 1], rng)
+    if out.shape != image.shape or out.dtype != np.uint8:
+        raise RuntimeError(f"{name} level {level} returned {out.dtype} {out.shape} for a {image.shape} image")
+    return out
+
+
+def contact_sheet_from(families: dict[str, Family], image: np.ndarray, name: str, photo_key: str,
+                       width: int) -> np.ndarray:
+    """The reference and levels 1..5 of ``families[name]``, ``width`` px wide and captioned: the whole photo
+    downscaled (top row) and a centre crop at 100 % (bottom row), where noise, halos and codec damage show."""
+    import cv2
+
+    tiles = [("reference", image)] + [(f"level {lv}: {families[name].levels[lv - 1]}",
+                                       apply_family_from(families, image, name, lv, photo_key)) for lv in range(1, 6)]
+    tile_w = width // len(tiles)
+    tile_h = max(1, round(image.shape[0] * tile_w / image.shape[1]))
+    crop_h, crop_w = min(tile_h, image.shape[0]), min(tile_w, image.shape[1])
+    top, left = (image.shape[0] - crop_h) // 2, (image.shape[1] - crop_w) // 2
+    caption = 22
+    sheet = np.full((caption + tile_h + 4 + crop_h, tile_w * len(tiles), 3), 255, np.uint8)
+    for i, (label, tile) in enumerate(tiles):
+        x = i * tile_w
+        sheet[caption:caption + tile_h, x:x + tile_w] = cv2.resize(tile, (tile_w, tile_h),
+                                                                    interpolation=cv2.INTER_AREA)
+        sheet[caption + tile_h + 4:, x:x + crop_w] = tile[top:top + crop_h, left:left + crop_w]
+        cv2.putText(sheet, label[:28], (x + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet
