@@ -21,7 +21,7 @@ FAMS = ("webp", "banding")
 
 @pytest.fixture(scope="module")
 def phone_build(tiny_dataset, photos_dir, tmp_path_factory):
-    _, spec, report = tiny_dataset
+    _, spec, _ = tiny_dataset
     spec = replace(spec, phone_families=FAMS, levels_per_type=2)
     out = tmp_path_factory.mktemp("phone")
     return out, spec, build_dataset(photos_dir, out, spec, progress=False)
