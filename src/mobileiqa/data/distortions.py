@@ -156,15 +156,28 @@ def _lab_to_uint8(lum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     fz += fy
     out = np.empty((*lum.shape, 3), dtype=np.uint8)
     for c, lin in enumerate(_mix(_XYZ2RGB, _lab_f_inv(fx), _lab_f_inv(fy), _lab_f_inv(fz))):
-        np.clip(lin, 0.0, 1.0, out=lin)
-        srgb = lin ** (1.0 / 2.4)
-        srgb *= 1.055
-        srgb -= 0.055
-        small = lin <= 0.0031308
-        srgb[small] = 12.92 * lin[small]
-        srgb *= 255.0
-        out[..., c] = np.rint(srgb)  # already within [0, 255]
+        out[..., c] = np.rint(linear_to_srgb255(lin))  # already within [0, 255]
     return out
+
+
+def linear_to_srgb255(lin: np.ndarray) -> np.ndarray:
+    """Linear RGB (float64, any shape; clipped to [0, 1] in place first) → sRGB in 0..255 units, float64."""
+    np.clip(lin, 0.0, 1.0, out=lin)
+    srgb = lin ** (1.0 / 2.4)
+    srgb *= 1.055
+    srgb -= 0.055
+    small = lin <= 0.0031308
+    srgb[small] = 12.92 * lin[small]
+    srgb *= 255.0
+    return srgb
+
+
+def luma601(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an (H, W, 3) array (uint8 or float64, in its own units) → float64."""
+    y = 0.299 * image[..., 0]
+    y += 0.587 * image[..., 1]
+    y += 0.114 * image[..., 2]
+    return y
 
 
 def _encode_decode(image: np.ndarray, fmt: str, **options) -> np.ndarray:
@@ -521,15 +534,20 @@ def _opencv_single_thread() -> Iterator[None]:
         cv2.setNumThreads(previous)
 
 
-def _check(image: np.ndarray, name: str, level: int, photo_key: str) -> None:
-    if name not in DISTORTIONS:
-        raise ValueError(f"unknown distortion {name!r}; choose one of: {', '.join(DISTORTIONS)}")
+def check_inputs(image: np.ndarray, level: int) -> None:
+    """The checks every distortion applies: a level 1..5 and a non-empty ``(H, W, 3) uint8`` RGB image."""
     if isinstance(level, bool) or not isinstance(level, int | np.integer) or not 1 <= level <= 5:
         raise ValueError(f"distortion level must be an integer 1..5 (1 = weakest), got {level!r}")
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
             or 0 in image.shape:
         got = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"image must be a non-empty (H, W, 3) uint8 RGB array, got {got}")
+
+
+def _check(image: np.ndarray, name: str, level: int, photo_key: str) -> None:
+    if name not in DISTORTIONS:
+        raise ValueError(f"unknown distortion {name!r}; choose one of: {', '.join(DISTORTIONS)}")
+    check_inputs(image, level)
     if not isinstance(photo_key, str):
         raise ValueError(f"photo_key must be a str (it seeds the randomness), got {type(photo_key).__name__}")
 

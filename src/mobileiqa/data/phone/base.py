@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobileiqa.data.distortions import _opencv_single_thread, distortion_seed
+from mobileiqa.data.distortions import _opencv_single_thread, check_inputs, distortion_seed
 
 Rng = np.random.Generator
 #: ``fn(image, parameter, rng) -> image``: (H, W, 3) uint8 RGB in and out
@@ -34,12 +34,7 @@ def apply_family_from(families: dict[str, Family], image: np.ndarray, name: str,
     """Apply ``families[name]`` at ``level`` with the seed of ``(photo_key, name, level)``; a new uint8 array."""
     if name not in families:
         raise ValueError(f"unknown phone distortion family {name!r}; choose one of: {', '.join(families)}")
-    if isinstance(level, bool) or not isinstance(level, int | np.integer) or not 1 <= level <= 5:
-        raise ValueError(f"distortion level must be an integer 1..5 (1 = weakest), got {level!r}")
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
-            or 0 in image.shape:
-        got = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be a non-empty (H, W, 3) uint8 RGB array, got {got}")
+    check_inputs(image, level)
     family = families[name]
     rng = np.random.default_rng(distortion_seed(photo_key, name, int(level)))
     with _opencv_single_thread():

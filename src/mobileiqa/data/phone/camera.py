@@ -17,7 +17,15 @@ import math
 import cv2
 import numpy as np
 
-from mobileiqa.data.distortions import _SRGB_TO_LINEAR, _disk_kernel, _gaussian, _gaussian_wide, _to_uint8
+from mobileiqa.data.distortions import (
+    _SRGB_TO_LINEAR,
+    _disk_kernel,
+    _gaussian,
+    _gaussian_wide,
+    _to_uint8,
+    linear_to_srgb255,
+    luma601,
+)
 from mobileiqa.data.phone.base import Family, Rng
 
 __all__ = ["FAMILIES"]
@@ -28,26 +36,6 @@ __all__ = ["FAMILIES"]
 def _linear(image: np.ndarray) -> np.ndarray:
     """uint8 sRGB → linear RGB in [0, 1], float64 (exact, through the 256-entry table)."""
     return _SRGB_TO_LINEAR[image]
-
-
-def _encode(lin: np.ndarray) -> np.ndarray:
-    """Linear RGB (any float64 shape) → sRGB in 0..255 units, float64, clipped to the gamut first."""
-    np.clip(lin, 0.0, 1.0, out=lin)
-    out = lin ** (1.0 / 2.4)
-    out *= 1.055
-    out -= 0.055
-    small = lin <= 0.0031308
-    out[small] = 12.92 * lin[small]
-    out *= 255.0
-    return out
-
-
-def _luma(x: np.ndarray) -> np.ndarray:
-    """BT.601 luma of an (H, W, 3) float64 array."""
-    y = 0.299 * x[..., 0]
-    y += 0.587 * x[..., 1]
-    y += 0.114 * x[..., 2]
-    return y
 
 
 def _normalised_radius(h: int, w: int, cy: float, cx: float) -> np.ndarray:
@@ -105,7 +93,7 @@ def _capture(image: np.ndarray, photons: float, rng: Rng) -> np.ndarray:
 
 def _to_ycc(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Full-range BT.601 (Y, Cb − 128, Cr − 128) planes of an (H, W, 3) float64 array in 0..255 units."""
-    y = _luma(rgb)
+    y = luma601(rgb)
     return y, (rgb[..., 2] - y) / 1.772, (rgb[..., 0] - y) / 1.402
 
 
@@ -121,7 +109,7 @@ def _from_ycc(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
 
 
 def _sensor_noise_isp(image: np.ndarray, photons: float, rng: Rng) -> np.ndarray:
-    srgb = _encode(_capture(image, photons, rng))
+    srgb = linear_to_srgb255(_capture(image, photons, rng))
     y, cb, cr = _to_ycc(srgb)
     sigma = 0.8 + 8.0 / math.sqrt(photons)  # chroma denoise grows with the gain: σ 0.96 px at level 1, 1.9 at 5
     y = 0.7 * y + 0.3 * _gaussian(y, 0.7)  # a light luma denoise keeps the grain
@@ -129,7 +117,7 @@ def _sensor_noise_isp(image: np.ndarray, photons: float, rng: Rng) -> np.ndarray
 
 
 def _night_denoise_smear(image: np.ndarray, photons: float, rng: Rng) -> np.ndarray:
-    noisy = _to_uint8(_encode(_capture(image, photons, rng)))
+    noisy = _to_uint8(linear_to_srgb255(_capture(image, photons, rng)))
     # the noise σ the ISP expects at mid-grey (linear 0.2, green), in sRGB 0..255 units (slope of sRGB there ≈ 1.09)
     sigma = 255.0 * 1.09 * math.sqrt(0.2 * photons + _READ_NOISE**2) / photons
     h = 1.6 * sigma  # over-smoothing: the NR is tuned to show no grain, whatever texture it takes with it
@@ -174,7 +162,7 @@ def _shake_kernel(spread: float, rng: Rng, steps: int = 48) -> np.ndarray:
 
 
 def _camera_shake(image: np.ndarray, spread: float, rng: Rng) -> np.ndarray:
-    return _to_uint8(_encode(_convolve(_linear(image), _shake_kernel(spread, rng))))
+    return _to_uint8(linear_to_srgb255(_convolve(_linear(image), _shake_kernel(spread, rng))))
 
 
 def _disc_blur(lin: np.ndarray, radius: float) -> np.ndarray:
@@ -211,7 +199,7 @@ def _defocus_partial(image: np.ndarray, radius: float, rng: Rng) -> np.ndarray:
         weight = np.interp(rmap, radii, np.eye(len(radii))[k])  # hat function: linear blend of adjacent radii
         if weight.any():
             out += (lin if r == 0.0 else _disc_blur(lin, r)) * weight[..., None]
-    return _to_uint8(_encode(out))
+    return _to_uint8(linear_to_srgb255(out))
 
 
 def _chromatic_aberration(image: np.ndarray, shift: float, rng: Rng) -> np.ndarray:
@@ -235,13 +223,13 @@ def _chromatic_aberration(image: np.ndarray, shift: float, rng: Rng) -> np.ndarr
         out[..., c] = cv2.remap(lin[..., c], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     # purple fringing: light from near-clipped highlights spills over their dark surroundings in red and blue,
     # the wavelengths the lens focuses worst, more so off-axis
-    bright = np.clip((_luma(lin) - 0.45) / 0.45, 0.0, 1.0)
+    bright = np.clip((luma601(lin) - 0.45) / 0.45, 0.0, 1.0)
     halo = _gaussian(bright, 0.8 + 0.5 * shift) - bright
     np.maximum(halo, 0.0, out=halo)
     halo *= 0.12 * shift * (0.3 + 0.7 * rho)
     out[..., 0] += 0.7 * halo
     out[..., 2] += halo
-    return _to_uint8(_encode(out))
+    return _to_uint8(linear_to_srgb255(out))
 
 
 def _vignetting(image: np.ndarray, stops: float, rng: Rng) -> np.ndarray:
@@ -261,7 +249,7 @@ def _vignetting(image: np.ndarray, stops: float, rng: Rng) -> np.ndarray:
     lin[..., 0] *= gain * (1.0 + math.cos(hue) * tint)
     lin[..., 1] *= gain
     lin[..., 2] *= gain * (1.0 + math.sin(hue) * tint)
-    return _to_uint8(_encode(lin))
+    return _to_uint8(linear_to_srgb255(lin))
 
 
 def _glare_kernel(sigma: float, angle: float, elongation: float = 4.0) -> np.ndarray:
@@ -290,7 +278,7 @@ def _lens_smudge(image: np.ndarray, scatter: float, rng: Rng) -> np.ndarray:
     out += (0.4 * scatter) * veil
     out += (0.6 * scatter * (1.0 - streak_share)) * glow
     out += (0.6 * scatter * streak_share) * streak
-    return _to_uint8(_encode(out))
+    return _to_uint8(linear_to_srgb255(out))
 
 
 # ------------------------------------------------------------------------------------------------------------- table

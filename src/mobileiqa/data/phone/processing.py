@@ -19,14 +19,19 @@ scales with the image.
 
 from __future__ import annotations
 
-import io
 import math
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from mobileiqa.data.distortions import _SRGB_TO_LINEAR, _gaussian, _gaussian_wide, _to_uint8
+from mobileiqa.data.distortions import (
+    _SRGB_TO_LINEAR,
+    _encode_decode,
+    _gaussian,
+    _gaussian_wide,
+    _to_uint8,
+    luma601,
+)
 from mobileiqa.data.phone.base import Family, Rng
 
 __all__ = ["FAMILIES"]
@@ -57,23 +62,6 @@ def _luminance(lin: np.ndarray) -> np.ndarray:
     y += 0.7152 * lin[..., 1]
     y += 0.0722 * lin[..., 2]
     return y
-
-
-def _luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma of sRGB (uint8 or float64 in 0..255 units) → float64."""
-    y = 0.299 * image[..., 0]
-    y += 0.587 * image[..., 1]
-    y += 0.114 * image[..., 2]
-    return y
-
-
-def _codec(image: np.ndarray, fmt: str, **options) -> np.ndarray:
-    """Encode with Pillow and decode again → uint8 RGB."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format=fmt, **options)
-    buf.seek(0)
-    with Image.open(buf) as decoded:
-        return np.array(decoded.convert("RGB"))
 
 
 def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -140,7 +128,7 @@ def _banding(image: np.ndarray, stops: float, rng: Rng) -> np.ndarray:
 
 def _oversharpen_halo(image: np.ndarray, param: tuple, rng: Rng) -> np.ndarray:
     sigma, amount = param
-    y = _luma(image)
+    y = luma601(image)
     detail = y - _gaussian(y, sigma)  # a wide unsharp mask: bright and dark bands ~2σ wide beside every edge
     detail *= amount
     out = image.astype(np.float64)
@@ -168,7 +156,7 @@ def _digital_zoom(image: np.ndarray, zoom: float, rng: Rng) -> np.ndarray:
     # back with bicubic interpolation, then the ISP's post-zoom sharpening (σ = 1 px unsharp mask on luma).
     small = cv2.resize(image, (max(8, round(w / zoom)), max(8, round(h / zoom))), interpolation=cv2.INTER_AREA)
     out = cv2.resize(small.astype(np.float64), (w, h), interpolation=cv2.INTER_CUBIC)
-    y = _luma(out)
+    y = luma601(out)
     detail = y - _gaussian(y, 1.0)
     detail *= 0.8
     out += detail[..., None]
@@ -178,11 +166,11 @@ def _digital_zoom(image: np.ndarray, zoom: float, rng: Rng) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------- codec
 
 def _webp(image: np.ndarray, quality: float, rng: Rng) -> np.ndarray:
-    return _codec(image, "WEBP", quality=int(quality), method=4)
+    return _encode_decode(image, "WEBP", quality=int(quality), method=4)
 
 
 def _avif(image: np.ndarray, quality: float, rng: Rng) -> np.ndarray:
-    return _codec(image, "AVIF", quality=int(quality), speed=8, max_threads=1, codec="aom", subsampling="4:2:0",
+    return _encode_decode(image, "AVIF", quality=int(quality), speed=8, max_threads=1, codec="aom", subsampling="4:2:0",
                   autotiling=False)
 
 
@@ -196,7 +184,7 @@ def _messenger_chain(image: np.ndarray, param: tuple, rng: Rng) -> np.ndarray:
         size = (max(8, round(w * s)), max(8, round(h * s)))
         inter = cv2.INTER_AREA if size[0] < out.shape[1] else cv2.INTER_LINEAR
         out = cv2.resize(out, size, interpolation=inter)
-        out = _codec(np.ascontiguousarray(out), "JPEG", quality=int(quality), subsampling="4:2:0")
+        out = _encode_decode(np.ascontiguousarray(out), "JPEG", quality=int(quality), subsampling="4:2:0")
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)  # shown at the original size
 
 
