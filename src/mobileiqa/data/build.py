@@ -1,6 +1,8 @@
 """Build the embedded default dataset: reference photos → KADID-style distortions (and, when
-``data.build.phone_families`` lists any, phone-camera families) → simulated annotators → calibrated labels →
-manifest, with content-disjoint splits.
+``data.build.phone_families`` lists any, phone-camera families; with ``data.build.mixture_fraction`` > 0, mixtures
+of 2-3 of them in camera → edit → compression order; with ``data.build.regional_fraction`` > 0, some applied to a
+region only: :mod:`mobileiqa.data.mixtures`) → simulated annotators → calibrated labels → manifest, with
+content-disjoint splits.
 
 Layout written under ``out_dir``::
 
@@ -8,7 +10,12 @@ Layout written under ``out_dir``::
     images/<photo>/…png   distorted images (lossless PNG), one folder per reference photo
     refs/<photo>.png      the resized pristine references
     calibration.json      fitted annotator maps and per-type corrections
-    contact_sheets/*.png  each phone family's five levels on one photo (only with phone families)
+    contact_sheets/*.png  each phone family's five levels on one photo (only with phone families), and
+                          mixtures.png: a few mixtures of one photo (only with mixtures)
+    recipes.json          only when mixture_fraction or regional_fraction is set (sorted keys): by image id,
+                          ``mixtures`` (components in order: slot, family, level, photo key, region or null) and
+                          ``regional`` (the single distortion's family, level, photo key and region); a region's
+                          fields are described in mobileiqa.data.mixtures, ``coverage`` is its mask's mean
     build_report.json     counts, timings, annotator agreement, calibration quality
     DATASET.md            the dataset card
 
@@ -35,24 +42,23 @@ from PIL import Image
 from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
-from mobileiqa.data import annotators, distortions, images, phone
+from mobileiqa.data import annotators, distortions, images, mixtures, phone
 from mobileiqa.data import calibration as cal
 from mobileiqa.data.annotators import score_batch
-from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES, apply_distortion
-from mobileiqa.data.families import phone_families
+from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES
+from mobileiqa.data.families import is_mixture, phone_families
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import MosScale, write_manifest
-from mobileiqa.data.phone import FAMILIES, apply_family, contact_sheet
+from mobileiqa.data.phone import FAMILIES, contact_sheet
 from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import split_contents
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
 PHONE_TYPE_ID = 0  # the calibration's type id of every phone family: no KADID human cell, no per-type correction
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def _stable_int(*parts) -> int:
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")
+REGION_SUFFIX = "_region"  # image id suffix of a single distortion applied to a region only
+_OPT_IN = {"mixture_fraction": 0.0, "regional_fraction": 0.0}  # in cache keys and the report only when set
+_stable_int = mixtures.stable_int
 
 
 def list_photos(photos_dir: str | os.PathLike) -> list[Path]:
@@ -94,7 +100,8 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 def _code_digest() -> str:
     """Digest of the modules that decide what a photo produces, so a code change invalidates the cache."""
     phone_modules = sorted(Path(phone.__file__).parent.glob("*.py"))
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (annotators, distortions, images))
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes()
+                                   for m in (annotators, distortions, images, mixtures))
                           + b"".join(p.read_bytes() for p in phone_modules)
                           + Path(__file__).read_bytes()).hexdigest()
 
@@ -103,8 +110,14 @@ def _photo_key(photo: Path, spec: BuildConfig) -> str:
     shaping = {k: v for k, v in asdict(spec).items() if k in ("long_side", "levels_per_type", "seed", "annotators")}
     if spec.phone_families:  # absent when empty, so a KADID-only build keeps its cache
         shaping["phone_families"] = phone_families(spec.phone_families)
+    shaping.update(_opt_in(spec))  # likewise the mixture and regional shares
     parts = [BUILD_VERSION, file_digest(photo), _code_digest(), shaping]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _opt_in(spec: BuildConfig) -> dict:
+    """The opt-in settings that differ from their default (none in a default build)."""
+    return {k: getattr(spec, k) for k, default in _OPT_IN.items() if getattr(spec, k) != default}
 
 
 def cache_dir_for(out_dir: Path) -> Path:
@@ -128,22 +141,37 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildConfig) -> list[dict]:
     _save_png(ref, out_dir / "refs" / f"{photo_id}.png")
     h, w = ref.shape[:2]
     rows, images = [], []
-    for d in DISTORTIONS.values():
-        for level in levels_for(photo_id, d.name, spec):
-            arr = apply_distortion(ref, d.name, level, photo_key=photo_id)
-            rel = f"images/{photo_id}/{photo_id}_{d.id:02d}_{level}.png"
-            _save_png(arr, out_dir / rel)
-            rows.append(dict(image_id=f"{photo_id}_{d.id:02d}_{level}", path=rel, content_id=photo_id,
-                             dist_type=d.name, type_id=d.id, dist_level=level, width=w, height=h))
-            images.append(arr)
-    for name in phone_families(spec.phone_families):
-        for level in levels_for(photo_id, name, spec):
-            arr = apply_family(ref, name, level, photo_key=photo_id)
-            rel = f"images/{photo_id}/{photo_id}_{name}_{level}.png"
-            _save_png(arr, out_dir / rel)
-            rows.append(dict(image_id=f"{photo_id}_{name}_{level}", path=rel, content_id=photo_id,
-                             dist_type=name, type_id=PHONE_TYPE_ID, dist_level=level, width=w, height=h))
-            images.append(arr)
+
+    def add(arr: np.ndarray, image_id: str, dist_type: str, type_id: int, level: int, recipe=None) -> None:
+        rel = f"images/{photo_id}/{image_id}.png"
+        _save_png(arr, out_dir / rel)
+        rows.append(dict(image_id=image_id, path=rel, content_id=photo_id, dist_type=dist_type, type_id=type_id,
+                         dist_level=level, width=w, height=h))
+        if recipe is not None:  # only on mixtures and regional images: a default build's rows are unchanged
+            rows[-1]["recipe"] = recipe
+        images.append(arr)
+
+    families = phone_families(spec.phone_families)
+    singles = [(name, level, f"{d.id:02d}", d.id) for name, d in DISTORTIONS.items()
+               for level in levels_for(photo_id, name, spec)]
+    singles += [(name, level, name, PHONE_TYPE_ID) for name in families for level in levels_for(photo_id, name, spec)]
+    regional = mixtures.regional_singles(spec.seed, photo_id, [s[:2] for s in singles], spec.regional_fraction)
+    for name, level, tag, type_id in singles:
+        if (name, level) not in regional:
+            add(mixtures.apply_one(ref, name, level, photo_id), f"{photo_id}_{tag}_{level}", name, type_id, level)
+            continue
+        region = mixtures.draw_region(spec.seed, "region", photo_id, name, level)
+        recipe = {"name": name, "level": level, "photo_key": photo_id, "region": region,
+                  "coverage": _coverage(region, h, w)}
+        add(mixtures.apply_one(ref, name, level, photo_id, region), f"{photo_id}_{tag}_{level}{REGION_SUFFIX}",
+            name, type_id, level, recipe)
+    candidates = mixtures.slot_candidates(families)
+    for i in range(mixtures.mixture_count(len(singles), spec.mixture_fraction)):
+        comps = mixtures.draw_mixture(spec.seed, photo_id, i, candidates, spec.regional_fraction)
+        recipe = {"components": [{**c, "coverage": _coverage(c["region"], h, w)} if c["region"] else c
+                                 for c in comps]}
+        add(mixtures.apply_mixture(ref, comps), f"{photo_id}_mix{i:02d}",
+            mixtures.mixture_name(c["name"] for c in comps), PHONE_TYPE_ID, max(c["level"] for c in comps), recipe)
     ref_t = torch.from_numpy(ref).permute(2, 0, 1).float().div(255).unsqueeze(0)
     for start in range(0, len(images), 10):
         chunk = torch.from_numpy(np.stack(images[start:start + 10])).permute(0, 3, 1, 2).float().div(255)
@@ -153,6 +181,11 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildConfig) -> list[dict]:
             row.update({f"raw_{n}": float(v[i]) for n, v in scores.items()})
     write_text(cache, json.dumps({"key": key, "rows": rows}))
     return rows
+
+
+def _coverage(region: dict, h: int, w: int) -> float:
+    """The share of an ``h`` x ``w`` frame that ``region``'s mask covers."""
+    return round(float(mixtures.region_mask(region, h, w).mean()), 4)
 
 
 def _process(args) -> list[dict]:
@@ -197,12 +230,15 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
         raise ImageError(photos_dir, "unusable photo(s):\n  " + "\n  ".join(bad))
 
     df = score_photos(photos, out_dir, spec, progress)
+    column = df.pop("recipe") if "recipe" in df else pd.Series([None] * len(df), dtype=object)
+    recipes = _recipes(df["image_id"], column) if _opt_in(spec) else None
     split_of = split_contents(df["content_id"], spec.seed, spec.split_fractions)
     df["split"] = df["content_id"].map(split_of)
 
     raw = df[[f"raw_{n}" for n in spec.annotators]].rename(columns=lambda c: c[4:])
     human = cal.human_cell_means()
-    train = (df["split"] == "train") & (df["type_id"] != PHONE_TYPE_ID)  # fitted on KADID's human cells only
+    # fitted on KADID's human cells only: whole-frame KADID images (a regional one is milder than its cell)
+    train = (df["split"] == "train") & _kadid_whole_frame(df)
     calib = cal.fit_calibration(raw[train], df.loc[train, "type_id"], df.loc[train, "dist_level"], human)
     scores = calib.annotator_scores(raw, df["type_id"])
     scale = MosScale(cal.MOS_LOW, cal.MOS_HIGH)
@@ -220,6 +256,8 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
     write_json(out_dir / "calibration.json", calib.to_dict())
     names = phone_families(spec.phone_families)
     sheets = _contact_sheets(out_dir, photos[0].stem, names) if names else {}
+    if recipes is not None:
+        write_text(out_dir / "recipes.json", json.dumps(recipes, indent=2, sort_keys=True) + "\n")
 
     report = {
         "manifest_sha256": manifest_hash,
@@ -230,15 +268,64 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
         "resolution": {"long_side": spec.long_side,
                        "sizes": sorted({f"{w}x{h}" for w, h in zip(df.width, df.height, strict=True)})},
         "bytes": int(sum((out_dir / p).stat().st_size for p in df["path"])),
-        "spec": asdict(spec),
+        "spec": {k: v for k, v in asdict(spec).items() if k not in _OPT_IN or k in _opt_in(spec)},
         "agreement": cal.annotator_agreement(scores),
         "calibration_quality": calibration_quality(raw, df, spec),
     }
+    labels = phone_label_sanity(df, scores)
+    mix_labels = labels.pop("mixtures", None)
     if names:
-        report["phone_families"] = {"labels": phone_label_sanity(df, scores), "contact_sheets": sheets}
+        report["phone_families"] = {"labels": labels, "contact_sheets": sheets}
+    if recipes is not None:
+        report["mixtures"] = {"mixtures": len(recipes["mixtures"]), "regional_images": len(recipes["regional"]),
+                              "regional_components": sum(c["region"] is not None for r in recipes["mixtures"].values()
+                                                         for c in r["components"]),
+                              "labels": mix_labels, "recipes": "recipes.json",
+                              "examples": _mixture_strip(out_dir, recipes["mixtures"], photos[0].stem)}
     write_json(out_dir / "build_report.json", report)  # deterministic: no timings in the output folder
     write_text(out_dir / "DATASET.md", dataset_card(report))
     return {**report, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _recipes(image_ids: pd.Series, column: pd.Series) -> dict:
+    """``recipes.json``'s content from the rows' recipes: mixtures and regional single images by image id."""
+    out: dict = {"mixtures": {}, "regional": {}}
+    for image_id, recipe in zip(image_ids, column, strict=True):
+        if isinstance(recipe, dict):
+            out["mixtures" if "components" in recipe else "regional"][image_id] = recipe
+    return out
+
+
+def _kadid_whole_frame(df: pd.DataFrame) -> pd.Series:
+    """Rows of a KADID type over the whole frame: the ones that KADID's human cells describe."""
+    return (df["type_id"] != PHONE_TYPE_ID) & ~df["image_id"].str.endswith(REGION_SUFFIX)
+
+
+def _mixture_strip(out_dir: Path, recipes: dict, photo_id: str, n: int = 4, width: int = 1200) -> str | None:
+    """``contact_sheets/mixtures.png``: the reference of ``photo_id`` and its first ``n`` mixtures side by side,
+    each captioned with its components in order (family, level, whether regional; one line each)."""
+    import cv2
+
+    ids = sorted(i for i in recipes if i.startswith(f"{photo_id}_mix"))[:n]
+    if not ids:
+        return None
+    tiles = [(["reference"], out_dir / "refs" / f"{photo_id}.png")]
+    tiles += [([f"{c['name']} {c['level']}" + (" (region)" if c["region"] else "") for c in recipes[i]["components"]],
+               out_dir / "images" / photo_id / f"{i}.png") for i in ids]
+    ref = Image.open(tiles[0][1])
+    tile_w = width // len(tiles)
+    tile_h = max(1, round(ref.height * tile_w / ref.width))
+    caption = 6 + 12 * max(len(lines) for lines, _ in tiles)
+    sheet = np.full((caption + tile_h, tile_w * len(tiles), 3), 255, np.uint8)
+    for i, (lines, path) in enumerate(tiles):
+        img = np.array(Image.open(path).convert("RGB"))
+        sheet[caption:, i * tile_w:(i + 1) * tile_w] = cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+        for j, line in enumerate(lines):
+            cv2.putText(sheet, line[:32], (i * tile_w + 4, 14 + 12 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+    rel = "contact_sheets/mixtures.png"
+    _save_png(sheet, out_dir / rel)
+    return rel
 
 
 def _contact_sheets(out_dir: Path, photo_id: str, names: list[str]) -> dict[str, str]:
@@ -253,15 +340,18 @@ def _contact_sheets(out_dir: Path, photo_id: str, names: list[str]) -> dict[str,
 
 
 def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
-    """What the labels of each phone family look like without a human cell to calibrate against: the mean
-    pairwise SRCC between annotators over the family's images, and the share of (photo, level pair) comparisons
-    in which the MOS falls as the level rises."""
+    """What the labels of each phone family (and, as ``"mixtures"``, of all mixtures together) look like without a
+    human cell to calibrate against: the mean pairwise SRCC between annotators over the family's images, and the
+    share of (photo, level pair) comparisons in which the MOS falls as the level rises (None for the mixtures,
+    whose compositions differ)."""
     out = {}
-    for name in (n for n in FAMILIES if n in set(df["dist_type"])):
-        rows = df["dist_type"] == name
+    present = set(df["dist_type"])
+    mixed = df["dist_type"].map(is_mixture)
+    for name in [n for n in FAMILIES if n in present] + (["mixtures"] if mixed.any() else []):
+        rows = mixed if name == "mixtures" else df["dist_type"] == name
         agreement = cal.annotator_agreement(scores[rows])["mean_pairwise_srcc"] if rows.sum() > 2 else float("nan")
         falls = total = 0
-        for _, g in df[rows].groupby("content_id"):
+        for _, g in df[rows & ~mixed].groupby("content_id"):
             g = g.sort_values("dist_level")
             mos = g["mos_raw"].to_numpy()
             falls += int(np.sum(mos[1:] < mos[:-1]))
@@ -274,9 +364,9 @@ def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
 
 def calibration_quality(raw: pd.DataFrame, df: pd.DataFrame, spec: BuildConfig) -> dict:
     """Per-cell SRCC against KADID human means of (a) the uncalibrated consensus and (b) calibrated labels,
-    fitted on the human means of KADID references 1-40 and scored against references 41-81 (KADID types only:
-    the phone families have no human cells)."""
-    kadid = df["type_id"] != PHONE_TYPE_ID
+    fitted on the human means of KADID references 1-40 and scored against references 41-81 (whole-frame KADID
+    types only: the phone families, mixtures and regional images have no human cells)."""
+    kadid = _kadid_whole_frame(df)
     raw, df = raw[kadid], df[kadid]
     half_a, half_b = cal.human_cell_means(range(1, 41)), cal.human_cell_means(range(41, 82))
     t, lv = df["type_id"], df["dist_level"]
@@ -333,6 +423,7 @@ def dataset_card(report: dict) -> str:
         *[f"- {k}: {v}" for k, v in SUBSTITUTES.items()],
         "",
         *_phone_card(report),
+        *_mixture_card(report),
         "## Intended use and limits",
         "Training and comparing models offline. Labels are simulated: they follow KADID-10k's human ordering of",
         "distortion cells but not any human's view of these particular photos. Report results on real datasets",
@@ -362,3 +453,33 @@ def _phone_card(report: dict) -> list[str]:
               "Contact sheets (reference, levels 1-5; whole photo above, a 100 % crop below):",
               *[f"- {n}: ![{n}]({path})" for n, path in sheets.items()], ""]
     return lines
+
+
+def _mixture_card(report: dict) -> list[str]:
+    """The dataset card's section on mixtures and regional images (none when the build has neither)."""
+    if "mixtures" not in report:
+        return []
+    m, spec = report["mixtures"], report["spec"]
+    lines = ["## Mixtures and regional distortions",
+             f"- {m['mixtures']} mixtures (`mixture_fraction` {spec.get('mixture_fraction', 0.0)}): 2 or 3 "
+             "distortions applied in the order a photo",
+             "  meets them, one per slot: camera (phone sensor, optics; KADID blur, noise) → edit (phone tone,",
+             "  enhance; KADID color, brightness, sharpness_contrast) → compression (phone codec; KADID compression);",
+             "  never KADID's spatial types. `dist_type` is `mix:a+b[+c]` in that order, `dist_level` the highest",
+             "  component level, and image ids end in `_mixNN`.",
+             f"- {m['regional_images']} single-distortion images and {m['regional_components']} mixture components "
+             f"(`regional_fraction` {spec.get('regional_fraction', 0.0)}) are applied",
+             "  inside a soft ellipse or rounded rectangle only (20-60 % of the frame, edge ~5 % of the short side);",
+             "  such a single image replaces its whole-frame version, keeps its `dist_type`, and its image id ends in",
+             "  `_region`.",
+             "- Labels: mixtures use the per-annotator maps alone (like the phone families); a regional KADID image",
+             "  keeps its type's correction. The calibration is fitted on whole-frame KADID images only, so adding",
+             "  mixtures does not move KADID's labels.",
+             f"- Every recipe (components, levels, photo keys, regions) is in `{m['recipes']}`."]
+    if m["labels"]:
+        s = m["labels"]
+        lines.append(f"- Mixture labels: annotator agreement {s['annotator_agreement']:.3f} (mean pairwise SRCC over "
+                     f"the {s['images']} mixtures), mean MOS {s['mean_mos']:.2f} (1-5).")
+    if m["examples"]:
+        lines += ["", f"Examples (reference, then mixtures of one photo): ![mixtures]({m['examples']})"]
+    return [*lines, ""]

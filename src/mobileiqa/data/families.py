@@ -1,6 +1,10 @@
 """Every distortion family the default dataset can draw from, KADID-10k's 25 types
 (:mod:`mobileiqa.data.distortions`) and the phone-camera families (:mod:`mobileiqa.data.phone`), with the group
-each belongs to: the unit that the leave-one-group-out split and benchmark hold out."""
+each belongs to: the unit that the leave-one-group-out split and benchmark hold out.
+
+A mixture (:mod:`mobileiqa.data.mixtures`) is named ``mix:a+b[+c]`` after its components in the order applied;
+:func:`components` splits such a name, and :func:`group_of` gives every mixture the group ``"mixture"``, which is
+not one of :data:`ALL_GROUPS` (a mixture is held out through its components, never as a group of its own)."""
 
 from __future__ import annotations
 
@@ -9,15 +13,40 @@ from mobileiqa.data.phone import FAMILIES, PHONE_GROUPS
 
 #: KADID's groups first, then the phone families' groups
 ALL_GROUPS: tuple[str, ...] = GROUPS + tuple(g for g in PHONE_GROUPS if g not in GROUPS)
+#: the ``dist_type`` prefix of a mixture, and the group :func:`group_of` gives it
+MIX_PREFIX, MIXTURE_GROUP = "mix:", "mixture"
 _GROUP_OF = {**{d.name: d.group for d in DISTORTIONS.values()}, **{f.name: f.group for f in FAMILIES.values()}}
 
 
+def _unknown(dist_type: str) -> ValueError:
+    return ValueError(f"unknown distortion type {dist_type!r}; KADID types: {', '.join(DISTORTIONS)}; phone "
+                      f"families: {', '.join(FAMILIES)}; mixtures: {MIX_PREFIX}a+b[+c] of those")
+
+
+def is_mixture(dist_type: str) -> bool:
+    return dist_type.startswith(MIX_PREFIX)
+
+
+def components(dist_type: str) -> list[str]:
+    """The KADID types / phone families in ``dist_type``: itself for a single distortion, a mixture's components
+    in the order applied (``"mix:camera_shake+webp"`` → ``["camera_shake", "webp"]``); ``ValueError`` for an
+    unknown name."""
+    names = dist_type[len(MIX_PREFIX):].split("+") if is_mixture(dist_type) else [dist_type]
+    if any(n not in _GROUP_OF for n in names) or (is_mixture(dist_type) and len(names) < 2):
+        raise _unknown(dist_type)
+    return names
+
+
 def group_of(dist_type: str) -> str:
-    """The group of a KADID type or phone family (``ValueError`` naming the known ones otherwise)."""
-    if dist_type not in _GROUP_OF:
-        raise ValueError(f"unknown distortion type {dist_type!r}; KADID types: {', '.join(DISTORTIONS)}; phone "
-                         f"families: {', '.join(FAMILIES)}")
-    return _GROUP_OF[dist_type]
+    """The group of a KADID type or phone family, ``"mixture"`` for a mixture (``ValueError`` naming the known
+    ones otherwise)."""
+    names = components(dist_type)
+    return MIXTURE_GROUP if is_mixture(dist_type) else _GROUP_OF[names[0]]
+
+
+def touches(dist_type: str, group: str) -> bool:
+    """Whether ``dist_type`` (a single distortion or a mixture) has a component in ``group``."""
+    return any(_GROUP_OF[n] == group for n in components(dist_type))
 
 
 def types_in(group: str) -> set[str]:

@@ -22,6 +22,12 @@ class BuildConfig:
     # phone-camera families (mobileiqa.data.phone) added to KADID's 25, levels_per_type levels each; [all] = every
     # family. Their labels use the per-annotator maps alone (KADID's per-type correction has no human cells here)
     phone_families: tuple[str, ...] = ()
+    # mixtures (mobileiqa.data.mixtures): the share of a photo's images that carry 2-3 distortions in camera → edit
+    # → compression order, added beside its single-distortion images (n_mix = round(f * n_single / (1 - f)))
+    mixture_fraction: float = 0.0
+    # the share of single-distortion images (exact per photo, instead of their whole-frame version) and of mixture
+    # components (a seeded draw each) applied inside a soft elliptical or rounded-rectangle region only
+    regional_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels_per_type <= 5:
@@ -30,6 +36,10 @@ class BuildConfig:
             raise ValueError(f"data.long_side must be >= {MIN_SIDE}, got {self.long_side}")
         if self.max_photos < 3:
             raise ValueError(f"data.max_photos must be >= 3 (one photo per split at least), got {self.max_photos}")
+        if not 0 <= self.mixture_fraction <= 0.9:
+            raise ValueError(f"data.build.mixture_fraction must be in [0, 0.9], got {self.mixture_fraction}")
+        if not 0 <= self.regional_fraction <= 1:
+            raise ValueError(f"data.build.regional_fraction must be in [0, 1], got {self.regional_fraction}")
 
 
 DEFAULT_SOURCE = "default"

@@ -3,7 +3,7 @@
 * :func:`assign_splits` — seeded train/val/test by content, with given fractions.
 * :func:`repeated_splits` — N seeded splits for a median-of-N protocol.
 * :func:`leave_group_out` — hold out one group of distortion types, KADID's or the phone families'
-  (generalisation tests).
+  (generalisation tests); a mixture with a held-out component is held out too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from mobileiqa.data.families import types_in
+from mobileiqa.data.families import is_mixture, touches, types_in
 
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -58,12 +58,24 @@ def leave_group_out(df: pd.DataFrame, group: str) -> pd.DataFrame:
     """Hold out one distortion group (e.g. ``"blur"``, or a phone group like ``"optics"``) — distortion- *and*
     content-disjoint.
 
-    Train/val keep their contents with every *other* group; test keeps its contents with the held-out group
-    only. No held-out distortion and no test content is ever seen in training.
+    Train/val keep their contents with every *other* group, mixtures included only when none of their components
+    is in the held-out group; test keeps its contents with the held-out group only, as single-distortion images
+    (a mixture is never a pure example of one group). No held-out distortion, alone or in a mixture, and no test
+    content is ever seen in training.
     """
     try:
-        held = df["dist_type"].isin(types_in(group))
+        types_in(group)
     except ValueError as exc:
         raise ValueError(f"leave_group_out: {exc}") from None
+    types = df["dist_type"].astype(str)
+    touched = types.map({t: _touches(t, group) for t in types.unique()}).astype(bool)
+    pure = touched & ~types.map(is_mixture).astype(bool)
     is_test = df["split"] == "test"
-    return df[(is_test & held) | (~is_test & ~held)].reset_index(drop=True)
+    return df[(is_test & pure) | (~is_test & ~touched)].reset_index(drop=True)
+
+
+def _touches(dist_type: str, group: str) -> bool:
+    try:
+        return touches(dist_type, group)
+    except ValueError:  # not a known distortion (e.g. an authentic photo's empty type): in no group
+        return False

@@ -5,6 +5,11 @@ trained by plain MOS regression on the train/val images of the *other* groups, w
 (``evaluate.generalisation``), and scored on the test images of the held-out group ("unseen") and of the other groups
 ("seen"). The gap between the two says how much of the accuracy is memorised distortion appearance.
 
+Mixtures (``dist_type`` ``mix:a+b[+c]``, :mod:`mobileiqa.data.mixtures`) have the group ``"mixture"``, which is
+never held out itself: a mixture with a component in the held-out group is left out of training like that group's
+own images, and in the test split it is scored but counted in neither column (it is partly seen, partly not);
+"unseen" is the group's single-distortion images only, and a mixture without a held-out component is "seen".
+
 Each group's result is cached as JSON under the output folder, keyed by a hash of everything that determines it
 (dataset manifest, model, training recipe), so a rerun only trains what is missing or changed. This is not part of
 ``dvc repro``: it is a benchmark, run on demand.
@@ -38,20 +43,37 @@ def group_of(dist_type: str) -> str:
         return families.group_of(dist_type)
     except ValueError:
         raise ValueError(f"leave-one-group-out needs synthetic distortion labels; {dist_type!r} is neither a KADID "
-                         "type nor a phone family (real datasets have no distortion groups)") from None
+                         "type, a phone family nor a mixture of them (real datasets have no distortion "
+                         "groups)") from None
 
 
 def present_groups(manifest: pd.DataFrame) -> list[str]:
-    """The groups with images in ``manifest``, KADID's first (a dataset built without phone families has none)."""
+    """The groups with images in ``manifest``, KADID's first (a dataset built without phone families has none);
+    never ``"mixture"`` (a mixture is held out through its components)."""
     found = set(manifest["dist_type"].astype(str).map(group_of))
     return [g for g in families.ALL_GROUPS if g in found]
 
 
+def touches(dist_types: pd.Series, group: str) -> pd.Series:
+    """Whether each ``dist_type`` (a single distortion or a mixture) has a component in ``group``."""
+    dist_types = dist_types.astype(str)
+    for t in dist_types.unique():
+        group_of(t)  # the benchmark's error for a type that is not synthetic
+    return dist_types.map({t: families.touches(t, group) for t in dist_types.unique()}).astype(bool)
+
+
 def holdout_manifest(manifest: pd.DataFrame, group: str) -> pd.DataFrame:
-    """Train/val rows of the other groups plus every test row (scored later, split by group)."""
-    groups = manifest["dist_type"].astype(str).map(group_of)
-    keep = (manifest["split"] == "test") | (groups != group)
+    """Train/val rows without a component in ``group`` plus every test row (scored later, split by group)."""
+    keep = (manifest["split"] == "test") | ~touches(manifest["dist_type"], group)
     return manifest[keep].reset_index(drop=True)
+
+
+def seen_unseen(test: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of a test split's rows: ``unseen`` = single-distortion images of ``group``, ``seen`` = images with no
+    component in it (a mixture with one is in neither)."""
+    touched = touches(test["dist_type"], group).to_numpy()
+    mixed = test["dist_type"].astype(str).map(families.is_mixture).to_numpy(bool)
+    return ~touched, touched & ~mixed
 
 
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:
@@ -75,11 +97,11 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
     test = split_frame(manifest, dataset.root, "test")
     predictor = Predictor.from_path(work / "model" / "model.pt", reduced_decode=False)
     scores = score_in_chunks(predictor, list(test["file"]), 16, f"score without {group}")
-    unseen = test["dist_type"].astype(str).map(group_of).eq(group).to_numpy()
+    seen, unseen = seen_unseen(test, group)
     mos = test["mos"].to_numpy(np.float64)
     return {"group": group, "model": model, "weights": weights, "unseen_n": int(unseen.sum()),
-            "seen_n": int((~unseen).sum()),
-            "unseen_srcc": srcc(scores[unseen], mos[unseen]), "seen_srcc": srcc(scores[~unseen], mos[~unseen])}
+            "seen_n": int(seen.sum()),
+            "unseen_srcc": srcc(scores[unseen], mos[unseen]), "seen_srcc": srcc(scores[seen], mos[seen])}
 
 
 def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
