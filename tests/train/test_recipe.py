@@ -69,6 +69,8 @@ def test_aux_labels_need_synthetic_distortions():
     with pytest.raises(ValueError, match="aux_weight"):
         BatchLabels(authentic, need_distortions=True, source="m.csv")
     BatchLabels(authentic)  # fine without the auxiliary task
+    mixed = frame.assign(dist_type=["mix:camera_shake+webp", "blur", "mix:tone_mapping_hdr+jpeg"])
+    assert BatchLabels(mixed, need_distortions=True).type_names == ["blur", "mixture"]  # mixtures share a class
 
 
 @pytest.mark.parametrize("bad, match", [

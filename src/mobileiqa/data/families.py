@@ -9,12 +9,13 @@ not one of :data:`ALL_GROUPS` (a mixture is held out through its components, nev
 from __future__ import annotations
 
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
+from mobileiqa.data.manifest import MIX_PREFIX
 from mobileiqa.data.phone import FAMILIES, PHONE_GROUPS
 
 #: KADID's groups first, then the phone families' groups
 ALL_GROUPS: tuple[str, ...] = GROUPS + tuple(g for g in PHONE_GROUPS if g not in GROUPS)
-#: the ``dist_type`` prefix of a mixture, and the group :func:`group_of` gives it
-MIX_PREFIX, MIXTURE_GROUP = "mix:", "mixture"
+#: the group :func:`group_of` gives a mixture (``dist_type`` ``mix:a+b``, :data:`~mobileiqa.data.manifest.MIX_PREFIX`)
+MIXTURE_GROUP = "mixture"
 _GROUP_OF = {**{d.name: d.group for d in DISTORTIONS.values()}, **{f.name: f.group for f in FAMILIES.values()}}
 
 

@@ -17,8 +17,9 @@ mos_transform  str     how ``mos`` was made from ``mos_raw``: ``scale:LO:HI`` = 
 mos_std        float   standard deviation of the opinions, in normalised units (empty when unpublished)
 num_ratings    int     number of opinions (0 when unpublished)
 width, height  int     size in display orientation (after EXIF rotation)
-dist_type      str     distortion type name for synthetic data, empty for authentic photos
-dist_level     int     distortion level 1..5 for synthetic data, 0 otherwise
+dist_type      str     distortion type name for synthetic data (``mix:a+b[+c]`` for a mixture of several, in the
+                       order applied), empty for authentic photos
+dist_level     int     distortion level 1..5 for synthetic data (a mixture's highest), 0 otherwise
 ============== ======= ================================================================================
 
 Synthetic datasets add one ``annotator_<name>`` column per simulated annotator (normalised scores).
@@ -54,6 +55,7 @@ COLUMNS: dict[str, str] = {
     "dist_level": "int",
 }
 ANNOTATOR_PREFIX = "annotator_"
+MIX_PREFIX = "mix:"  # dist_type of a mixture: "mix:" + its components joined by "+"
 
 
 class ManifestError(ValueError):

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from mobileiqa.data.distortions import DISTORTIONS, apply_distortion
-from mobileiqa.data.families import MIX_PREFIX
+from mobileiqa.data.manifest import MIX_PREFIX
 from mobileiqa.data.phone import FAMILIES, apply_family
 
 #: the ordered slots of a mixture and the groups (KADID's and the phone families') that fill each

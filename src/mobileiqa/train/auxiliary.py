@@ -18,15 +18,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mobileiqa.data.manifest import MIX_PREFIX
 from mobileiqa.models.iqa_net import IQAFeatures
 
 
 class BatchLabels:
-    """Integer codes of a split's rows: ``photo`` (content_id), ``type`` (dist_type), ``level`` (dist_level)."""
+    """Integer codes of a split's rows: ``photo`` (content_id), ``type`` (dist_type; the default dataset's
+    mixtures ``mix:a+b`` share one class, ``mixture``), ``level`` (dist_level)."""
 
     def __init__(self, frame: pd.DataFrame, need_distortions: bool = False, source: str = "the manifest") -> None:
         self.photo = torch.tensor(pd.factorize(frame["content_id"].astype(str))[0].astype(np.int64))
         types = frame["dist_type"].fillna("").astype(str) if "dist_type" in frame else pd.Series([""] * len(frame))
+        types = types.where(~types.str.startswith(MIX_PREFIX), "mixture")  # every mixture is one class
         levels = frame["dist_level"].fillna(0).astype(int) if "dist_level" in frame else pd.Series([0] * len(frame))
         if need_distortions and ((types == "").any() or (levels < 1).any()):
             raise ValueError(f"{source}: aux_weight > 0 needs dist_type and dist_level (1..5) on every training row "

@@ -8,7 +8,8 @@ the levels are monotone, what it models); :func:`apply_family` applies one ``(fa
 ``(H, W, 3) uint8`` RGB array with the same reproducibility contract as
 :func:`mobileiqa.data.distortions.apply_distortion` (a hashlib seed per photo, family and level; OpenCV single
 threaded; byte-identical reruns). :func:`contact_sheet` draws a family's five levels on one photo for the dataset
-card. Not yet part of the default dataset build.
+card. The default dataset build adds the families listed in ``data.build.phone_families``
+(:mod:`mobileiqa.data.build`).
 """
 
 from __future__ import annotations
