@@ -53,10 +53,20 @@ def _references(dataset: PreparedDataset, frame: pd.DataFrame, count: int) -> li
 def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike,
                  out_dir: str | os.PathLike, teacher_path: str | os.PathLike | None = None,
                  baselines_dir: str | os.PathLike | None = None, run_record: str | os.PathLike | None = None) -> dict:
-    """Evaluate the student (and optionally the teacher) with the baselines on ``evaluate.split``."""
+    """Evaluate the student (and optionally the teacher) with the baselines on ``evaluate.split``, in the stage's
+    MLflow run (the whole evaluation: its duration and system metrics)."""
+    with stage_logger(params, "evaluate", dataset_dir, context="evaluation", record=run_record) as logger:
+        out, results, figures = _evaluate(params, dataset_dir, model_path, Path(out_dir), teacher_path, baselines_dir)
+        log_metrics(logger, {f"{name}_{k}": r[k] for name, r in results.items()
+                             for k in ("srcc", "krcc", "plcc", "plcc_logistic")})
+        log_files(logger, *(Path(out_dir) / f for f in ("metrics.json", "report.md", "predictions.csv")), *figures)
+    return out
+
+
+def _evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | os.PathLike, out_dir: Path,
+              teacher_path: str | os.PathLike | None, baselines_dir: str | os.PathLike | None):
     cfg = params.evaluate
     dataset, frame = evaluated_split(dataset_dir, params.evaluate.split)
-    out_dir = Path(out_dir)
     files = list(frame["file"])
     models = {"student": Predictor.from_path(model_path, reduced_decode=False)}
     if teacher_path is not None:
@@ -101,11 +111,7 @@ def run_evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str
     figures = _plots(frame, results, behaviour, out_dir / "plots")
     write_text(out_dir / "report.md", _report(out, results))
     write_json(out_dir / "metrics.json", out)
-    with stage_logger(params, "evaluate", dataset_dir, context="evaluation", record=run_record) as logger:
-        log_metrics(logger, {f"{name}_{k}": r[k] for name, r in results.items()
-                             for k in ("srcc", "krcc", "plcc", "plcc_logistic")})
-        log_files(logger, out_dir / "metrics.json", out_dir / "report.md", out_dir / "predictions.csv", *figures)
-    return out
+    return out, results, figures
 
 
 def _plots(frame: pd.DataFrame, results: dict, behaviour: dict | None, folder: Path) -> list[Path]:
