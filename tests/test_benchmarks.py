@@ -249,3 +249,38 @@ def test_train_cpu_recipe_digest_ignores_seeds_and_sees_the_recipe():
     assert of() == of("train_teacher.seed=3", "distill_student.train.seed=3")
     assert of() != of("distill_student.init_from_teacher=false")
     assert of() != of("train_teacher.lr=0.001")
+
+
+def test_dataset_build_keeps_one_row_per_label_and_summarises_phone_labels(tmp_path):
+    """`--report` records a build per `--label`; an older one-row file keeps its command and date."""
+    from mobileiqa.environment import machine_id
+    from mobileiqa.eval.report import render
+
+    machine = tmp_path / "results"
+    build = {"photos": 3, "images": 150, "bytes": 1e6, "resolution": {}, "splits": {},
+             "agreement": {"mean_pairwise_srcc": 0.8}, "manifest_sha256": "a" * 64,
+             "calibration_quality": {"uncalibrated_consensus_cell_srcc": 0.8, "calibrated_cell_srcc_heldout_refs": 0.9},
+             "spec": {"long_side": 96, "levels_per_type": 1, "workers": 1}}
+    phone = {**build, "images": 200,
+             "phone_families": {"labels": {"webp": {"annotator_agreement": 0.9, "mos_falls_with_level": 0.95},
+                                           "banding": {"annotator_agreement": 0.7, "mos_falls_with_level": 1.0},
+                                           "mixtures": {"annotator_agreement": 0.2, "mos_falls_with_level": None}}},
+             "mixtures": {"mixtures": 20, "regional_images": 5}}
+    old = machine / machine_id() / "dataset_build.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"machine": machine_id(), "command": "python benchmarks/dataset_build.py --old",
+                               "date": "2026-11-26", "rows": [{**build, "seconds": 60}]}))
+    report = tmp_path / "build_report.json"
+    report.write_text(json.dumps(phone))
+    script = ROOT / "benchmarks/dataset_build.py"
+    for _ in range(2):  # a rerun of a label replaces its row
+        proc = subprocess.run([sys.executable, str(script), "--report", str(report), "--seconds", "120", "--label",
+                               "phone", "--results", str(machine), "--doc", str(tmp_path / "B.md")],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(old.read_text())["rows"]
+    assert [r.get("label", "default") for r in rows] == ["default", "phone"]
+    assert rows[1]["phone"] == {"families": 2, "min_agreement": 0.7, "min_mos_falls": 0.95}
+    text = render(machine)
+    assert "| phone | 3 | 200 | 96 | 1 | 2 | 20 / 5 | 1 | 2.0 min |" in text and "| 0.700, 95% |" in text
+    assert "- default: `python benchmarks/dataset_build.py --old` (2026-11-26)" in text

@@ -49,20 +49,33 @@ def _dataset_build_section(data: dict) -> list[str]:
     lines = [
         f"### Default dataset build — `{data['machine']}`",
         "",
-        f"Command: `{data['command']}`  ",
-        f"Date: {data['date']}. Target: at most 12 minutes on 2 cores with at least 60 photos and all 25 types.",
+        "Target: at most 12 minutes on 2 cores with at least 60 photos and all 25 types (the KADID-only default). Each "
+        "row is one spec (`--label`), with its command and date. Phone labels: over the phone-camera families, the "
+        "lowest annotator agreement (mean pairwise SRCC within the family) and the lowest share of same-photo level "
+        "steps where the MOS falls.",
         "",
-        "| photos | images | long side | levels/type | workers | wall time | size | annotators' mean pairwise SRCC | "
-        "cell SRCC vs KADID humans, uncalibrated → calibrated (held-out refs) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| spec | photos | images | long side | levels/type | phone families | mixtures / regional | workers "
+        "| wall time | size | annotators' mean pairwise SRCC "
+        "| cell SRCC vs KADID humans, uncalibrated → calibrated (held-out refs) "
+        "| phone labels: agreement ≥, MOS falls ≥ |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---|",
     ]
+    commands = []
     for r in data["rows"]:
         q, spec = r["calibration_quality"], r["spec"]
+        phone, mix = r.get("phone"), r.get("mixtures")
+        families = phone["families"] if phone else 0
+        mixed = f"{mix['mixtures']} / {mix['regional_images']}" if mix else "–"
+        sanity = f"{phone['min_agreement']:.3f}, {phone['min_mos_falls']:.0%}" if phone else "–"
         lines.append(
-            f"| {r['photos']} | {r['images']} | {spec['long_side']} | {spec['levels_per_type']} | {spec['workers']} | "
-            f"{r['seconds'] / 60:.1f} min | {r['bytes'] / 1e6:.0f} MB | {r['agreement']['mean_pairwise_srcc']:.3f} | "
-            f"{q['uncalibrated_consensus_cell_srcc']:.3f} → {q['calibrated_cell_srcc_heldout_refs']:.3f} |")
-    return [*lines, ""]
+            f"| {r.get('label', 'default')} | {r['photos']} | {r['images']} | {spec['long_side']} | "
+            f"{spec['levels_per_type']} | {families} | {mixed} | {spec['workers']} | {r['seconds'] / 60:.1f} min | "
+            f"{r['bytes'] / 1e6:.0f} MB | {r['agreement']['mean_pairwise_srcc']:.3f} | "
+            f"{q['uncalibrated_consensus_cell_srcc']:.3f} → {q['calibrated_cell_srcc_heldout_refs']:.3f} | {sanity} |")
+        note = f"; {r['note']}" if r.get("note") else ""
+        commands.append(f"- {r.get('label', 'default')}: `{r.get('command') or data.get('command', '?')}` "
+                        f"({r.get('date') or data.get('date', '?')}{note})")
+    return [*lines, "", *commands, ""]
 
 
 SECTIONS = {"model_compute": _model_compute_section, "dataset_build": _dataset_build_section}
