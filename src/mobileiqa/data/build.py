@@ -49,7 +49,9 @@ from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES
 from mobileiqa.data.families import is_mixture, phone_families
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import MosScale, write_manifest
+from mobileiqa.data.mixtures import stable_int
 from mobileiqa.data.phone import FAMILIES, contact_sheet
+from mobileiqa.data.phone.base import captioned_tiles
 from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import split_contents
 
@@ -57,8 +59,7 @@ BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a ph
 PHONE_TYPE_ID = 0  # the calibration's type id of every phone family: no KADID human cell, no per-type correction
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 REGION_SUFFIX = "_region"  # image id suffix of a single distortion applied to a region only
-_OPT_IN = {"mixture_fraction": 0.0, "regional_fraction": 0.0}  # in cache keys and the report only when set
-_stable_int = mixtures.stable_int
+_OPT_IN = ("mixture_fraction", "regional_fraction")  # in cache keys and the report only when not at their default
 
 
 def list_photos(photos_dir: str | os.PathLike) -> list[Path]:
@@ -73,12 +74,12 @@ def list_photos(photos_dir: str | os.PathLike) -> list[Path]:
 
 def select_photos(photos: list[Path], spec: BuildConfig) -> list[Path]:
     """Seeded choice of at most ``max_photos``, independent of the order they are listed in."""
-    ranked = sorted(photos, key=lambda p: _stable_int(spec.seed, "photo", p.stem))
+    ranked = sorted(photos, key=lambda p: stable_int(spec.seed, "photo", p.stem))
     return sorted(ranked[: spec.max_photos], key=lambda p: p.stem)
 
 
 def levels_for(photo_id: str, type_name: str, spec: BuildConfig) -> list[int]:
-    rng = np.random.default_rng(_stable_int(spec.seed, "levels", photo_id, type_name))
+    rng = np.random.default_rng(stable_int(spec.seed, "levels", photo_id, type_name))
     return sorted(int(v) + 1 for v in rng.choice(5, size=spec.levels_per_type, replace=False))
 
 
@@ -117,7 +118,8 @@ def _photo_key(photo: Path, spec: BuildConfig) -> str:
 
 def _opt_in(spec: BuildConfig) -> dict:
     """The opt-in settings that differ from their default (none in a default build)."""
-    return {k: getattr(spec, k) for k, default in _OPT_IN.items() if getattr(spec, k) != default}
+    defaults = BuildConfig()
+    return {k: getattr(spec, k) for k in _OPT_IN if getattr(spec, k) != getattr(defaults, k)}
 
 
 def cache_dir_for(out_dir: Path) -> Path:
@@ -304,27 +306,15 @@ def _kadid_whole_frame(df: pd.DataFrame) -> pd.Series:
 def _mixture_strip(out_dir: Path, recipes: dict, photo_id: str, n: int = 4, width: int = 1200) -> str | None:
     """``contact_sheets/mixtures.png``: the reference of ``photo_id`` and its first ``n`` mixtures side by side,
     each captioned with its components in order (family, level, whether regional; one line each)."""
-    import cv2
-
     ids = sorted(i for i in recipes if i.startswith(f"{photo_id}_mix"))[:n]
     if not ids:
         return None
-    tiles = [(["reference"], out_dir / "refs" / f"{photo_id}.png")]
-    tiles += [([f"{c['name']} {c['level']}" + (" (region)" if c["region"] else "") for c in recipes[i]["components"]],
+    paths = [(["reference"], out_dir / "refs" / f"{photo_id}.png")]
+    paths += [([f"{c['name']} {c['level']}" + (" (region)" if c["region"] else "") for c in recipes[i]["components"]],
                out_dir / "images" / photo_id / f"{i}.png") for i in ids]
-    ref = Image.open(tiles[0][1])
-    tile_w = width // len(tiles)
-    tile_h = max(1, round(ref.height * tile_w / ref.width))
-    caption = 6 + 12 * max(len(lines) for lines, _ in tiles)
-    sheet = np.full((caption + tile_h, tile_w * len(tiles), 3), 255, np.uint8)
-    for i, (lines, path) in enumerate(tiles):
-        img = np.array(Image.open(path).convert("RGB"))
-        sheet[caption:, i * tile_w:(i + 1) * tile_w] = cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
-        for j, line in enumerate(lines):
-            cv2.putText(sheet, line[:32], (i * tile_w + 4, 14 + 12 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+    tiles = [(lines, np.array(Image.open(path).convert("RGB"))) for lines, path in paths]
     rel = "contact_sheets/mixtures.png"
-    _save_png(sheet, out_dir / rel)
+    _save_png(captioned_tiles(tiles, width), out_dir / rel)
     return rel
 
 

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from mobileiqa.data.distortions import DISTORTIONS, apply_distortion
+from mobileiqa.data.distortions import DISTORTIONS, _to_uint8, apply_distortion
 from mobileiqa.data.manifest import MIX_PREFIX
 from mobileiqa.data.phone import FAMILIES, apply_family
 
@@ -141,9 +141,7 @@ def region_mask(region: dict, height: int, width: int) -> np.ndarray:
 def blend(distorted: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``mask * distorted + (1 - mask) * image`` as uint8 (clipped, rounded half to even)."""
     m = mask[..., None]
-    out = m * distorted.astype(np.float64) + (1.0 - m) * image.astype(np.float64)
-    np.clip(out, 0.0, 255.0, out=out)
-    return np.rint(out, out=out).astype(np.uint8)
+    return _to_uint8(m * distorted.astype(np.float64) + (1.0 - m) * image.astype(np.float64))
 
 
 def apply_one(image: np.ndarray, name: str, level: int, photo_key: str, region: dict | None = None) -> np.ndarray:

@@ -48,20 +48,30 @@ def contact_sheet_from(families: dict[str, Family], image: np.ndarray, name: str
                        width: int) -> np.ndarray:
     """The reference and levels 1..5 of ``families[name]``, ``width`` px wide and captioned: the whole photo
     downscaled (top row) and a centre crop at 100 % (bottom row), where noise, halos and codec damage show."""
+    tiles = [(["reference"], image)] + [([f"level {lv}: {families[name].levels[lv - 1]}"],
+                                         apply_family_from(families, image, name, lv, photo_key)) for lv in range(1, 6)]
+    return captioned_tiles(tiles, width, crop=True)
+
+
+def captioned_tiles(tiles: list[tuple[list[str], np.ndarray]], width: int, crop: bool = False) -> np.ndarray:
+    """Equal-size ``(caption lines, image)`` tiles side by side, ``width`` px in all, each downscaled under its
+    caption; with ``crop``, a row of their centre crops at 100 % below (the dataset card's contact sheets)."""
     import cv2
 
-    tiles = [("reference", image)] + [(f"level {lv}: {families[name].levels[lv - 1]}",
-                                       apply_family_from(families, image, name, lv, photo_key)) for lv in range(1, 6)]
+    h, w = tiles[0][1].shape[:2]
     tile_w = width // len(tiles)
-    tile_h = max(1, round(image.shape[0] * tile_w / image.shape[1]))
-    crop_h, crop_w = min(tile_h, image.shape[0]), min(tile_w, image.shape[1])
-    top, left = (image.shape[0] - crop_h) // 2, (image.shape[1] - crop_w) // 2
-    caption = 22
-    sheet = np.full((caption + tile_h + 4 + crop_h, tile_w * len(tiles), 3), 255, np.uint8)
-    for i, (label, tile) in enumerate(tiles):
+    tile_h = max(1, round(h * tile_w / w))
+    crop_h, crop_w = (min(tile_h, h), min(tile_w, w)) if crop else (0, 0)
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    caption = 6 + 12 * max(len(lines) for lines, _ in tiles)
+    sheet = np.full((caption + tile_h + (4 + crop_h if crop else 0), tile_w * len(tiles), 3), 255, np.uint8)
+    for i, (lines, tile) in enumerate(tiles):
         x = i * tile_w
         sheet[caption:caption + tile_h, x:x + tile_w] = cv2.resize(tile, (tile_w, tile_h),
                                                                     interpolation=cv2.INTER_AREA)
-        sheet[caption + tile_h + 4:, x:x + crop_w] = tile[top:top + crop_h, left:left + crop_w]
-        cv2.putText(sheet, label[:28], (x + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        if crop:
+            sheet[caption + tile_h + 4:, x:x + crop_w] = tile[top:top + crop_h, left:left + crop_w]
+        for j, line in enumerate(lines):
+            cv2.putText(sheet, line[:32], (x + 4, 14 + 12 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                        cv2.LINE_AA)
     return sheet
