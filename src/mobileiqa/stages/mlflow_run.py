@@ -12,17 +12,19 @@ from collections.abc import Iterator
 from mobileiqa.atomic import write_json
 from mobileiqa.config import Params, as_flat_dict
 from mobileiqa.data.manifest import PreparedDataset
-from mobileiqa.environment import git_commit, source_state
+from mobileiqa.environment import source_state
 from mobileiqa.tracking.mlflow_logger import MlflowLogger, tracking_uri
 from mobileiqa.tracking.pipeline_run import PIPELINE_RUN_TAG, data_version, pipeline_run_key
 from mobileiqa.train.distributed import from_env
 
 
-def pipeline_tags(params: Params, stage: str) -> dict[str, str]:
-    """The tags every stage's run carries: stage, git commit, source state and the execution key."""
+def pipeline_tags(params: Params, stage: str, grouped: bool = True) -> dict[str, str]:
+    """The tags every stage's run carries: stage, git commit, source state and (``grouped``) the execution key."""
     source = source_state()
-    return {"stage": stage, "git_commit": git_commit(), "source": source,
-            PIPELINE_RUN_TAG: pipeline_run_key(as_flat_dict(params), source, data_version())}
+    tags = {"stage": stage, "git_commit": source.removesuffix("+dirty"), "source": source}
+    if grouped:
+        tags[PIPELINE_RUN_TAG] = pipeline_run_key(as_flat_dict(params), source, data_version())
+    return tags
 
 
 def log_metrics(logger: MlflowLogger | None, metrics: dict) -> None:
@@ -73,9 +75,7 @@ def stage_logger(params: Params, stage: str, dataset_dir: str | os.PathLike | No
     ``record``: where to write the run record when the stage succeeds (:func:`write_run_record`); ``pipeline``:
     group the run with its pipeline execution (off for runs outside the pipeline, e.g. the ablation's)."""
     main = from_env().main
-    tags = {**pipeline_tags(params, stage), **(extra_tags or {})}
-    if not pipeline:
-        tags.pop(PIPELINE_RUN_TAG)
+    tags = {**pipeline_tags(params, stage, grouped=pipeline), **(extra_tags or {})}
     if not params.tracking.enabled or not main:
         yield None
         if record is not None and main:
