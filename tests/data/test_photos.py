@@ -1,5 +1,5 @@
-"""Photo sources: rcc carving, the selection rule, the user's own photos, the committed photo list, and the
-fetch's verification, all on generated images and synthetic blobs (no network, no apt-get)."""
+"""Photo sources: rcc carving, Eet extraction, the selection rule, the user's own photos, the committed photo
+list, and the fetch's verification, all on generated images and synthetic blobs (no network, no apt-get)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,93 @@ def test_rcc_resource_names_map_carved_files_to_their_paths():
     assert P.rcc_resource_names(blob[:30]) == {}  # truncated: no crash, no names
 
 
+# --- Eet files (Enlightenment's *.edj) ---------------------------------------------------------------------
+
+def _eet(entries: list[tuple[str, bytes, int]], dictionary: int = 2, tail: bytes = b"") -> bytes:
+    """A minimal Eet (version 2) file: header, directory, ``dictionary`` blank dictionary entries, the names,
+    then the data (padded to 8 bytes like Eet's writer); ``entries`` are (name, stored bytes, flags)."""
+    header_size = 12 + 24 * len(entries) + 20 * dictionary
+    names = b"".join(n.encode() + b"\0" for n, _, _ in entries)
+    directory, name_pos, data, data_start = b"", header_size, b"", header_size + len(names)
+    for name, blob, flags in entries:
+        data_size = len(blob) * 3 if flags & 1 else len(blob)  # a compressed entry's unpacked size differs
+        directory += struct.pack(">6i", data_start + len(data), len(blob), data_size, name_pos, len(name) + 1,
+                                 flags)
+        name_pos += len(name) + 1
+        data += blob + bytes(-len(blob) % 8)
+    return struct.pack(">III", 0x1EE70F42, len(entries), dictionary) + directory + bytes(20 * dictionary) + \
+        names + data + tail
+
+
+def test_extract_eet_jpegs_takes_stored_jpeg_entries_and_the_largest():
+    small = _encode(_picture(160, 90, seed=1))
+    large = _encode(_picture(320, 180, seed=1))  # the same picture, larger (an Edje image set)
+    lossless = b"\xed\xfe\x1d\xac" + bytes(40)  # Eet's own lossless image encoding: not a JPEG
+    blob = _eet([("edje/images/1", small, 0), ("edje/file", b"\xf2\x0aCHKd" + bytes(30), 0x51),
+                 ("edje/images/0", large, 0), ("edje/images/2", lossless, 0),
+                 ("edje/images/3", _encode(_picture(640, 360, seed=2)), 1),  # compressed: not as stored
+                 ("edje/images/4", large, 4)])  # an alias
+    assert [e.name for e in P.eet_entries(blob)] == ["edje/images/1", "edje/file", "edje/images/0",
+                                                     "edje/images/2", "edje/images/3", "edje/images/4"]
+    assert P.extract_eet_jpegs(blob) == [("edje/images/1", small), ("edje/images/0", large)]
+    assert P.largest_eet_jpeg(blob) == ("edje/images/0", large)
+    assert Image.open(io.BytesIO(P.largest_eet_jpeg(blob)[1])).size == (320, 180)
+    assert P.largest_eet_jpeg(_eet([("edje/images/0", lossless, 0)])) is None
+    assert P.largest_eet_jpeg(_eet([("a", large, 0), ("b", large, 0)])) == ("a", large)  # tie: the first
+
+
+def test_eet_entries_refuse_malformed_files():
+    blob = _eet([("edje/images/0", _encode(_picture(160, 90)), 0)])
+    with pytest.raises(ValueError, match="magic"):
+        P.eet_entries(b"qres" + blob[4:])
+    with pytest.raises(ValueError, match="shorter"):
+        P.eet_entries(blob[:8])
+    with pytest.raises(ValueError, match="outside the file"):
+        P.eet_entries(blob[:-200])  # truncated data
+    with pytest.raises(ValueError, match="runs past"):
+        P.eet_entries(struct.pack(">III", 0x1EE70F42, 1000, 0) + bytes(100))
+
+
+def _unpacked(tmp_path, copyright_text: str, files: dict[str, bytes], name: str = "pkg"):
+    root = tmp_path / "root"
+    for rel, data in {f"usr/share/doc/{name}/copyright": copyright_text.encode(), **files}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_eet_source_gives_one_candidate_per_file_with_its_licence(tmp_path):
+    large, small = _encode(_picture(1600, 900, seed=3)), _encode(_picture(800, 450, seed=3))
+    copyright_text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                      "Files: *\nCopyright: x\nLicense: BSD-2-clause\n\nFiles: data/fonts/*\nCopyright: y\n"
+                      "License: OFL-1.1\n")
+    bg = "usr/share/e/data/backgrounds/"
+    root = _unpacked(tmp_path, copyright_text, {
+        f"{bg}Red-Maple.edj": _eet([("edje/images/1", small, 0), ("edje/images/0", large, 0)]),
+        f"{bg}Squiggle.edj": _eet([("edje/images/0", b"\xed\xfe\x1d\xac" + bytes(40), 0)])})
+    source = P.Source(kind="eet", members=(f"{bg}*.edj",), id_prefix="e", licence_path=("usr/share/e/", ""))
+    (cand,) = P_debian._package_candidates(root, "pkg", "1.0", source)
+    assert (cand.member, cand.photo_id, cand.licence) == (f"{bg}Red-Maple.edj#edje/images/0", "e_red_maple",
+                                                          "BSD-2-clause")
+    assert cand.read() == large  # the bytes as stored: never re-encoded
+    (root / f"{bg}Broken.edj").write_bytes(b"not an eet file")
+    with pytest.raises(P.PhotoSourceError, match=r"Broken\.edj: not an Eet file"):
+        P_debian._package_candidates(root, "pkg", "1.0", source)
+
+
+def test_a_prose_licence_is_used_only_while_debian_copyright_states_it(tmp_path):
+    photo = _encode(_picture(1200, 900, seed=5))
+    text = "Templates by A. Author\n  - Brochure (br2)\nhave been placed into\n   public domain by their author.\n"
+    root = _unpacked(tmp_path, text, {"usr/share/t/br2/sunset.jpg": photo})
+    source = P.Source(kind="files", members=("usr/share/t/br2/*.jpg",), id_prefix="t", licence="public-domain",
+                      licence_evidence=("Brochure (br2)", "have been placed into public domain by their author."))
+    (cand,) = P_debian._package_candidates(root, "pkg", "1.0", source)
+    assert (cand.photo_id, cand.licence) == ("t_sunset", "public-domain")
+    (root / "usr/share/doc/pkg/copyright").write_text(text.replace("public domain", "the GPL"))
+    with pytest.raises(P.PhotoSourceError, match="no longer states.*public domain by their author"):
+        P_debian._package_candidates(root, "pkg", "1.0", source)
+
+
 # --- selection rule ---------------------------------------------------------------------------------------
 
 def test_rule_rejects_small_narrow_and_greyscale_images():
@@ -143,6 +230,9 @@ def test_committed_rule_is_consistent():
     reserved = {"lxqt-themes", "palapeli-data"}
     assert not reserved & set(P.SOURCES)
     assert all(package in P.SOURCES for package, _ in P.EXCLUDED_MEMBERS)
+    assert all(bool(s.licence) == bool(s.licence_evidence) for s in P.SOURCES.values())  # a stated licence is checked
+    assert all(s.kind in ("files", "rcc", "eet") for s in P.SOURCES.values())
+    assert {f"{s.id_prefix}_" for s in P.SOURCES.values()} | {"own_"} == set(P.ID_PREFIXES)
     assert P.deb_filename("plasma-workspace-wallpapers", "4:5.27.5-2") == \
         "plasma-workspace-wallpapers_4%3a5.27.5-2_all.deb"
     assert P.slug("eiffelTower") == "eiffel_tower" and P.slug("Bridge_by_Sander") == "bridge_by_sander"

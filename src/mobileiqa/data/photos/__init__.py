@@ -3,7 +3,9 @@
 The default (synthetic) dataset distorts pristine reference photos, KADID-style. Those photos come from five
 Debian packages (:data:`PACKAGES`, pinned by version and SHA-256), fetched with ``apt-get download`` and
 unpacked with ``dpkg-deb -x``; nothing needs the internet beyond Debian's package archive. GCompris keeps its
-photos as WebP files inside Qt resource bundles (``*.rcc``), which :func:`extract_rcc_webp` carves out.
+photos as WebP files inside Qt resource bundles (``*.rcc``), which :func:`extract_rcc_webp` carves out;
+Enlightenment keeps its wallpapers as JPEG entries of Eet files (``*.edj``), which :func:`extract_eet_jpegs`
+takes out.
 
 Which photos are used is decided by the committed rule (:data:`SOURCES`, :data:`SELECTION`,
 :data:`EXCLUDED_MEMBERS`), and the result is committed as ``photos.csv`` (one row per photo, with the MD5 of
@@ -18,9 +20,9 @@ Reserved for independent evaluation and never used here: ``lxqt-themes``, ``pala
 images bundled in Python packages (scikit-image, scikit-learn, matplotlib).
 
 Modules: :mod:`.sources` (the committed rule), :mod:`.records` (record types, errors, the photo list files),
-:mod:`.rcc` (Qt resource bundles), :mod:`.selection` (image checks, the selection), :mod:`.debian`
-(``apt-get download``, ``dpkg-deb``, licences, candidates), :mod:`.fetch` (writing the output folder: the
-pinned set, listed photos, the user's own photos).
+:mod:`.rcc` (Qt resource bundles), :mod:`.eet` (Eet files), :mod:`.selection` (image checks, the selection),
+:mod:`.debian` (``apt-get download``, ``dpkg-deb``, licences, candidates), :mod:`.fetch` (writing the output
+folder: the pinned set, listed photos, the user's own photos).
 """
 
 from mobileiqa.data.photos.debian import (
@@ -30,6 +32,7 @@ from mobileiqa.data.photos.debian import (
     licence_for,
     parse_copyright,
 )
+from mobileiqa.data.photos.eet import eet_entries, extract_eet_jpegs, largest_eet_jpeg
 from mobileiqa.data.photos.fetch import build_photo_list, fetch_listed, fetch_photos, use_own_photos
 from mobileiqa.data.photos.rcc import extract_rcc_webp, rcc_resource_names
 from mobileiqa.data.photos.records import (
@@ -62,6 +65,7 @@ from mobileiqa.data.photos.sources import (
 __all__ = ["DEB_SHA256", "EXCLUDED_LIST", "EXCLUDED_MEMBERS", "ID_PREFIXES", "PACKAGES", "PHOTO_LIST", "SELECTION",
            "SOURCES", "Candidate", "ExcludedPhoto", "PhotoListError", "PhotoRecord", "PhotoSourceError", "PhotoStats",
            "Selection", "SelectionRule", "Source", "build_photo_list", "collect_candidates", "deb_filename",
-           "download_packages", "extract_rcc_webp", "fetch_listed", "fetch_photos", "inspect_photo", "licence_for",
-           "parse_copyright", "rcc_resource_names", "read_excluded_list", "read_photo_list", "rejection_reason",
-           "select_photos", "slug", "use_own_photos", "verify_photos", "write_excluded_list", "write_photo_list"]
+           "download_packages", "eet_entries", "extract_eet_jpegs", "extract_rcc_webp", "fetch_listed", "fetch_photos",
+           "inspect_photo", "largest_eet_jpeg", "licence_for", "parse_copyright", "rcc_resource_names",
+           "read_excluded_list", "read_photo_list", "rejection_reason", "select_photos", "slug", "use_own_photos",
+           "verify_photos", "write_excluded_list", "write_photo_list"]

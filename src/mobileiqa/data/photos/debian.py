@@ -15,6 +15,7 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from mobileiqa.atomic import file_digest
+from mobileiqa.data.photos.eet import largest_eet_jpeg
 from mobileiqa.data.photos.rcc import _carve_webp, rcc_resource_names
 from mobileiqa.data.photos.records import Candidate, PhotoSourceError
 from mobileiqa.data.photos.selection import slug
@@ -113,9 +114,19 @@ def _upstream_path(source: Source, member_path: str) -> str:
     return add + (member_path[len(strip):] if member_path.startswith(strip) else member_path.lstrip("/"))
 
 
+def _stated_licence(source: Source, copyright_text: str, package: str) -> str:
+    """``source.licence`` once every ``source.licence_evidence`` phrase is found in ``debian/copyright``."""
+    text = " ".join(copyright_text.split())
+    if missing := [phrase for phrase in source.licence_evidence if " ".join(phrase.split()) not in text]:
+        raise PhotoSourceError(f"{package}: debian/copyright no longer states {missing}; check the licence of "
+                               "its photos and update SOURCES")
+    return source.licence
+
+
 def _package_candidates(root: Path, name: str, version: str, source: Source) -> list[Candidate]:
     copyright_file = root / "usr/share/doc" / name / "copyright"
     copyright_text = copyright_file.read_text(errors="replace") if copyright_file.is_file() else ""
+    stated = _stated_licence(source, copyright_text, name) if source.licence else ""
     # Symlinks are skipped: in these packages they only alias another member (e.g. smaller wallpaper sizes).
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     rel = {p: p.relative_to(root).as_posix() for p in files}
@@ -133,15 +144,26 @@ def _package_candidates(root: Path, name: str, version: str, source: Source) -> 
                 for index, (offset, data) in enumerate(_carve_webp(blob)):
                     resource = names.get(offset)
                     stem = PurePosixPath(resource).stem if resource else f"{index:03d}"
-                    licence = licence_for(_upstream_path(source, resource), copyright_text) if resource else \
-                        (parse_copyright(copyright_text)[0] or "unknown")
+                    licence = stated or (licence_for(_upstream_path(source, resource), copyright_text) if resource
+                                         else (parse_copyright(copyright_text)[0] or "unknown"))
                     out.append(Candidate(name, version, f"{member}#{index}:{resource or ''}",
                                          f"{source.id_prefix}_{short}_{slug(stem)}", licence, data))
             else:
                 label = PurePosixPath(member).stem if source.name_part == -1 else PurePosixPath(member).parts[
                     source.name_part]
-                out.append(Candidate(name, version, member, f"{source.id_prefix}_{slug(label)}",
-                                     licence_for(_upstream_path(source, member), copyright_text), path.read_bytes()))
+                licence = stated or licence_for(_upstream_path(source, member), copyright_text)
+                if source.kind == "eet":
+                    try:
+                        found = largest_eet_jpeg(path.read_bytes())
+                    except ValueError as exc:
+                        raise PhotoSourceError(f"{name}={version}: {member}: {exc}") from None
+                    if found is not None:
+                        entry, data = found
+                        out.append(Candidate(name, version, f"{member}#{entry}", f"{source.id_prefix}_{slug(label)}",
+                                             licence, data))
+                else:
+                    out.append(Candidate(name, version, member, f"{source.id_prefix}_{slug(label)}", licence,
+                                         path.read_bytes()))
     return out
 
 

@@ -13,9 +13,11 @@ from importlib import resources
 from pathlib import Path
 
 from mobileiqa.atomic import atomic_path, file_digest
+from mobileiqa.data.photos.sources import SOURCES
 
-#: Every photo id starts with one of these; files in the output folder named otherwise are not ours.
-ID_PREFIXES = ("gcompris_", "lomiri_", "mate_", "plasma_", "own_")
+#: Every photo id starts with one of these (a source's prefix, or ``own_`` for the user's photos); files in the
+#: output folder named otherwise are not ours.
+ID_PREFIXES = (*sorted({f"{source.id_prefix}_" for source in SOURCES.values()}), "own_")
 PHOTO_LIST = "photos.csv"
 EXCLUDED_LIST = "photos_excluded.csv"
 _MD5 = re.compile(r"^[0-9a-f]{32}$")

@@ -35,19 +35,26 @@ class Source:
     """Where the candidate photos sit inside one package and how they are named.
 
     ``members``: glob patterns (``fnmatch``, ``*`` crosses ``/``) of files inside the unpacked package; for
-    ``kind="rcc"`` these are Qt resource bundles whose embedded WebP files are the candidates.
+    ``kind="rcc"`` these are Qt resource bundles whose embedded WebP files are the candidates; for
+    ``kind="eet"`` Eet files (``*.edj``) whose largest JPEG entry is the candidate (one per file; an Edje
+    image set's other entries are smaller copies of it; a file without a JPEG entry gives none).
     ``id_prefix``: photo ids read ``<id_prefix>_<name>``; ``name_part`` picks the path component that names
     the photo (``-1`` = file stem; for rcc bundles the resource's stem, prefixed by ``rcc_names[bundle]``).
     ``licence_path``: (installed prefix, upstream prefix) to map a member onto the paths that
     ``debian/copyright`` uses (rcc resources: their resource path without the leading ``/gcompris/``).
+    ``licence``: for a ``debian/copyright`` that is not machine-readable, the licence of every candidate,
+    as that file states it in prose; ``licence_evidence`` then holds phrases (compared with runs of
+    whitespace collapsed) that the file must contain, so a changed statement stops the fetch.
     """
 
-    kind: str  # "files" or "rcc"
+    kind: str  # "files", "rcc" or "eet"
     members: tuple[str, ...]
     id_prefix: str
     name_part: int = -1
     licence_path: tuple[str, str] = ("", "")
     rcc_names: tuple[tuple[str, str], ...] = ()
+    licence: str = ""
+    licence_evidence: tuple[str, ...] = ()
 
 
 _GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc/"
