@@ -257,6 +257,7 @@ def test_committed_photo_list_is_well_formed():
     assert len(set(ids)) == len(ids)
     assert len({r.md5 for r in records}) == len(records)
     versions = dict(P.PACKAGES)
+    assert {r.package for r in records} == set(versions)  # every pinned package contributes photos
     for r in records:
         assert len(r.md5) == 32 and int(r.md5, 16) >= 0
         assert r.filename.startswith(r.photo_id + ".") and r.photo_id.startswith(P.ID_PREFIXES)

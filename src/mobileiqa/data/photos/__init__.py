@@ -1,6 +1,6 @@
 """Photo sources for the default dataset: natural photos shipped in pinned Debian bookworm packages.
 
-The default (synthetic) dataset distorts pristine reference photos, KADID-style. Those photos come from five
+The default (synthetic) dataset distorts pristine reference photos, KADID-style. Those photos come from ten
 Debian packages (:data:`PACKAGES`, pinned by version and SHA-256), fetched with ``apt-get download`` and
 unpacked with ``dpkg-deb -x``; nothing needs the internet beyond Debian's package archive. GCompris keeps its
 photos as WebP files inside Qt resource bundles (``*.rcc``), which :func:`extract_rcc_webp` carves out;

@@ -18,6 +18,11 @@ PACKAGES: list[tuple[str, str]] = [
     ("lomiri-wallpapers-20.04", "20.04.0-2"),
     ("mate-backgrounds", "1.26.0-1"),
     ("plasma-workspace-wallpapers", "4:5.27.5-2"),
+    ("digikam-data", "4:7.9.0-1"),
+    ("enlightenment-data", "0.25.4-2"),
+    ("scribus-template", "1.2.4.1-6"),
+    ("sddm-theme-maldives", "0.19.0-5"),
+    ("tuxpaint-data", "1:0.9.28-sdl2-1"),
 ]
 
 #: SHA-256 of each pinned ``.deb`` (apt verifies downloads against the signed archive; this pins the cache).
@@ -27,6 +32,11 @@ DEB_SHA256: dict[str, str] = {
     "lomiri-wallpapers-20.04": "d44e89b8473aafe64a5b678f014862dc31335aaaf18665c544d985d854f1a709",
     "mate-backgrounds": "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
     "plasma-workspace-wallpapers": "32cd18b71c8c938a18b3b351f217c02ac590e323caa3cf322fbb875ce8892f8b",
+    "digikam-data": "a941a504ba7bdf9d276a43ca3c2a0b2b5b74a55420d8c4b4f29d681e96cbf450",
+    "enlightenment-data": "205df83b80b3a999757b07d7ad1908332c96c6edae559548346bc8af4f292bef",
+    "scribus-template": "683bf35e43867cb17613d6807aa0238720d8526b1f524b9376404747a3e6128b",
+    "sddm-theme-maldives": "d19c0004785df6bccdee3090a0b2cf606fe5dc074183a478bdeb04094ff728e6",
+    "tuxpaint-data": "f5d0de8f9a70d2efc1241d19f26168cb8bf279f1b77abd3631e7a1a55c40e5e5",
 }
 
 
@@ -81,6 +91,33 @@ SOURCES: dict[str, Source] = {
     "plasma-workspace-wallpapers": Source(
         kind="files", members=("usr/share/wallpapers/*/contents/images/2560x1600.jpg",), id_prefix="plasma",
         name_part=3, licence_path=("usr/share/wallpapers/", "")),
+    # digiKam's "about" page background; debian/copyright is prose: everything is GPL-2+ but the source files
+    # it lists as exceptions (none of them data).
+    "digikam-data": Source(
+        kind="files", members=("usr/share/digikam/about/images/body-background.jpg",), id_prefix="digikam",
+        licence="GPL-2+", licence_evidence=(
+            "almost all software is GPL (exceptions listed below)",
+            "either version 2 of the License, or (at your option) any later version")),
+    # Enlightenment's wallpapers: Edje files holding one photo at 13-16 sizes (JPEG), or lossless illustrations.
+    "enlightenment-data": Source(
+        kind="eet", members=("usr/share/enlightenment/data/backgrounds/*.edj",), id_prefix="enlightenment",
+        licence_path=("usr/share/enlightenment/", "")),
+    # The photos of Riku Leino's templates br2 (brochure) and cal2 (calendar); debian/copyright is prose and
+    # places those templates in the public domain.
+    "scribus-template": Source(
+        kind="files", members=("usr/share/scribus/templates/br2/*.jpg", "usr/share/scribus/templates/cal2/*.jpg"),
+        id_prefix="scribus", licence="public-domain", licence_evidence=(
+            "Copyright (c) 2004 Riku Leino", "Simple brochure with a nightly theme (br2)",
+            "Simple A4 portrait calendar (cal2)",
+            "Scribus templates by Riku Leino listed above and distributed in the scribus-template package have "
+            "been placed into public domain by their author.")),
+    "sddm-theme-maldives": Source(
+        kind="files", members=("usr/share/sddm/themes/maldives/*.jpg",), id_prefix="sddm", name_part=4,
+        licence_path=("usr/share/sddm/", "data/")),
+    # Tux Paint's templates (photos to paint over).
+    "tuxpaint-data": Source(
+        kind="files", members=("usr/share/tuxpaint/templates/*.jpg",), id_prefix="tuxpaint",
+        licence_path=("usr/share/tuxpaint/", "")),
 }
 
 
@@ -119,4 +156,14 @@ EXCLUDED_MEMBERS: dict[tuple[str, str], str] = {
         "illustration: flat-colour diagonal stripes",
     ("plasma-workspace-wallpapers", "usr/share/wallpapers/Autumn/contents/images/2560x1600.jpg"):
         "illustration: digital painting of a tree and a figure",
+    ("enlightenment-data", "usr/share/enlightenment/data/backgrounds/Dunes.edj#edje/images/0"):
+        "illustration: flat-colour vector dunes under a sun disc",
+    ("enlightenment-data", "usr/share/enlightenment/data/backgrounds/Flat-Fan.edj#edje/images/0"):
+        "illustration: flat-colour fan of overlapping shapes",
+    ("enlightenment-data", "usr/share/enlightenment/data/backgrounds/Paper-Flower.edj#edje/images/0"):
+        "texture: plain paper, the background layer of an illustrated wallpaper (the flower is a separate image)",
+    ("enlightenment-data", "usr/share/enlightenment/data/backgrounds/Sunset-Hills.edj#edje/images/0"):
+        "illustration: layered flat-colour hills under a gradient sunset",
+    ("sddm-theme-maldives", "usr/share/sddm/themes/maldives/maldives.jpg"):
+        "screenshot: the theme's login screen (dialog and clock) drawn over background.jpg",
 }
