@@ -34,7 +34,8 @@ from mobileiqa.atomic import json_digest, write_json
 from mobileiqa.config import load_params
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.eval.scorecard import group_srcc
+from mobileiqa.data.families import type_label
+from mobileiqa.eval.scorecard import group_srcc, synthetic_kinds
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.stages.distill_student import run_distill_student
 from mobileiqa.stages.train_teacher import run_train_teacher
@@ -46,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
     """SRCC/PLCC/KRCC/RMSE of ``model_path`` on the val and test splits (whole images, the shared policy,
-    normalised as the model was trained), and the test SRCC per distortion type (``test_per_type``)."""
+    normalised as the model was trained), and the test SRCC per distortion type (``test_per_type``; mixtures as
+    one) and per kind (``test_per_kind``: KADID types, phone families, mixtures; when the dataset has them)."""
     model, _ = load_model(model_path)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
@@ -57,7 +59,11 @@ def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
         out.update({k: round(v, 4) for k, v in split_metrics(pred, images.mos.numpy(), split).items()})
         if split == "test":
             # None: fewer than 3 images of the type
-            out["test_per_type"] = group_srcc(pred, images.mos.numpy(), images.frame["dist_type"].astype(str))
+            types = images.frame["dist_type"].astype(str)
+            out["test_per_type"] = group_srcc(pred, images.mos.numpy(), types.map(type_label))
+            kinds = synthetic_kinds(types)
+            if kinds is not None and kinds.nunique() > 1:  # KADID types, phone families, mixtures apart
+                out["test_per_kind"] = group_srcc(pred, images.mos.numpy(), kinds)
     return out
 
 
@@ -88,7 +94,8 @@ def recipe_digest(params) -> str:
 
 
 def _key(run: dict) -> tuple:
-    return run["seed"], run["params"].get("recipe")  # the recipe digest already covers the overrides
+    # the recipe digest already covers the overrides; rows of another dataset never mix
+    return run["seed"], run["params"].get("recipe"), run["params"].get("dataset")
 
 
 def flat_row(run: dict) -> dict:
@@ -135,7 +142,8 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
     run = _keep_times(run, before)
     runs = [r for r in old.get("runs", []) if _key(r) != _key(run)] + [run]
     runs.sort(key=lambda r: (r["params"]["teacher"], r["params"]["student"], r["seed"]))
-    same = [r for r in runs if r["params"].get("recipe") == default_recipe]
+    same = [r for r in runs if r["params"].get("recipe") == default_recipe
+            and r["params"].get("dataset") == run["params"].get("dataset")]
     types = per_type_means(same)
     notes = ""
     if same:
@@ -147,6 +155,11 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
                  f"(range {min(st):.3f}-{max(st):.3f}), teacher {statistics.mean(te):.3f} "
                  f"(range {min(te):.3f}-{max(te):.3f}); test split of the default dataset, whole images at the "
                  "shared resolution policy. Wall times: 1 torch thread (the default), other work may share the box.")
+        kinds = [r["student"].get("test_per_kind") for r in same]
+        if kinds and None not in kinds:
+            notes += (" Student test SRCC by kind, mean over these seeds: " + ", ".join(
+                f"{k} {statistics.mean(v):.3f}" for k in kinds[0]
+                if (v := [t[k] for t in kinds if t.get(k) is not None])) + ".")
         if types:
             worst = min(types, key=types.get)
             negative = sorted(t for t, v in types.items() if v < 0)
@@ -198,7 +211,8 @@ def main() -> None:
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "load_avg_at_end": os.getloadavg()},
         "params": {"teacher": params.models.teacher, "student": params.models.student, "overrides": args.overrides,
-                   "recipe": recipe_digest(params)},
+                   "recipe": recipe_digest(params),
+                   "dataset": PreparedDataset.load(dataset).manifest_sha256[:12]},
         "total_wall_s": None if t0 is None else round(t2 - t0, 1),
         "teacher": {**stage_row(None if t0 is None else t1 - t0, teacher, params.train_teacher),
                     **score(work / "teacher" / "model.pt", dataset, params, batch)},

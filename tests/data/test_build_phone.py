@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mobileiqa.data.build import build_dataset
+from mobileiqa.data import families
+from mobileiqa.data.build import build_dataset, types_for
+from mobileiqa.data.distortions import DISTORTIONS
 from mobileiqa.data.families import group_of, phone_families, types_in
+from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.phone import FAMILIES
 from mobileiqa.data.splits import leave_group_out
@@ -64,3 +67,35 @@ def test_groups_cover_both_registries_and_leave_group_out_holds_out_a_phone_grou
     with pytest.raises(ValueError, match="unknown family 'nosuch'"):
         phone_families(("nosuch",))
     assert phone_families(("all",)) == list(FAMILIES)
+
+
+def test_types_per_photo_spreads_a_seeded_subset_of_all_types_over_the_photos(tiny_dataset, photos_dir, tmp_path):
+    _, spec, _ = tiny_dataset
+    spec = replace(spec, phone_families=("all",), types_per_photo=6)
+    report = build_dataset(photos_dir, tmp_path, spec, progress=False)
+    df = read_manifest(tmp_path / "manifest.csv")
+    per_photo = df.groupby("content_id")["dist_type"].agg(lambda t: tuple(sorted(t)))
+    assert all(len(t) == len(set(t)) == 6 for t in per_photo) and per_photo.nunique() == len(per_photo) == 3
+    every = [n for n in DISTORTIONS] + phone_families(("all",))
+    assert set(df["dist_type"]) <= set(every) and report["images"] == 3 * 6
+    for photo, chosen in per_photo.items():  # the same draw again, and independent of the other photos
+        assert tuple(sorted(types_for(photo, every, spec))) == chosen
+    assert types_for("p", every, replace(spec, types_per_photo=0)) == every
+    assert "Types per photo: 6" in (tmp_path / "DATASET.md").read_text()
+    with pytest.raises(ValueError, match="types_per_photo"):
+        BuildConfig(types_per_photo=-1)
+
+
+def test_kinds_and_held_out_sets_of_every_phone_or_kadid_group(phone_build):
+    out, _, _ = phone_build
+    df = read_manifest(out / "manifest.csv")
+    assert families.kind_of("jpeg") == "kadid" and families.kind_of("webp") == "phone"
+    assert families.kind_of("mix:camera_shake+jpeg") == "mixture" == families.type_label("mix:webp+jpeg")
+    assert families.type_label("webp") == "webp" and families.types_in("phone") == set(FAMILIES)
+    assert families.touches("mix:camera_shake+jpeg", "phone") and families.touches("mix:camera_shake+jpeg", "kadid")
+    assert not families.touches("jpeg", "phone")
+    held = leave_group_out(df, "phone")  # "new families only": trained without any phone family
+    assert set(held.loc[held["split"] == "test", "dist_type"]) == set(FAMS)
+    assert not held.loc[held["split"] != "test", "dist_type"].isin(FAMS).any()
+    with pytest.raises(ValueError, match="'phones'"):
+        families.groups_in("phones")

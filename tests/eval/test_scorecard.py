@@ -38,6 +38,21 @@ def test_column_metrics_intervals_and_groups():
     assert r["n"] == 60 and r["fit"]["kind"] in ("logistic", "linear")
 
 
+def test_mixtures_are_one_type_and_kinds_are_reported_apart():
+    frame = _frame(90)
+    frame["dist_type"] = np.array(["blur", "webp", "mix:camera_shake+jpeg", "mix:white_noise+webp"] * 23)[:90]
+    rng = np.random.default_rng(1)
+    kadid = frame["dist_type"].eq("blur").to_numpy()
+    frame.loc[~kadid, "good"] = rng.uniform(0, 1, (~kadid).sum())  # right on KADID rows only
+    frame["dist_type"] = frame["dist_type"].replace("blur", "gaussian_blur")
+    r = column_metrics(frame, Column("good", "model"), n_boot=0, seed=0)
+    assert set(r["per_type"]) == {"gaussian_blur", "webp", "mixture"}
+    assert set(r["per_kind"]) == {"kadid", "phone", "mixture"}
+    assert r["per_kind"]["kadid"] > 0.9 > 0.5 > abs(r["per_kind"]["phone"])
+    only_kadid = frame[kadid].reset_index(drop=True)  # one kind: nothing to report apart
+    assert "per_kind" not in column_metrics(only_kadid, Column("good", "model"), n_boot=0, seed=0)
+
+
 def test_groups_are_skipped_for_authentic_images():
     frame = _frame()
     frame["dist_type"] = ""

@@ -117,3 +117,21 @@ def test_record_keeps_other_models_and_replaces_this_one(tmp_path):
     assert set(data["summary"]) == {"winner", "ref"} and "`ref`" in data["notes"]
     data = json.loads(generalisation.record(result("ref", 0.4, sha="other"), tmp_path, "cmd").read_text())
     assert [r["model"] for r in data["rows"]] == ["ref"]  # another dataset: older rows dropped
+
+
+def test_kadid_phone_and_held_out_set_figures_are_reported_apart(tmp_path):
+    rows = [{"group": g, "unseen_srcc": u, "unseen_n": 5, "seen_srcc": 0.6, "seen_n": 9}
+            for g, u in (("blur", 0.5), ("noise", 0.3), ("codec", 0.7), ("phone", 0.2))]
+    result = {"model": "m", "epochs": 9, "dataset_sha256": "abc", "groups": rows,
+              "mean_unseen_srcc": 0.5, "mean_seen_srcc": 0.6, "mean_unseen_srcc_kadid": 0.4,
+              "mean_unseen_srcc_phone": 0.7, "phone_held_out_srcc": 0.2}
+    line = generalisation.summary_line(result)
+    assert line == ("mean unseen SRCC 0.500 (seen 0.600), kadid groups 0.400, phone groups 0.700, "
+                    "every phone group held out at once 0.200")
+    data = json.loads(generalisation.record(result, tmp_path, "cmd").read_text())
+    assert data["summary"]["m"]["phone_held_out_srcc"] == 0.2 and line in data["notes"]
+
+
+def test_held_out_sets_need_their_groups_in_the_dataset(prepared_tiny, tiny_params, tmp_path):
+    with pytest.raises(ValueError, match="'phone' has no images in .*choose from blur.*kadid"):
+        leave_one_group_out(_fast(tiny_params), prepared_tiny, tmp_path, groups=("phone",))

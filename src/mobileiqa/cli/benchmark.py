@@ -14,14 +14,13 @@ from mobileiqa.cli.args import add_dataset_arg, add_params_args, params_from
 
 
 def _generalisation(args: argparse.Namespace) -> int:
-    from mobileiqa.experiments.generalisation import leave_one_group_out, record  # lazy: see the docstring
+    from mobileiqa.experiments.generalisation import leave_one_group_out, record, summary_line  # lazy: see the docstring
 
     result = leave_one_group_out(params_from(args), args.dataset, args.out, tuple(args.group) or None)
     for r in result["groups"]:
         print(f"without {r['group']:20} unseen SRCC {r['unseen_srcc']:.3f} (n={r['unseen_n']}), seen "
               f"{r['seen_srcc']:.3f}")
-    print(f"mean unseen SRCC {result['mean_unseen_srcc']:.3f}, seen {result['mean_seen_srcc']:.3f}; "
-          f"{args.out}/generalisation.md")
+    print(f"{summary_line(result)}; {args.out}/generalisation.md")
     if args.record:
         print(f"recorded {record(result, args.record, ' '.join(['mobileiqa', *sys.argv[1:]]))}")
     return 0

@@ -59,7 +59,9 @@ BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a ph
 PHONE_TYPE_ID = 0  # the calibration's type id of every phone family: no KADID human cell, no per-type correction
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 REGION_SUFFIX = "_region"  # image id suffix of a single distortion applied to a region only
-_OPT_IN = ("mixture_fraction", "regional_fraction")  # in cache keys and the report only when not at their default
+# the keys of the broadened build, each off at 0: in cache keys and the report only when on, so that a KADID-only
+# build (all off) keeps its cache and its output byte for byte
+_OPT_IN = ("mixture_fraction", "regional_fraction", "types_per_photo")
 
 
 def list_photos(photos_dir: str | os.PathLike) -> list[Path]:
@@ -81,6 +83,16 @@ def select_photos(photos: list[Path], spec: BuildConfig) -> list[Path]:
 def levels_for(photo_id: str, type_name: str, spec: BuildConfig) -> list[int]:
     rng = np.random.default_rng(stable_int(spec.seed, "levels", photo_id, type_name))
     return sorted(int(v) + 1 for v in rng.choice(5, size=spec.levels_per_type, replace=False))
+
+
+def types_for(photo_id: str, types: list, spec: BuildConfig) -> list:
+    """The ``types`` (in their order) that ``photo_id`` gets: all of them, or with ``types_per_photo`` = k a seeded
+    draw of k, independent of the other photos."""
+    k = spec.types_per_photo
+    if not k or k >= len(types):
+        return list(types)
+    rng = np.random.default_rng(stable_int(spec.seed, "types", photo_id))
+    return [types[i] for i in sorted(rng.choice(len(types), size=k, replace=False).tolist())]
 
 
 def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
@@ -117,9 +129,8 @@ def _photo_key(photo: Path, spec: BuildConfig) -> str:
 
 
 def _opt_in(spec: BuildConfig) -> dict:
-    """The opt-in settings that differ from their default (none in a default build)."""
-    defaults = BuildConfig()
-    return {k: getattr(spec, k) for k in _OPT_IN if getattr(spec, k) != getattr(defaults, k)}
+    """The broadened build's settings that are on (none in a KADID-only build)."""
+    return {k: getattr(spec, k) for k in _OPT_IN if getattr(spec, k)}
 
 
 def cache_dir_for(out_dir: Path) -> Path:
@@ -154,9 +165,10 @@ def process_photo(photo: Path, out_dir: Path, spec: BuildConfig) -> list[dict]:
         images.append(arr)
 
     families = phone_families(spec.phone_families)
-    singles = [(name, level, f"{d.id:02d}", d.id) for name, d in DISTORTIONS.items()
+    types = [(name, f"{d.id:02d}", d.id) for name, d in DISTORTIONS.items()]
+    types += [(name, name, PHONE_TYPE_ID) for name in families]
+    singles = [(name, level, tag, type_id) for name, tag, type_id in types_for(photo_id, types, spec)
                for level in levels_for(photo_id, name, spec)]
-    singles += [(name, level, name, PHONE_TYPE_ID) for name in families for level in levels_for(photo_id, name, spec)]
     regional = mixtures.regional_singles(spec.seed, photo_id, [s[:2] for s in singles], spec.regional_fraction)
     for name, level, tag, type_id in singles:
         if (name, level) not in regional:
@@ -233,7 +245,7 @@ def build_dataset(photos_dir, out_dir, spec: BuildConfig | None = None, progress
 
     df = score_photos(photos, out_dir, spec, progress)
     column = df.pop("recipe") if "recipe" in df else pd.Series([None] * len(df), dtype=object)
-    recipes = _recipes(df["image_id"], column) if _opt_in(spec) else None
+    recipes = _recipes(df["image_id"], column) if spec.mixture_fraction or spec.regional_fraction else None
     split_of = split_contents(df["content_id"], spec.seed, spec.split_fractions)
     df["split"] = df["content_id"].map(split_of)
 
@@ -385,6 +397,8 @@ def dataset_card(report: dict) -> str:
         f"- {report['photos']} reference photos, {report['images']} distorted images, long side "
         f"{report['resolution']['long_side']} px (aspect kept), lossless PNG, {report['bytes'] / 1e6:.0f} MB.",
         f"- Levels per (photo, type): {report['spec']['levels_per_type']} of 5, chosen by a seeded draw.",
+        *([f"- Types per photo: {report['spec']['types_per_photo']} of the KADID types and phone families, a seeded "
+           "draw per photo."] if report["spec"].get("types_per_photo") else []),
         "- Splits (content-disjoint: every version of a photo lies in one split): "
         + ", ".join(f"{s} {v['photos']} photos / {v['images']} images" for s, v in report["splits"].items()) + ".",
         f"- Manifest sha256: `{report['manifest_sha256']}`.",

@@ -45,16 +45,47 @@ def group_of(dist_type: str) -> str:
     return MIXTURE_GROUP if is_mixture(dist_type) else _GROUP_OF[names[0]]
 
 
+#: what :func:`kind_of` returns: KADID's 25 types, the phone-camera families, mixtures of them
+KINDS: tuple[str, ...] = ("kadid", "phone", "mixture")
+
+
+def kind_of(dist_type: str) -> str:
+    """``"kadid"``, ``"phone"`` or ``"mixture"``: the part of the default dataset ``dist_type`` belongs to (the
+    evaluation reports them apart)."""
+    names = components(dist_type)
+    return "mixture" if is_mixture(dist_type) else "kadid" if names[0] in DISTORTIONS else "phone"
+
+
+def type_label(dist_type: str) -> str:
+    """The per-type report's label: the type itself, ``"mixture"`` for every mixture (each recipe is rare)."""
+    return MIXTURE_GROUP if is_mixture(dist_type) else dist_type
+
+
+#: held-out sets beside the single groups: every phone group at once ("new families only": a model that never saw
+#: a phone family) and every KADID group at once
+GROUP_SETS: dict[str, tuple[str, ...]] = {"phone": PHONE_GROUPS, "kadid": GROUPS}
+
+
+def groups_in(name: str) -> tuple[str, ...]:
+    """The groups that ``name`` holds out: a group itself, or every group of a :data:`GROUP_SETS` entry."""
+    if name in ALL_GROUPS:
+        return (name,)
+    if name in GROUP_SETS:
+        return GROUP_SETS[name]
+    raise ValueError(f"unknown group {name!r}; choose one of {list(ALL_GROUPS)} or {list(GROUP_SETS)}")
+
+
 def touches(dist_type: str, group: str) -> bool:
-    """Whether ``dist_type`` (a single distortion or a mixture) has a component in ``group``."""
-    return any(_GROUP_OF[n] == group for n in components(dist_type))
+    """Whether ``dist_type`` (a single distortion or a mixture) has a component in ``group`` (a group or a
+    :data:`GROUP_SETS` name)."""
+    held_out = groups_in(group)
+    return any(_GROUP_OF[n] in held_out for n in components(dist_type))
 
 
 def types_in(group: str) -> set[str]:
-    """The KADID types and phone families of ``group``."""
-    if group not in ALL_GROUPS:
-        raise ValueError(f"unknown group {group!r}; choose one of {list(ALL_GROUPS)}")
-    return {name for name, g in _GROUP_OF.items() if g == group}
+    """The KADID types and phone families of ``group`` (a group or a :data:`GROUP_SETS` name)."""
+    held_out = groups_in(group)
+    return {name for name, g in _GROUP_OF.items() if g in held_out}
 
 
 def phone_families(names: tuple[str, ...]) -> list[str]:

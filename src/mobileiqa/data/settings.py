@@ -28,6 +28,9 @@ class BuildConfig:
     # the share of single-distortion images (exact per photo, instead of their whole-frame version) and of mixture
     # components (a seeded draw each) applied inside a soft elliptical or rounded-rectangle region only
     regional_fraction: float = 0.0
+    # how many of the available types (KADID's 25 and the phone families) each photo gets, a seeded draw per photo;
+    # 0 = every type. Spreads a fixed image budget over more photos and (photo, type) pairs
+    types_per_photo: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels_per_type <= 5:
@@ -40,6 +43,8 @@ class BuildConfig:
             raise ValueError(f"data.build.mixture_fraction must be in [0, 0.9], got {self.mixture_fraction}")
         if not 0 <= self.regional_fraction <= 1:
             raise ValueError(f"data.build.regional_fraction must be in [0, 1], got {self.regional_fraction}")
+        if self.types_per_photo < 0:
+            raise ValueError(f"data.build.types_per_photo must be >= 0 (0 = every type), got {self.types_per_photo}")
 
 
 DEFAULT_SOURCE = "default"

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mobileiqa.data import families
 from mobileiqa.data.manifest import split_rows
 from mobileiqa.eval.metrics import accuracy, bootstrap, grouped, paired_bootstrap_diff
 
@@ -79,9 +80,22 @@ def column_metrics(frame: pd.DataFrame, column: Column, n_boot: int, seed: int) 
         out["ci95"] = {k: [_num(lo), _num(hi)] for k, (lo, hi) in
                        bootstrap(values, mos, CI_METRICS, n_boot=n_boot, seed=seed).items()}
     if frame["dist_type"].astype(str).str.len().gt(0).all():
-        out["per_type"] = group_srcc(values, mos, frame["dist_type"].astype(str))
+        types = frame["dist_type"].astype(str)
+        out["per_type"] = group_srcc(values, mos, types.map(families.type_label))
         out["per_level"] = group_srcc(values, mos, frame["dist_level"].astype(int))
+        kinds = synthetic_kinds(types)
+        if kinds is not None and kinds.nunique() > 1:  # a default build with phone families or mixtures
+            out["per_kind"] = group_srcc(values, mos, kinds)
     return out
+
+
+def synthetic_kinds(dist_types: pd.Series) -> pd.Series | None:
+    """Each row's :func:`~mobileiqa.data.families.kind_of` (kadid / phone / mixture), or None when a type is not
+    synthetic (a real dataset's labels)."""
+    try:
+        return dist_types.astype(str).map({t: families.kind_of(t) for t in dist_types.astype(str).unique()})
+    except ValueError:
+        return None
 
 
 def compare(frame: pd.DataFrame, a: Column, b: Column, n_boot: int, seed: int) -> dict:
@@ -104,15 +118,16 @@ def markdown_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_type_table(results: dict[str, dict]) -> str:
-    """SRCC per distortion type (rows) and scorer (columns)."""
-    names = [n for n, r in results.items() if "per_type" in r]
+def per_type_table(results: dict[str, dict], key: str = "per_type", header: str = "distortion") -> str:
+    """SRCC per distortion type (rows) and scorer (columns); ``key="per_kind"``: per kind (KADID types, phone
+    families, mixtures)."""
+    names = [n for n, r in results.items() if key in r]
     if not names:
         return ""
-    types = list(results[names[0]]["per_type"])
-    lines = ["| distortion | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    types = list(results[names[0]][key])
+    lines = [f"| {header} | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for t in types:
-        lines.append(f"| {t} | " + " | ".join(_fmt(results[n]["per_type"].get(t)) for n in names) + " |")
+        lines.append(f"| {t} | " + " | ".join(_fmt(results[n][key].get(t)) for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 

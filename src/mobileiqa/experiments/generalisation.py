@@ -115,10 +115,12 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
     out_dir = Path(out_dir)
     rows = []
     available = present_groups(read_manifest(dataset.manifest))
+    sets = [name for name, members in families.GROUP_SETS.items() if set(members) & set(available)]
     for group in groups or g.groups or available:
-        if group not in available:
-            what = "has no images in" if group in families.ALL_GROUPS else "is an unknown distortion group for"
-            raise ValueError(f"{group!r} {what} {dataset_dir}; choose from {', '.join(available)}")
+        if group not in available + sets:
+            known = group in families.ALL_GROUPS or group in families.GROUP_SETS
+            what = "has no images in" if known else "is an unknown distortion group for"
+            raise ValueError(f"{group!r} {what} {dataset_dir}; choose from {', '.join(available + sets)}")
         cached = out_dir / "cache" / f"{group}-{_cache_key(dataset, model, weights, cfg, group)}.json"
         if cached.is_file():
             rows.append(json.loads(cached.read_text()))
@@ -126,20 +128,38 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
         row = run_group(dataset_dir, group, model, cfg, out_dir / "runs" / group, weights)
         write_json(cached, row)
         rows.append(row)
+    single = [r for r in rows if r["group"] in families.ALL_GROUPS]  # the means: one group held out at a time
     result = {"model": model, "weights": weights, "epochs": cfg.head_epochs + cfg.epochs,
-              "dataset_sha256": dataset.manifest_sha256, "groups": rows,
-              "mean_unseen_srcc": float(np.mean([r["unseen_srcc"] for r in rows])),
-              "mean_seen_srcc": float(np.mean([r["seen_srcc"] for r in rows]))}
+              "dataset_sha256": dataset.manifest_sha256, "groups": rows}
+    if single:
+        result["mean_unseen_srcc"] = float(np.mean([r["unseen_srcc"] for r in single]))
+        result["mean_seen_srcc"] = float(np.mean([r["seen_srcc"] for r in single]))
     for kind, names in (("kadid", set(GROUPS)), ("phone", set(PHONE_GROUPS))):  # reported apart
-        unseen = [r["unseen_srcc"] for r in rows if r["group"] in names]
+        unseen = [r["unseen_srcc"] for r in single if r["group"] in names]
         if unseen:
             result[f"mean_unseen_srcc_{kind}"] = float(np.mean(unseen))
+    for name in families.GROUP_SETS:  # e.g. "phone": trained without any phone family ("new families only")
+        row = next((r for r in rows if r["group"] == name), None)
+        if row:
+            result[f"{name}_held_out_srcc"] = row["unseen_srcc"]
     write_json(out_dir / "generalisation.json", result)
     lines = ["| held-out group | unseen SRCC (n) | seen SRCC (n) |", "|---|---|---|"]
     lines += [f"| {r['group']} | {r['unseen_srcc']:.3f} ({r['unseen_n']}) | {r['seen_srcc']:.3f} ({r['seen_n']}) |"
               for r in rows]
     write_text(out_dir / "generalisation.md", "\n".join(lines) + "\n")
     return result
+
+
+def summary_line(result: dict) -> str:
+    """The means of a result in one line: all single groups, KADID's and the phone groups apart, the held-out sets."""
+    parts = []
+    if "mean_unseen_srcc" in result:
+        parts.append(f"mean unseen SRCC {result['mean_unseen_srcc']:.3f} (seen {result['mean_seen_srcc']:.3f})")
+    parts += [f"{kind} groups {result[f'mean_unseen_srcc_{kind}']:.3f}" for kind in ("kadid", "phone")
+              if f"mean_unseen_srcc_{kind}" in result]
+    parts += [f"every {name} group held out at once {result[f'{name}_held_out_srcc']:.3f}"
+              for name in families.GROUP_SETS if f"{name}_held_out_srcc" in result]
+    return ", ".join(parts)
 
 
 def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
@@ -157,11 +177,12 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
                    for r in result["groups"]]
     summary = {m: v for m, v in old.get("summary", {}).items() if m != result["model"]}
     summary[result["model"]] = {"weights": result.get("weights"), "epochs": result["epochs"],
-                                "mean_unseen_srcc": round(result["mean_unseen_srcc"], 3),
-                                "mean_seen_srcc": round(result["mean_seen_srcc"], 3), "command": command}
+                                **{k: round(v, 3) for k, v in result.items() if k.endswith("_srcc")},
+                                "line": summary_line(result), "command": command}
     notes = "; ".join(f"`{m}` (weights {v.get('weights') or 'random'}): {v['epochs']} epochs per group "
-                      f"(train_teacher recipe, MOS only), mean unseen SRCC "
-                      f"{v['mean_unseen_srcc']:.3f}, seen {v['mean_seen_srcc']:.3f}" for m, v in summary.items())
+                      f"(train_teacher recipe, MOS only), "
+                      + v.get("line", f"mean unseen SRCC {v['mean_unseen_srcc']:.3f}, seen {v['mean_seen_srcc']:.3f}")
+                      for m, v in summary.items())
     out = {"machine": machine_id(), "command": " ; ".join(v.get("command", "?") for v in summary.values()),
            "date": dt.date.today().isoformat(), "notes": notes + ".", "dataset_sha256": result["dataset_sha256"],
            "summary": summary, "rows": rows}

@@ -169,9 +169,12 @@ def _report(out: dict, results: dict) -> str:
         d = diff["srcc"]
         parts.append(f"- {name.replace('_', ' ')}: ΔSRCC {d['observed']:+.4f} (95 % CI {d['low']:+.4f} to "
                      f"{d['high']:+.4f})")
+    kinds = per_type_table(results, "per_kind", "kind")
+    if kinds:
+        parts += ["\n## SRCC by kind: KADID's types, phone-camera families, mixtures\n", kinds]
     table = per_type_table(results)
     if table:
-        parts += ["\n## SRCC per distortion type\n", table]
+        parts += ["\n## SRCC per distortion type (mixtures as one)\n", table]
     if isinstance(out["behaviour"], dict):
         parts.append("\n## Behaviour\n")
         tol = next(iter(out["behaviour"]["types"].values()), {}).get("flat_tolerance", 0.0)
