@@ -59,8 +59,10 @@ def main() -> None:
         labels = [v for k, v in report["phone_families"]["labels"].items() if k != "mixtures"]
         row["phone"] = {"families": len(labels),
                         "min_agreement": min(v["annotator_agreement"] for v in labels),
-                        "min_mos_falls": min(v["mos_falls_with_level"] for v in labels
-                                             if v["mos_falls_with_level"] is not None)}
+                        "min_mos_falls": min((v["mos_falls_with_level"] for v in labels
+                                              if v["mos_falls_with_level"] is not None), default=None),
+                        "max_level_mos_srcc": max((v["level_mos_srcc"] for v in labels
+                                                   if v.get("level_mos_srcc") is not None), default=None)}
     if "mixtures" in report:
         row["mixtures"] = {k: report["mixtures"][k] for k in ("mixtures", "regional_images")}
     print(json.dumps({k: row[k] for k in ("label", "photos", "images", "seconds", "bytes")}, indent=1))

@@ -280,7 +280,7 @@ def test_dataset_build_keeps_one_row_per_label_and_summarises_phone_labels(tmp_p
         assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(old.read_text())["rows"]
     assert [r.get("label", "default") for r in rows] == ["default", "phone"]
-    assert rows[1]["phone"] == {"families": 2, "min_agreement": 0.7, "min_mos_falls": 0.95}
+    assert rows[1]["phone"] == {"families": 2, "min_agreement": 0.7, "min_mos_falls": 0.95, "max_level_mos_srcc": None}
     text = render(machine)
-    assert "| phone | 3 | 200 | 96 | 1 | 2 | 20 / 5 | 1 | 2.0 min |" in text and "| 0.700, 95% |" in text
+    assert "| phone | 3 | 200 | 96 | all | 1 | 2 | 20 / 5 | 1 | 2.0 min |" in text and "| 0.700, 95% |" in text
     assert "- default: `python benchmarks/dataset_build.py --old` (2026-11-26)" in text

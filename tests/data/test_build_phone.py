@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -99,3 +100,17 @@ def test_kinds_and_held_out_sets_of_every_phone_or_kadid_group(phone_build):
     assert not held.loc[held["split"] != "test", "dist_type"].isin(FAMS).any()
     with pytest.raises(ValueError, match="'phones'"):
         families.groups_in("phones")
+
+
+def test_label_sanity_reads_the_level_trend_across_photos_when_each_has_one_level():
+    from mobileiqa.data.build import phone_label_sanity
+
+    levels = np.array([1, 2, 3, 4, 5, 1, 3, 5])
+    df = pd.DataFrame({"image_id": [f"p{i}_webp_{lv}" for i, lv in enumerate(levels)], "dist_type": "webp",
+                       "content_id": [f"p{i}" for i in range(len(levels))], "dist_level": levels,
+                       "mos_raw": 5.0 - 0.7 * levels + np.linspace(0, 0.1, len(levels))})
+    scores = pd.DataFrame({"a": df["mos_raw"], "b": df["mos_raw"] + 0.01 * np.arange(len(df))})
+    s = phone_label_sanity(df, scores)["webp"]
+    assert s["mos_falls_with_level"] is None and s["level_mos_srcc"] < -0.95  # one level per photo: no steps
+    rising = phone_label_sanity(df.assign(mos_raw=1.0 + 0.7 * levels), scores)["webp"]
+    assert rising["level_mos_srcc"] > 0.95

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
@@ -343,9 +344,11 @@ def _contact_sheets(out_dir: Path, photo_id: str, names: list[str]) -> dict[str,
 
 def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
     """What the labels of each phone family (and, as ``"mixtures"``, of all mixtures together) look like without a
-    human cell to calibrate against: the mean pairwise SRCC between annotators over the family's images, and the
+    human cell to calibrate against: the mean pairwise SRCC between annotators over the family's images, the
     share of (photo, level pair) comparisons in which the MOS falls as the level rises (None for the mixtures,
-    whose compositions differ)."""
+    whose compositions differ, and with one level per photo), and the Spearman correlation between level and MOS
+    over the family's whole-frame images of every photo (``level_mos_srcc``: negative = the MOS falls with the
+    level; it needs no second level of the same photo)."""
     out = {}
     present = set(df["dist_type"])
     mixed = df["dist_type"].map(is_mixture)
@@ -358,8 +361,12 @@ def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
             mos = g["mos_raw"].to_numpy()
             falls += int(np.sum(mos[1:] < mos[:-1]))
             total += len(mos) - 1
+        whole = df[rows & ~mixed & ~df["image_id"].str.endswith(REGION_SUFFIX)]
+        level_srcc = (float(spearmanr(whole["dist_level"], whole["mos_raw"])[0])
+                      if name != "mixtures" and whole["dist_level"].nunique() > 1 else None)
         out[name] = {"images": int(rows.sum()), "annotator_agreement": round(float(agreement), 4),
                      "mos_falls_with_level": round(falls / total, 4) if total else None,
+                     "level_mos_srcc": None if level_srcc is None else round(level_srcc, 4),
                      "mean_mos": round(float(df.loc[rows, "mos_raw"].mean()), 3)}
     return out
 
@@ -444,15 +451,18 @@ def _phone_card(report: dict) -> list[str]:
     lines = ["## Phone-camera families",
              "Degradations of a phone's own pipeline (`mobileiqa.data.phone`), outside KADID's 25. No human scores",
              "exist for them, so their labels use the per-annotator maps alone (fitted on KADID cells), without a",
-             "per-type correction; the table shows what that gives: annotator agreement within the family and how",
-             "often the MOS falls when the level rises (same photo).", "",
-             "| family | group | levels | images | agreement | MOS falls with level | mean MOS (1-5) |",
-             "|---|---|---|---:|---:|---:|---:|"]
+             "per-type correction; the table shows what that gives: annotator agreement within the family, how",
+             "often the MOS falls when the level rises (same photo; – with one level per photo) and the Spearman",
+             "correlation of level and MOS over all the family's whole-frame images (negative = falls).", "",
+             "| family | group | levels | images | agreement | MOS falls with level | Spearman(level, MOS) "
+             "| mean MOS (1-5) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, s in labels.items():
         f = FAMILIES[name]
         falls = "–" if s["mos_falls_with_level"] is None else f"{s['mos_falls_with_level']:.0%}"
+        level = "–" if s.get("level_mos_srcc") is None else f"{s['level_mos_srcc']:+.3f}"
         lines.append(f"| {name} | {f.group} | {', '.join(map(str, f.levels))} | {s['images']} | "
-                     f"{s['annotator_agreement']:.3f} | {falls} | {s['mean_mos']:.2f} |")
+                     f"{s['annotator_agreement']:.3f} | {falls} | {level} | {s['mean_mos']:.2f} |")
     lines += ["", "What each models:", *[f"- {n}: {FAMILIES[n].models}" for n in labels], "",
               "Contact sheets (reference, levels 1-5; whole photo above, a 100 % crop below):",
               *[f"- {n}: ![{n}]({path})" for n, path in sheets.items()], ""]
