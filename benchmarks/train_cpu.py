@@ -32,9 +32,9 @@ import torch
 
 from mobileiqa.atomic import json_digest, write_json
 from mobileiqa.config import load_params
+from mobileiqa.data.families import type_label
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.data.families import type_label
 from mobileiqa.eval.scorecard import group_srcc, synthetic_kinds
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.stages.distill_student import run_distill_student

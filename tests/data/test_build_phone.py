@@ -15,9 +15,9 @@ from mobileiqa.data import families
 from mobileiqa.data.build import build_dataset, types_for
 from mobileiqa.data.distortions import DISTORTIONS
 from mobileiqa.data.families import group_of, phone_families, types_in
-from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.manifest import read_manifest
 from mobileiqa.data.phone import FAMILIES
+from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import leave_group_out
 
 FAMS = ("webp", "banding")

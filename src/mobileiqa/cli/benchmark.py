@@ -14,7 +14,11 @@ from mobileiqa.cli.args import add_dataset_arg, add_params_args, params_from
 
 
 def _generalisation(args: argparse.Namespace) -> int:
-    from mobileiqa.experiments.generalisation import leave_one_group_out, record, summary_line  # lazy: see the docstring
+    from mobileiqa.experiments.generalisation import (  # lazy: see the docstring
+        leave_one_group_out,
+        record,
+        summary_line,
+    )
 
     result = leave_one_group_out(params_from(args), args.dataset, args.out, tuple(args.group) or None)
     for r in result["groups"]:

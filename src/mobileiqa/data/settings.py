@@ -13,24 +13,24 @@ class BuildConfig:
     """Everything that shapes the default dataset (``data.build``)."""
 
     long_side: int = 512
-    max_photos: int = 60
-    levels_per_type: int = 2
+    max_photos: int = 1000  # a seeded choice when fewer: every photo the sources give by default
+    levels_per_type: int = 1
     seed: int = 0
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     annotators: tuple[str, ...] = ("ssim", "gmsd", "ms_gmsd_c", "haarpsi", "mdsi", "dss", "vsi")
     workers: int = 2
     # phone-camera families (mobileiqa.data.phone) added to KADID's 25, levels_per_type levels each; [all] = every
     # family. Their labels use the per-annotator maps alone (KADID's per-type correction has no human cells here)
-    phone_families: tuple[str, ...] = ()
+    phone_families: tuple[str, ...] = ("all",)
     # mixtures (mobileiqa.data.mixtures): the share of a photo's images that carry 2-3 distortions in camera → edit
     # → compression order, added beside its single-distortion images (n_mix = round(f * n_single / (1 - f)))
-    mixture_fraction: float = 0.0
+    mixture_fraction: float = 0.2
     # the share of single-distortion images (exact per photo, instead of their whole-frame version) and of mixture
     # components (a seeded draw each) applied inside a soft elliptical or rounded-rectangle region only
-    regional_fraction: float = 0.0
+    regional_fraction: float = 0.1
     # how many of the available types (KADID's 25 and the phone families) each photo gets, a seeded draw per photo;
     # 0 = every type. Spreads a fixed image budget over more photos and (photo, type) pairs
-    types_per_photo: int = 0
+    types_per_photo: int = 14
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels_per_type <= 5:

@@ -49,8 +49,8 @@ def _dataset_build_section(data: dict) -> list[str]:
     lines = [
         f"### Default dataset build — `{data['machine']}`",
         "",
-        "Target (the KADID-only default, until issue 20): at most 12 minutes on 2 cores with at least 60 photos and all "
-        "25 types. Each row is one spec (`--label`), with its command and date. Types/photo: how many of the KADID "
+        "Target (the KADID-only default, until issue 20): at most 12 minutes on 2 cores with at least 60 photos and "
+        "all 25 types. Each row is one spec (`--label`), with its command and date. Types/photo: how many of the KADID "
         "types and phone families each photo gets (all: every one). Phone labels: over the phone-camera families, the "
         "lowest annotator agreement (mean pairwise SRCC within the family), the lowest share of same-photo level "
         "steps where the MOS falls (– with one level per photo) and the highest Spearman correlation of level and "
@@ -76,7 +76,8 @@ def _dataset_build_section(data: dict) -> list[str]:
             sanity = f"{phone['min_agreement']:.3f}, {falls}" + ("" if level is None else f", {level:+.3f}")
         lines.append(
             f"| {r.get('label', 'default')} | {r['photos']} | {r['images']} | {spec['long_side']} | "
-            f"{spec.get('types_per_photo') or 'all'} | {spec['levels_per_type']} | {families} | {mixed} | {spec['workers']} | {r['seconds'] / 60:.1f} min | "
+            f"{spec.get('types_per_photo') or 'all'} | {spec['levels_per_type']} | {families} | {mixed} | "
+            f"{spec['workers']} | {r['seconds'] / 60:.1f} min | "
             f"{r['bytes'] / 1e6:.0f} MB | {r['agreement']['mean_pairwise_srcc']:.3f} | "
             f"{q['uncalibrated_consensus_cell_srcc']:.3f} → {q['calibrated_cell_srcc_heldout_refs']:.3f} | {sanity} |")
         note = f"; {r['note']}" if r.get("note") else ""
