@@ -50,8 +50,9 @@ def _dataset_build_section(data: dict) -> list[str]:
         f"### Default dataset build — `{data['machine']}`",
         "",
         "Target: the default build in at most 12 minutes on 2 cores (until issue 20 with at least 60 photos and all "
-        "25 KADID types; since then every photo, KADID's types and the phone families). Each row is one spec (`--label`), with its command and date. Types/photo: how many of the KADID "
-        "types and phone families each photo gets (all: every one). Phone labels: over the phone-camera families, the "
+        "25 KADID types; since then every photo, KADID's types and the phone families). Each row is one spec "
+        "(`--label`), with its command and date. Types/photo: how many of the KADID types and phone families each "
+        "photo gets (all: every one). Phone labels: over the phone-camera families, the "
         "lowest annotator agreement (mean pairwise SRCC within the family), the lowest share of same-photo level "
         "steps where the MOS falls (– with one level per photo) and the highest Spearman correlation of level and "
         "MOS over a family's images (negative = falls).",
