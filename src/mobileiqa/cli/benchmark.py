@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_params_args(b, "params file", default="params.yaml")
     add_dataset_arg(b)
     b.add_argument("--out", default="artifacts/benchmarks/generalisation", help="results and per-group cache")
-    b.add_argument("--group", action="append", default=[], help="only this group (repeatable); phone or kadid: every group of that kind held out at once")
+    b.add_argument("--group", action="append", default=[],
+                   help="only this group (repeatable); phone or kadid: every group of that kind held out at once")
     b.add_argument("--record", metavar="RESULTS", help="also write the result for docs/BENCHMARKS.md under "
                                                         "RESULTS/<machine>/ (e.g. benchmarks/results)")
     b.set_defaults(func=_generalisation)
