@@ -116,7 +116,11 @@ def test_record_keeps_other_models_and_replaces_this_one(tmp_path):
     assert [(r["model"], r["unseen SRCC"]) for r in data["rows"]] == [("winner", 0.2), ("ref", 0.15)]
     assert set(data["summary"]) == {"winner", "ref"} and "`ref`" in data["notes"]
     data = json.loads(generalisation.record(result("ref", 0.4, sha="other"), tmp_path, "cmd").read_text())
-    assert [r["model"] for r in data["rows"]] == ["ref"]  # another dataset: older rows dropped
+    assert [r["model"] for r in data["rows"]] == ["ref"]  # another dataset: older rows dropped, its summary kept
+    assert data["earlier"][0].startswith("dataset abc (") and "mean unseen SRCC 0.150" in data["earlier"][0]
+    assert "Earlier datasets: dataset abc" in data["notes"]
+    data = json.loads(generalisation.record(result("ref", 0.5, sha="other"), tmp_path, "cmd").read_text())
+    assert len(data["earlier"]) == 1  # the same dataset again: nothing moves
 
 
 def test_kadid_phone_and_held_out_set_figures_are_reported_apart(tmp_path):

@@ -168,8 +168,12 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
     recorded there are kept (the ablation compares the reference student with the winner), this model's replaced."""
     path = Path(results_dir) / machine_id() / "generalisation.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
+    earlier = old.get("earlier", [])
     if old.get("dataset_sha256") not in (None, result["dataset_sha256"]):
-        old = {}  # another dataset: earlier rows are not comparable
+        # another dataset: its rows are not comparable and go; its summary line stays, under its dataset and date
+        own = old.get("notes", "").split(" Earlier datasets: ")[0]
+        earlier = [*earlier, f"dataset {old['dataset_sha256'][:12]} ({old.get('date', '?')}): {own}"]
+        old = {}
     kept = [r for r in old.get("rows", []) if r.get("model") not in (None, result["model"])]
     rows = kept + [{"model": result["model"], "weights": result.get("weights") or "random",
                     "held-out group": r["group"], "unseen SRCC": round(r["unseen_srcc"], 3),
@@ -185,6 +189,8 @@ def record(result: dict, results_dir: str | os.PathLike, command: str) -> Path:
                       for m, v in summary.items())
     out = {"machine": machine_id(), "command": " ; ".join(v.get("command", "?") for v in summary.values()),
            "date": dt.date.today().isoformat(), "notes": notes + ".", "dataset_sha256": result["dataset_sha256"],
-           "summary": summary, "rows": rows}
+           "summary": summary, "rows": rows, "earlier": earlier}
+    if earlier:
+        out["notes"] += " Earlier datasets: " + " ".join(earlier)
     write_json(path, out)
     return path
