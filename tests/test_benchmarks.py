@@ -105,7 +105,15 @@ def test_ort_profile_splits_a_forward_by_operator_type(tmp_path):
           "--doc", str(doc)])
     (row,) = json.loads(next(results.glob("*/ort_profile.json")).read_text())["rows"]
     assert row["file"] == "model.onnx" and row["wall_ms"] > 0 and 0 < row["kernel_ms"] <= row["wall_ms"] * 1.5
-    assert "Conv" in row["top_ops"] and "model.onnx" in doc.read_text()
+    # which operators lead depends on the machine's load (and on ORT's fusions): check the row's shape here and the
+    # complete split below, not which operators come first
+    top = [entry.rsplit(" ", 1) for entry in row["top_ops"].split(", ")]
+    assert len(top) == 5 and all(op.isidentifier() and share.endswith("%") for op, share in top)
+    assert 0 < sum(int(share.rstrip("%")) for _, share in top) <= 100 + len(top)  # rounded shares
+    assert "model.onnx" in doc.read_text()
+    profile = runpy.run_path(str(ROOT / "benchmarks/ort_profile.py"), run_name="ort_profile")["profile"]
+    _, per_op = profile(exported, 96, 64, 1)
+    assert any("Conv" in op for op in per_op) and all(ms >= 0 for ms in per_op.values())  # a CNN spends time in Conv
 
 
 def test_pipeline_times_reads_stage_durations_from_a_stamped_log(tmp_path):
