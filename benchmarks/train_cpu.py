@@ -32,10 +32,9 @@ import torch
 
 from mobileiqa.atomic import json_digest, write_json
 from mobileiqa.config import load_params
-from mobileiqa.data.families import type_label
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import machine_id
-from mobileiqa.eval.scorecard import group_srcc, synthetic_kinds
+from mobileiqa.eval.scorecard import type_srcc
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.stages.distill_student import run_distill_student
 from mobileiqa.stages.train_teacher import run_train_teacher
@@ -59,11 +58,8 @@ def score(model_path: Path, dataset_dir: Path, params, batch: int) -> dict:
         out.update({k: round(v, 4) for k, v in split_metrics(pred, images.mos.numpy(), split).items()})
         if split == "test":
             # None: fewer than 3 images of the type
-            types = images.frame["dist_type"].astype(str)
-            out["test_per_type"] = group_srcc(pred, images.mos.numpy(), types.map(type_label))
-            kinds = synthetic_kinds(types)
-            if kinds is not None and kinds.nunique() > 1:  # KADID types, phone families, mixtures apart
-                out["test_per_kind"] = group_srcc(pred, images.mos.numpy(), kinds)
+            by_type = type_srcc(pred, images.mos.numpy(), images.frame["dist_type"])  # per_type, per_kind
+            out.update({f"test_{k}": v for k, v in by_type.items()})
     return out
 
 

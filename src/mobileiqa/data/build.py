@@ -362,11 +362,10 @@ def phone_label_sanity(df: pd.DataFrame, scores: pd.DataFrame) -> dict:
             falls += int(np.sum(mos[1:] < mos[:-1]))
             total += len(mos) - 1
         whole = df[rows & ~mixed & ~df["image_id"].str.endswith(REGION_SUFFIX)]
-        level_srcc = (float(spearmanr(whole["dist_level"], whole["mos_raw"])[0])
-                      if name != "mixtures" and whole["dist_level"].nunique() > 1 else None)
+        level_srcc = spearmanr(whole["dist_level"], whole["mos_raw"])[0] if whole["dist_level"].nunique() > 1 else None
         out[name] = {"images": int(rows.sum()), "annotator_agreement": round(float(agreement), 4),
                      "mos_falls_with_level": round(falls / total, 4) if total else None,
-                     "level_mos_srcc": None if level_srcc is None else round(level_srcc, 4),
+                     "level_mos_srcc": None if level_srcc is None else round(float(level_srcc), 4),
                      "mean_mos": round(float(df.loc[rows, "mos_raw"].mean()), 3)}
     return out
 

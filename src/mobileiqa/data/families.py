@@ -45,10 +45,6 @@ def group_of(dist_type: str) -> str:
     return MIXTURE_GROUP if is_mixture(dist_type) else _GROUP_OF[names[0]]
 
 
-#: what :func:`kind_of` returns: KADID's 25 types, the phone-camera families, mixtures of them
-KINDS: tuple[str, ...] = ("kadid", "phone", "mixture")
-
-
 def kind_of(dist_type: str) -> str:
     """``"kadid"``, ``"phone"`` or ``"mixture"``: the part of the default dataset ``dist_type`` belongs to (the
     evaluation reports them apart)."""
@@ -61,9 +57,9 @@ def type_label(dist_type: str) -> str:
     return MIXTURE_GROUP if is_mixture(dist_type) else dist_type
 
 
-#: held-out sets beside the single groups: every phone group at once ("new families only": a model that never saw
-#: a phone family) and every KADID group at once
-GROUP_SETS: dict[str, tuple[str, ...]] = {"phone": PHONE_GROUPS, "kadid": GROUPS}
+#: held-out sets beside the single groups: every KADID group at once, and every phone group at once ("new families
+#: only": a model that never saw a phone family); reports name KADID's first
+GROUP_SETS: dict[str, tuple[str, ...]] = {"kadid": GROUPS, "phone": PHONE_GROUPS}
 
 
 def groups_in(name: str) -> tuple[str, ...]:

@@ -80,22 +80,24 @@ def column_metrics(frame: pd.DataFrame, column: Column, n_boot: int, seed: int) 
         out["ci95"] = {k: [_num(lo), _num(hi)] for k, (lo, hi) in
                        bootstrap(values, mos, CI_METRICS, n_boot=n_boot, seed=seed).items()}
     if frame["dist_type"].astype(str).str.len().gt(0).all():
-        types = frame["dist_type"].astype(str)
-        out["per_type"] = group_srcc(values, mos, types.map(families.type_label))
+        out.update(type_srcc(values, mos, frame["dist_type"]))
         out["per_level"] = group_srcc(values, mos, frame["dist_level"].astype(int))
-        kinds = synthetic_kinds(types)
-        if kinds is not None and kinds.nunique() > 1:  # a default build with phone families or mixtures
-            out["per_kind"] = group_srcc(values, mos, kinds)
     return out
 
 
-def synthetic_kinds(dist_types: pd.Series) -> pd.Series | None:
-    """Each row's :func:`~mobileiqa.data.families.kind_of` (kadid / phone / mixture), or None when a type is not
-    synthetic (a real dataset's labels)."""
+def type_srcc(values: np.ndarray, mos: np.ndarray, dist_types: pd.Series) -> dict[str, dict]:
+    """``per_type``: SRCC per distortion type, every mixture under one label; ``per_kind`` (only for synthetic
+    labels of more than one kind, e.g. a default build with phone families or mixtures): per
+    :func:`~mobileiqa.data.families.kind_of` (kadid / phone / mixture)."""
+    types = dist_types.astype(str)
+    out = {"per_type": group_srcc(values, mos, types.map(families.type_label))}
     try:
-        return dist_types.astype(str).map({t: families.kind_of(t) for t in dist_types.astype(str).unique()})
-    except ValueError:
-        return None
+        kinds = types.map({t: families.kind_of(t) for t in types.unique()})
+    except ValueError:  # a real dataset's labels: no kinds
+        return out
+    if kinds.nunique() > 1:
+        out["per_kind"] = group_srcc(values, mos, kinds)
+    return out
 
 
 def compare(frame: pd.DataFrame, a: Column, b: Column, n_boot: int, seed: int) -> dict:

@@ -28,9 +28,7 @@ import pandas as pd
 
 from mobileiqa.atomic import json_digest, write_json, write_text
 from mobileiqa.data import families
-from mobileiqa.data.distortions import GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest, write_manifest
-from mobileiqa.data.phone import PHONE_GROUPS
 from mobileiqa.environment import machine_id
 from mobileiqa.eval.metrics import srcc
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
@@ -134,14 +132,13 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
     if single:
         result["mean_unseen_srcc"] = float(np.mean([r["unseen_srcc"] for r in single]))
         result["mean_seen_srcc"] = float(np.mean([r["seen_srcc"] for r in single]))
-    for kind, names in (("kadid", set(GROUPS)), ("phone", set(PHONE_GROUPS))):  # reported apart
-        unseen = [r["unseen_srcc"] for r in single if r["group"] in names]
+    for kind, members in families.GROUP_SETS.items():  # KADID's and the phone groups reported apart
+        unseen = [r["unseen_srcc"] for r in single if r["group"] in members]
         if unseen:
             result[f"mean_unseen_srcc_{kind}"] = float(np.mean(unseen))
-    for name in families.GROUP_SETS:  # e.g. "phone": trained without any phone family ("new families only")
-        row = next((r for r in rows if r["group"] == name), None)
-        if row:
-            result[f"{name}_held_out_srcc"] = row["unseen_srcc"]
+        held_out = next((r for r in rows if r["group"] == kind), None)  # e.g. "phone": never saw a phone family
+        if held_out:
+            result[f"{kind}_held_out_srcc"] = held_out["unseen_srcc"]
     write_json(out_dir / "generalisation.json", result)
     lines = ["| held-out group | unseen SRCC (n) | seen SRCC (n) |", "|---|---|---|"]
     lines += [f"| {r['group']} | {r['unseen_srcc']:.3f} ({r['unseen_n']}) | {r['seen_srcc']:.3f} ({r['seen_n']}) |"
@@ -155,7 +152,7 @@ def summary_line(result: dict) -> str:
     parts = []
     if "mean_unseen_srcc" in result:
         parts.append(f"mean unseen SRCC {result['mean_unseen_srcc']:.3f} (seen {result['mean_seen_srcc']:.3f})")
-    parts += [f"{kind} groups {result[f'mean_unseen_srcc_{kind}']:.3f}" for kind in ("kadid", "phone")
+    parts += [f"{kind} groups {result[f'mean_unseen_srcc_{kind}']:.3f}" for kind in families.GROUP_SETS
               if f"mean_unseen_srcc_{kind}" in result]
     parts += [f"every {name} group held out at once {result[f'{name}_held_out_srcc']:.3f}"
               for name in families.GROUP_SETS if f"{name}_held_out_srcc" in result]
