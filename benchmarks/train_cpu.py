@@ -4,6 +4,7 @@ per stage, then the best epochs scored on the validation and test splits; one re
     python benchmarks/train_cpu.py [--seed 1] [--params params.yaml] [--dataset artifacts/dataset]
         [--work /tmp/train_cpu] [--set train_teacher.epochs=2 ...] [--out benchmarks/results/<machine>/train_cpu.json]
     python benchmarks/train_cpu.py --existing artifacts --seed 0    # score a finished run (e.g. `dvc repro`'s)
+    python benchmarks/train_cpu.py --seed 1 --work DIR --resume     # continue an interrupted run (times not kept)
 
 Tracking is off (the stages are timed, not MLflow). `--seed S` sets both stages' seeds. The result file keeps one
 row per (seed, models, overrides) and a notes line with the mean and range over the rows of the current models,
@@ -176,6 +177,9 @@ def main() -> None:
     ap.add_argument("--dataset", default=str(ROOT / "artifacts/dataset"))
     ap.add_argument("--work", default="/tmp/mobileiqa_train_cpu", help="where the runs write model.pt etc.")
     ap.add_argument("--existing", help="score DIR/teacher and DIR/student instead of training")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue an interrupted run in --work from its last checkpoints (its wall times are then "
+                         "not recorded: they would miss the interrupted part)")
     ap.add_argument("--out", help="result file (default: benchmarks/results/<machine>/train_cpu.json)")
     args = ap.parse_args()
     seeds = [] if args.seed is None else [f"train_teacher.seed={args.seed}", f"distill_student.train.seed={args.seed}"]
@@ -194,10 +198,13 @@ def main() -> None:
         t0 = t1 = t2 = None
     else:
         t0 = time.perf_counter()
-        teacher = run_train_teacher(params, dataset, work / "teacher")
+        teacher = run_train_teacher(params, dataset, work / "teacher", resume=args.resume)
         t1 = time.perf_counter()
-        student = run_distill_student(params, dataset, work / "teacher" / "model.pt", work / "student")
+        student = run_distill_student(params, dataset, work / "teacher" / "model.pt", work / "student",
+                                      resume=args.resume)
         t2 = time.perf_counter()
+        if args.resume:  # partial times would understate the stages
+            t0 = t1 = t2 = None
     batch = params.train_teacher.eval_batch_size or params.train_teacher.batch_size
     run = {
         "machine": machine_id(),
