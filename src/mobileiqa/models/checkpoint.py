@@ -1,8 +1,9 @@
 """mobileiqa model checkpoints: one self-describing file per model, loadable with ``weights_only=True``.
 
 A checkpoint holds the registered name, the full :class:`HeadConfig`, the quality scale, the input
-normalisation (checkpoints written before it was recorded load with ImageNet's), free-form metadata (strings and
-numbers only) and the state dict. Writes are atomic (temp file + rename).
+normalisation (checkpoints written before it was recorded load with ImageNet's), the explanation heads' config
+(``None`` without them), free-form metadata (strings and numbers only) and the state dict. Writes are atomic
+(temp file + rename).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from mobileiqa.atomic import atomic_path
 from mobileiqa.models.backbone import create_backbone
+from mobileiqa.models.explain import ExplainConfig
 from mobileiqa.models.iqa_net import HeadConfig, IQANet
 from mobileiqa.models.registry import get_spec
 from mobileiqa.preprocess import Normalisation
@@ -40,6 +42,7 @@ def save_model(model: IQANet, name: str, path: str | os.PathLike, meta: dict | N
             "scale": model.scale.to_dict(),
             "normalisation": model.normalisation.to_dict(),
             "meta": dict(meta or {}),
+            "explain": None if model.explain_heads is None else model.explain_heads.config.to_dict(),
             "state_dict": model.state_dict(),
         },
         path,
@@ -63,6 +66,8 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dic
     spec = get_spec(ckpt["model"])
     model = IQANet(create_backbone(spec.backbone), HeadConfig.from_dict(ckpt["head"]),
                    Normalisation.from_dict(ckpt.get("normalisation")))
+    if ckpt.get("explain") is not None:
+        model.attach_explain_heads(ExplainConfig.from_dict(ckpt["explain"]))
     model.load_state_dict(ckpt.pop("state_dict"))
     if model.scale != QualityScale.from_dict(ckpt["scale"]):
         raise ValueError(f"{path}: stored scale {ckpt['scale']} disagrees with the head config")

@@ -1,7 +1,9 @@
 """The MobileIQA network: backbone → one LDA per stage → opinion MALs → fusion MAL → score head.
 
 Teacher and student share this class (PAPER.md, Architecture); only the backbone and :class:`HeadConfig`
-differ. ``forward`` returns scores ``(B,)``; :meth:`IQANet.features` returns everything distillation needs.
+differ. ``forward`` returns scores ``(B,)``; :meth:`IQANet.features` returns everything distillation needs;
+:meth:`IQANet.explain` adds the optional explanation heads' quality map and opinion spread
+(:mod:`mobileiqa.models.explain`), which read the features and never change the score.
 ``IQANet.normalisation`` is the input normalisation its backbone weights expect (it is not applied inside the
 module: callers normalise with it, and checkpoints and exported files record it).
 """
@@ -14,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from mobileiqa.models.explain import ExplainConfig, ExplainHeads, Explanation
 from mobileiqa.models.head import ScoreHead
 from mobileiqa.models.lda import LDA
 from mobileiqa.models.mal import MAL
@@ -104,6 +107,13 @@ class IQANet(nn.Module):
         self.fusion = MAL(head.width, head.num_opinions, head.grid, **mal)
         self.head = ScoreHead(head.width, head.head_channels, head.head_pool, head.head_hidden, head.dropout,
                               head.sigmoid)
+        self.explain_heads: ExplainHeads | None = None  # attach_explain_heads() adds them
+
+    def attach_explain_heads(self, config: ExplainConfig | None = None) -> ExplainHeads:
+        """Add (or replace) the quality-map and spread heads; the rest of the model is untouched. Their
+        initialisation draws from torch's global generator: seed it first for a reproducible init."""
+        self.explain_heads = ExplainHeads(self.config.width, config or ExplainConfig())
+        return self.explain_heads
 
     @property
     def scale(self) -> QualityScale:
@@ -124,6 +134,20 @@ class IQANet(nn.Module):
         opinions = torch.stack([mal(lda) for mal in self.opinions], dim=1)
         fused = self.fusion(opinions)
         return IQAFeatures(lda=lda, opinions=opinions, fused=fused, score=self.head(fused))
+
+    def explain(self, x: Tensor) -> Explanation:
+        """The score with the explanation heads' quality map ``(B, G, G)`` and spread ``(B,)``."""
+        if self.explain_heads is None:
+            raise ValueError("this model has no explanation heads (attach_explain_heads, then train them with "
+                             "mobileiqa.train.explain)")
+        f = self.features(x)
+        return self.explanation(f)
+
+    def explanation(self, f: IQAFeatures) -> Explanation:
+        """The explanation heads applied to features ``f`` (which they read, detached, and never change)."""
+        fused, opinions = f.fused.detach(), f.opinions.detach()
+        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(fused),
+                           spread=self.explain_heads.spread(fused, opinions))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x).score

@@ -14,6 +14,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,17 @@ from mobileiqa.data.images import load_image
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy, normalise
 
 Item = tuple[int, bool, bool, float, float]  # (row index, h-flip, v-flip, crop row fraction, crop column fraction)
+
+
+class View(NamedTuple):
+    """Where a training view comes from: its row, the size of the resized image ``(H, W)``, the crop window
+    ``(y0, x0, h, w)`` in its pixels and the flips applied after cropping."""
+
+    index: int
+    image_hw: tuple[int, int]
+    box: tuple[int, int, int, int]
+    hflip: bool
+    vflip: bool
 
 
 class ManifestImages(Dataset):
@@ -62,7 +74,9 @@ class ManifestImages(Dataset):
                                                                          strict=True)]
         return [(min(w, self.crop), min(h, self.crop)) for w, h in sizes] if self.crop else sizes
 
-    def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def view(self, item: int | Item) -> tuple[np.ndarray, View]:
+        """The decoded, resized image of ``item`` cut to its crop window and flipped (uint8, not normalised), and
+        where it came from (:class:`View`), so per-pixel targets can follow the same crop and flips."""
         index, hflip, vflip, *where = (item, False, False) if isinstance(item, int | np.integer) else item
         fy, fx = where or (0.0, 0.0)
         arr = self._cache.get(index) if self._cache is not None else None
@@ -70,8 +84,9 @@ class ManifestImages(Dataset):
             arr = np.asarray(self.policy.apply(load_image(self.root / self.paths[index])))
             if self._cache is not None:
                 self._cache[index] = arr
+        h, w = arr.shape[:2]
+        y0, x0, ch, cw = 0, 0, h, w
         if self.crop:
-            h, w = arr.shape[:2]
             ch, cw = min(h, self.crop), min(w, self.crop)
             y0, x0 = min(int(fy * (h - ch + 1)), h - ch), min(int(fx * (w - cw + 1)), w - cw)
             arr = arr[y0:y0 + ch, x0:x0 + cw]
@@ -79,7 +94,11 @@ class ManifestImages(Dataset):
             arr = arr[:, ::-1]
         if vflip:
             arr = arr[::-1]
-        return torch.from_numpy(normalise(arr, self.normalisation)), self.mos[index], int(index)
+        return arr, View(int(index), (h, w), (y0, x0, ch, cw), bool(hflip), bool(vflip))
+
+    def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
+        arr, v = self.view(item)
+        return torch.from_numpy(normalise(arr, self.normalisation)), self.mos[v.index], v.index
 
 
 def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, int]]):

@@ -43,6 +43,19 @@ class NullLogger:
         pass
 
 
+class PrefixLogger:
+    """``logger`` with ``prefix`` before every metric name: a second loop in the same run keeps its own series."""
+
+    def __init__(self, logger: Logger | None, prefix: str) -> None:
+        self.logger, self.prefix = logger or NullLogger(), prefix
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logger.log_metrics({f"{self.prefix}{k}": v for k, v in metrics.items()}, step)
+
+    def log_artifact(self, path: str | os.PathLike) -> None:
+        self.logger.log_artifact(path)
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     epochs: int

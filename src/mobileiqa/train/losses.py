@@ -2,7 +2,8 @@
 
 Distillation (teacher frozen): ``w_lda * MSE(LDA maps) + w_dof * MSE(opinion features) +
 w_score * MSE(student score, MOS)`` with weights 1:1:1 by default, plus an optional extension
-``w_teacher_score * MSE(student score, teacher score)``. Each term is returned separately for tracking.
+``w_teacher_score * MSE(student score, teacher score)``. Each term is returned separately for tracking. The
+explanation heads' quality-map and spread losses (:mod:`mobileiqa.train.explain`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def distill_terms(student: IQAFeatures, teacher: IQAFeatures, mos: Tensor, w: Di
         total = total + w.teacher_score * terms["loss_teacher_score"]
     terms["loss"] = total
     return terms
+
+
+def map_loss(pred: Tensor, target: Tensor, eps: float = 1e-4) -> Tensor:
+    """Quality-map loss of ``(B, G, G)`` maps: MSE, plus the MSE of the per-image centred maps divided by the
+    batch's mean within-image target variance, so a map's contrast inside one image (what its Spearman measures)
+    counts as much as its level, however flat the targets are."""
+    pc = pred - pred.mean(dim=(1, 2), keepdim=True)
+    tc = target - target.mean(dim=(1, 2), keepdim=True)
+    return F.mse_loss(pred, target) + F.mse_loss(pc, tc) / (tc.pow(2).mean() + eps)
+
+
+def spread_loss(pred: Tensor, target: Tensor, variance: float) -> Tensor:
+    """Opinion-spread loss: MSE against the annotators' std, divided by its ``variance`` (over the training
+    split), so the term is about 1 for a constant guess whatever the units."""
+    return F.mse_loss(pred, target) / max(variance, 1e-12)
 
 
 def check_finite(loss: Tensor, step: int, terms: dict[str, Tensor] | None = None) -> None:

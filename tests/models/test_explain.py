@@ -1,0 +1,90 @@
+"""The explanation heads (quality map, opinion spread): shapes and ranges, the score untouched, no gradient into
+the model, checkpoints with and without them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mobileiqa.models import create_model
+from mobileiqa.models.checkpoint import load_model, save_model
+from mobileiqa.models.explain import ExplainConfig, ExplainHeads
+from tests.conftest import TINY_STUDENT
+from tests.modelgen import spread_model
+
+
+def _images(n: int = 3, h: int = 96, w: int = 128) -> torch.Tensor:
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(1))
+
+
+def test_heads_give_a_bounded_map_on_the_grid_and_a_positive_spread():
+    model = spread_model(TINY_STUDENT)
+    model.attach_explain_heads(ExplainConfig(hidden=8))
+    with torch.no_grad():
+        e = model.eval().explain(_images())
+    g = model.config.grid
+    assert e.quality_map.shape == (3, g, g) and e.spread.shape == (3,)
+    assert float(e.quality_map.min()) >= 0 and float(e.quality_map.max()) <= 1
+    assert bool((e.spread > 0).all())
+    assert float(e.quality_map.std()) > 0  # a map, not a constant
+
+
+def test_attaching_heads_changes_neither_the_weights_nor_the_score():
+    model = spread_model(TINY_STUDENT)
+    x = _images()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    score = model(x)
+    model.attach_explain_heads()
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert sorted(set(after) - set(before)) and all(k.startswith("explain_heads.") for k in set(after) - set(before))
+    assert torch.equal(model(x), score)
+    assert torch.equal(model.explain(x).score, score)
+
+
+def test_explanation_losses_send_no_gradient_into_the_model():
+    model = spread_model(TINY_STUDENT)
+    heads = model.attach_explain_heads(ExplainConfig(hidden=8))
+    e = model.explain(_images())
+    (e.quality_map.mean() + e.spread.mean()).backward()
+    assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("explain_heads."))
+    assert all(p.grad is not None for p in heads.parameters())
+
+
+def test_a_model_without_heads_says_how_to_get_them():
+    with pytest.raises(ValueError, match="attach_explain_heads"):
+        create_model(TINY_STUDENT).explain(_images(1))
+
+
+def test_spread_inputs_read_the_disagreement_of_the_opinions():
+    fused = torch.zeros(2, 4, 3, 3)
+    agree = torch.ones(2, 3, 4, 3, 3)
+    differ = agree.clone()
+    differ[:, 0] = 3.0
+    assert torch.equal(ExplainHeads.spread_inputs(fused, agree)[:, 4:], torch.zeros(2, 4))
+    assert bool((ExplainHeads.spread_inputs(fused, differ)[:, 4:] > 0.9).all())  # std of (3, 1, 1) = 0.943
+    single = ExplainHeads.spread_inputs(fused, differ[:, :1])
+    assert single.shape == (2, 8) and not bool(single[:, 4:].any())
+
+
+def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
+    model = spread_model(TINY_STUDENT)
+    plain = save_model(model, TINY_STUDENT, tmp_path / "plain.pt")
+    model.attach_explain_heads(ExplainConfig(hidden=8))
+    with torch.no_grad():
+        model.explain_heads.map_out.bias.fill_(0.7)
+    both = save_model(model, TINY_STUDENT, tmp_path / "both.pt")
+    loaded, ckpt = load_model(both)
+    assert ckpt["explain"] == {"hidden": 8}
+    x = _images(2)
+    assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
+    old, ckpt = load_model(plain)
+    assert old.explain_heads is None and ckpt["explain"] is None
+    assert torch.equal(old(x), loaded(x))
+
+
+def test_explain_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="hidden"):
+        ExplainConfig(hidden=0)
+    with pytest.raises(KeyError, match="width"):
+        ExplainConfig.from_dict({"width": 3})
