@@ -21,6 +21,33 @@ class BehaviourConfig:
 
 
 @dataclass(frozen=True)
+class LocalisedConfig:
+    """The quadrant set of the localised evaluation (:mod:`mobileiqa.eval.localised`): each photo of the split
+    with one distortion type at ``level`` in one seeded quadrant, the rest pristine; the quality map's lowest
+    quadrant should be that one."""
+
+    types: tuple[str, ...] = ("gaussian_blur", "white_noise", "jpeg")  # KADID types or phone families
+    level: int = 4                # 1..5, as in the dataset's distortions
+    max_photos: int | None = None  # None = every photo of the split (seeded order)
+    seed: int = 0                 # photo order and quadrant assignment
+
+    def __post_init__(self) -> None:
+        if isinstance(self.types, str) or not self.types:
+            raise ValueError(f"evaluate.localised.types must be a non-empty list of distortion types, "
+                             f"got {self.types!r}")
+        if len(set(self.types)) != len(self.types):
+            raise ValueError(f"evaluate.localised.types lists a type twice: {list(self.types)}")
+        if isinstance(self.level, bool) or not isinstance(self.level, int) or not 1 <= self.level <= 5:
+            raise ValueError(f"evaluate.localised.level must be an integer 1..5, got {self.level!r}")
+        if self.max_photos is not None and (isinstance(self.max_photos, bool) or not isinstance(self.max_photos, int)
+                                            or self.max_photos < 1):
+            raise ValueError(f"evaluate.localised.max_photos must be null (all) or an integer >= 1, "
+                             f"got {self.max_photos!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"evaluate.localised.seed must be an integer >= 0, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
 class GeneralisationConfig:
     """Leave-one-distortion-group-out benchmark (``mobileiqa benchmark generalisation``; not part of dvc repro)."""
 
