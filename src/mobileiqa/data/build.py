@@ -434,6 +434,7 @@ def dataset_card(report: dict) -> str:
         "",
         *_phone_card(report),
         *_mixture_card(report),
+        *_local_targets_card(report),
         "## Intended use and limits",
         "Training and comparing models offline. Labels are simulated: they follow KADID-10k's human ordering of",
         "distortion cells but not any human's view of these particular photos. Report results on real datasets",
@@ -466,6 +467,25 @@ def _phone_card(report: dict) -> list[str]:
               "Contact sheets (reference, levels 1-5; whole photo above, a 100 % crop below):",
               *[f"- {n}: ![{n}]({path})" for n, path in sheets.items()], ""]
     return lines
+
+
+def _local_targets_card(report: dict) -> list[str]:
+    """The dataset card's section on the per-region targets (none unless the prepare stage built them:
+    ``report["local_targets"]``, :mod:`mobileiqa.data.local_targets`)."""
+    if "local_targets" not in report:
+        return []
+    t, stride = report["local_targets"], report["local_targets"]["stride"]
+    return ["## Local targets",
+            f"`local_targets/<photo>.npz` holds a quality map of each of the {t['images']} images (`index.json`: "
+            "what built them): the",
+            f"full-reference error maps of {len(t['annotators'])} of the {len(report['spec']['annotators'])} "
+            f"annotators ({', '.join(t['annotators'])}) on a grid of {stride} x {stride} px cells. SSIM is its",
+            "per-pixel map averaged per cell, GMSD the deviation of the gradient magnitude similarity within a box",
+            "around each pixel. Each map is calibrated exactly like the labels (the annotator's logistic map, the",
+            "type's correction, clipped to 1-5, normalised to [0, 1]) and the map is the mean of the annotators: the",
+            "same scale as `mos`, higher is better, float16. A region's target says where an image is damaged. The",
+            "maps' mean differs from `mos`: fewer annotators, and a local deviation sees less variety than the whole",
+            f"image. {t['bytes'] / 1e6:.1f} MB; `manifest.csv` is the same with or without them.", ""]
 
 
 def _mixture_card(report: dict) -> list[str]:

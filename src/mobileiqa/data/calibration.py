@@ -128,6 +128,12 @@ class Calibration:
         return {"maps": {n: list(m.params) for n, m in self.maps.items()},
                 "types": {str(t): list(ab) for t, ab in sorted(self.types.coef.items())}}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        """The inverse of :meth:`to_dict` (e.g. a dataset's ``calibration.json``)."""
+        return cls({n: AnnotatorMap(tuple(float(v) for v in p)) for n, p in data["maps"].items()},
+                   TypeCorrection({int(t): (float(a), float(b)) for t, (a, b) in data["types"].items()}))
+
 
 def fit_calibration(raw: pd.DataFrame, type_ids, levels, human: pd.Series) -> Calibration:
     """Fit both steps on images with oriented raw annotator values ``raw`` (one column per annotator)."""

@@ -47,6 +47,29 @@ class BuildConfig:
             raise ValueError(f"data.build.types_per_photo must be >= 0 (0 = every type), got {self.types_per_photo}")
 
 
+@dataclass(frozen=True)
+class LocalTargetsConfig:
+    """Per-region quality targets of the default dataset (``data.local_targets``, :mod:`mobileiqa.data.local_targets`):
+    calibrated full-reference error maps on a grid of ``stride``-pixel cells, written beside the manifest."""
+
+    enabled: bool = True
+    annotators: tuple[str, ...] = ("ssim", "gmsd")  # those with a local form, each also in data.build.annotators
+    stride: int = 4  # cell size in pixels of the dataset image
+    window: int = 32  # GMSD's local deviation: box side in pixels (even)
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.annotators or len(set(self.annotators)) != len(self.annotators):
+            raise ValueError(f"data.local_targets.annotators must be a non-empty list without repeats, got "
+                             f"{list(self.annotators)}")
+        if not 1 <= self.stride <= 64:
+            raise ValueError(f"data.local_targets.stride must be in 1..64 pixels, got {self.stride}")
+        if self.window < 4 or self.window % 2:
+            raise ValueError(f"data.local_targets.window must be an even number of pixels >= 4, got {self.window}")
+        if self.workers < 1:
+            raise ValueError(f"data.local_targets.workers must be >= 1, got {self.workers}")
+
+
 DEFAULT_SOURCE = "default"
 
 
@@ -59,6 +82,7 @@ class DataConfig:
     split_seed: int = 0  # real datasets without an official split
     options: dict = field(default_factory=dict)  # adapter options (e.g. folder_csv: csv, image_column, ...)
     build: BuildConfig = field(default_factory=BuildConfig)  # the default dataset
+    local_targets: LocalTargetsConfig = field(default_factory=LocalTargetsConfig)  # its per-region targets
 
 
 @dataclass(frozen=True)
