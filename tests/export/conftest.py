@@ -47,3 +47,28 @@ def exported(tmp_path_factory, checkpoint, prepared, export_params):
     report = export_model(checkpoint, out, export_params.export, prepared,
                           options={**FAST, "int8_max_srcc_drop": 2.0})
     return out, report
+
+
+@pytest.fixture(scope="session")
+def explained_checkpoint(tmp_path_factory, prepared):
+    """The tiny student with explanation heads (``tests.export.heads``), saved like :func:`checkpoint`."""
+    from mobileiqa.data.manifest import PreparedDataset
+    from mobileiqa.models.checkpoint import save_model
+    from tests.export.heads import explained_model
+
+    path = tmp_path_factory.mktemp("ckpt-heads") / "model.pt"
+    meta = {"resolution": {"mode": "long_side", "long_side": 96, "width": 1907, "height": 1231},
+            "dataset_sha256": PreparedDataset.load(prepared).manifest_sha256, "git_commit": "c0ffee"}
+    save_model(explained_model(), TINY, path, meta=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def explained_export(tmp_path_factory, explained_checkpoint, prepared, export_params):
+    """``(out_dir, report)`` of the model with heads exported to every format (int8 bound wide open)."""
+    from mobileiqa.export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("export-heads")
+    report = export_model(explained_checkpoint, out, export_params.export, prepared,
+                          options={**FAST, "int8_max_srcc_drop": 2.0})
+    return out, report

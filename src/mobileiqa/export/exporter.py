@@ -7,6 +7,12 @@ int8 ships, and ``export.json``: parity numbers, mobile check, int8 drift (ΔSRC
 shipped formats and the reasons int8 was dropped, latency with the machine name. Files are built in a staging
 folder inside ``out_dir`` and moved in at the end (``export.json`` last), so a failed export leaves no
 half-made set; a parity failure (fp32 ONNX beyond ``export.parity_atol``) fails the export.
+
+A checkpoint with explanation heads exports the outputs ``quality_map`` and ``spread`` beside ``score`` in every
+file (fp32, ``.ort`` and int8; declared under ``mobileiqa.outputs``); parity covers every output, int8's drift
+report adds the heads' drift (:func:`~mobileiqa.export.quantize.explain_drift`, recorded, not gating), and
+``latency.explain_heads`` records what the heads cost: the full graph against the graph pruned to ``score``
+(:func:`~mobileiqa.export.latency.measure_cost`), at the latency probe's size.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from mobileiqa.environment import git_commit
 from mobileiqa.export import onnx as onnx_export
 from mobileiqa.export import ort_mobile, quantize
 from mobileiqa.export.formats import FORMATS, parse_size, resolve
-from mobileiqa.export.latency import measure
+from mobileiqa.export.latency import measure, measure_cost
 from mobileiqa.export.metadata import ExportMetadata, read_metadata
+from mobileiqa.export.prune import prune_outputs
+from mobileiqa.export.runtime import OUTPUT
 from mobileiqa.models import create_model, list_models
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.preprocess import ResolutionPolicy
@@ -62,7 +70,8 @@ def build_metadata(name: str, net, meta: dict, version: str, dataset_dir: str | 
             dataset["export_dataset_sha256"] = export_sha  # drift was measured on another manifest: say so
     return ExportMetadata(model=name, version=version, scale=net.scale, policy=policy,
                           git_commit={"export": git_commit(), "train": meta.get("git_commit")}, dataset=dataset,
-                          head=net.config.to_dict(), normalisation=net.normalisation)
+                          head=net.config.to_dict(), normalisation=net.normalisation,
+                          explain=onnx_export.explain_outputs(net))
 
 
 def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
@@ -88,7 +97,7 @@ def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
         sizes = [parse_size(s, "export.parity_sizes") for s in cfg.parity_sizes]
         inputs = onnx_export.parity_inputs(sizes)
         fp32 = onnx_export.session(onnx_path)
-        onnx_scorer = lambda x: onnx_export.run(fp32, x)  # noqa: E731
+        onnx_scorer = lambda x: onnx_export.run_all(fp32, x)  # noqa: E731 (every output: parity covers them all)
         report["parity"] = {"onnx": onnx_export.parity(onnx_export.torch_scorer(net), onnx_scorer, inputs,
                                                        cfg.parity_atol)}
         if not report["parity"]["onnx"]["passed"]:
@@ -99,7 +108,7 @@ def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
         if "ort" in formats:
             ort_path, ops, log = ort_mobile.convert_to_ort(onnx_path, stage)
             ort_sess = onnx_export.session(ort_path)
-            ort_parity = onnx_export.parity(onnx_scorer, lambda x: onnx_export.run(ort_sess, x), inputs,
+            ort_parity = onnx_export.parity(onnx_scorer, lambda x: onnx_export.run_all(ort_sess, x), inputs,
                                             cfg.parity_atol)
             report["parity"]["ort"] = ort_parity
             report["mobile"] = ort_mobile.mobile_check(ort_path, ops, ort_parity)
@@ -120,6 +129,8 @@ def export_model(model: str | os.PathLike, out_dir: str | os.PathLike, cfg,
                            cfg.latency_repeats)
             report["latency"].update(int8_ms=lat8["ms"], int8_speedup=round(report["latency"]["seconds"]
                                                                             / lat8["seconds"], 3))
+        if metadata.explain is not None:
+            report["latency"]["explain_heads"] = _heads_cost(onnx_path, stage, cfg)
         report["shipped"] = shipped
         report["files"] = _ship(stage, out_dir, shipped)
         report["seconds"] = round(time.perf_counter() - t0, 1)
@@ -136,9 +147,11 @@ def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
     test, mos = quantize.split_files(dataset_dir, "test", cfg.drift_max_images)
     int8_sess = onnx_export.session(int8_path)
     norm = read_metadata(onnx_path).normalisation
-    a = quantize.score_files(lambda x: onnx_export.run(fp32, x), test, policy, "drift fp32", norm)
-    b = quantize.score_files(lambda x: onnx_export.run(int8_sess, x), test, policy, "drift int8", norm)
-    drift = quantize.drift(a, b, mos) | {"split": "test"}
+    a = quantize.output_files(lambda x: onnx_export.run_all(fp32, x), test, policy, "drift fp32", norm)
+    b = quantize.output_files(lambda x: onnx_export.run_all(int8_sess, x), test, policy, "drift int8", norm)
+    drift = quantize.drift(a[OUTPUT], b[OUTPUT], mos) | {"split": "test"}
+    if len(a) > 1:  # explanation heads: recorded beside the score's drift, which alone gates
+        drift["explain"] = quantize.explain_drift(a, b)
     ships, reason = quantize.int8_gate(drift, cfg.int8_max_srcc_drop)
     out = {"shipped": ships, "reason": reason, "drift": drift, "max_srcc_drop": cfg.int8_max_srcc_drop,
            "calibration": {"split": "train", "images": len(calib), "method": cfg.calibrate_method,
@@ -147,10 +160,25 @@ def _int8(onnx_path: Path, stage: Path, fp32, policy, dataset_dir, cfg) -> dict:
         ort8, ops8, _ = ort_mobile.convert_to_ort(int8_path, stage)
         ort8_sess = onnx_export.session(ort8)
         inputs = onnx_export.parity_inputs([(224, 160)], batch=1)
-        out["ort_parity"] = onnx_export.parity(lambda x: onnx_export.run(int8_sess, x),
-                                               lambda x: onnx_export.run(ort8_sess, x), inputs, cfg.parity_atol)
+        out["ort_parity"] = onnx_export.parity(lambda x: onnx_export.run_all(int8_sess, x),
+                                               lambda x: onnx_export.run_all(ort8_sess, x), inputs, cfg.parity_atol)
         out["mobile"] = ort_mobile.mobile_check(ort8, ops8, out["ort_parity"])
     return out
+
+
+def _heads_cost(onnx_path: Path, stage: Path, cfg) -> dict:
+    """The explanation heads' latency: the shipped graph against a copy pruned to ``score`` (not shipped)."""
+    score_only = prune_outputs(onnx_path, stage / "score_only.onnx", keep=(OUTPUT,))
+    try:
+        cost = measure_cost(onnx_path, score_only, cfg.latency_width, cfg.latency_height, cfg.latency_threads,
+                            cfg.latency_repeats)
+    finally:
+        score_only.unlink(missing_ok=True)
+    return {"ms_with_heads": cost["ms_full"], "ms_score_only": cost["ms_reduced"], "cost_ms": cost["cost_ms"],
+            "cost_pct": cost["cost_pct"], "width": cost["width"], "height": cost["height"],
+            "threads": cost["threads"], "repeats": cost["repeats"], "machine": cost["machine"],
+            "method": "onnxruntime CPU, fp32 .onnx: the full graph vs the graph pruned to score, medians of "
+                      "interleaved runs; cost_pct is of the score-only latency"}
 
 
 def _ship(stage: Path, out_dir: Path, shipped: list[str]) -> dict[str, str]:

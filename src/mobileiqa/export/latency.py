@@ -2,6 +2,11 @@
 with the machine it was measured on (:func:`mobileiqa.environment.machine_id`). Shared machines add noise:
 read the numbers as upper bounds.
 
+:func:`measure_cost` times what part of a graph costs: two files (the full graph and a reduced one, e.g. the
+graph of a model with explanation heads and the same graph pruned to ``score``:
+:func:`mobileiqa.export.prune.prune_outputs`) in one process, their timed runs interleaved (alternating which runs
+first) so that a shared machine's load weighs on both alike; the difference of the medians is the cost.
+
 :func:`measure` times in this process (the export stage); :func:`measure_isolated` runs the same timing in a
 fresh Python process (``python -m mobileiqa.export.latency``, intra-op threads and ``OMP_NUM_THREADS`` =
 ``threads``) and also reports memory: peak RSS (``VmHWM`` of /proc/self/status: unlike ``getrusage``'s
@@ -42,6 +47,24 @@ def measure(path: str | os.PathLike, width: int, height: int, threads: int = 1, 
     median = statistics.median(times)
     return {"ms": round(1000 * median, 2), "seconds": median, "min_ms": round(1000 * min(times), 2),
             "width": width, "height": height, "threads": threads, "repeats": repeats, "machine": machine_id()}
+
+
+def measure_cost(full: str | os.PathLike, reduced: str | os.PathLike, width: int, height: int, threads: int = 1,
+                 repeats: int = 3) -> dict:
+    """Median latency of ``full`` and of ``reduced`` (interleaved runs, one warm-up each) and the difference:
+    ``ms_full``, ``ms_reduced``, ``cost_ms`` and ``cost_pct`` (of ``ms_reduced``)."""
+    sessions = [session(full, threads=threads), session(reduced, threads=threads)]
+    x = _input(width, height)
+    for sess in sessions:
+        _seconds(sess, x)  # warm-up
+    times: list[list[float]] = [[], []]
+    for r in range(repeats):
+        for k in ((0, 1) if r % 2 == 0 else (1, 0)):
+            times[k].append(_seconds(sessions[k], x))
+    a, b = (statistics.median(t) for t in times)
+    return {"ms_full": round(1000 * a, 2), "ms_reduced": round(1000 * b, 2), "cost_ms": round(1000 * (a - b), 2),
+            "cost_pct": round(100 * (a - b) / b, 2), "width": width, "height": height, "threads": threads,
+            "repeats": repeats, "machine": machine_id()}
 
 
 def _measure_here(path: str, width: int, height: int, threads: int, repeats: int) -> dict:

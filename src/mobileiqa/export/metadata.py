@@ -18,7 +18,17 @@ mobileiqa.git_commit  ``{"export": commit of the exporting code, "train": commit
 mobileiqa.dataset     ``{"manifest_sha256", "source"}`` — the manifest the model was trained on
                       (``source``: ``checkpoint`` or, for a checkpoint without it, ``export-dataset``)
 mobileiqa.format      ``{"version": 1, "producer": "mobileiqa <version>"}``
+mobileiqa.outputs     only in files of a model with explanation heads (:class:`ExplainOutputs`): the graph's
+                      outputs beside ``score`` — ``quality_map`` ``(B, G, G)`` and ``spread`` ``(B,)`` — with
+                      their shapes, ranges, grid orientation and meaning, and the heads' config. Absent = the
+                      file has the one output ``score`` (every file exported before the heads existed).
 ===================== ===================================================================================
+
+Every file has the input ``image`` ``(B, 3, H, W)`` and the output ``score`` ``(B,)`` on ``mobileiqa.scale``.
+A file with ``mobileiqa.outputs`` also has ``quality_map``: local quality on the normalised MOS scale [0, 1]
+(higher is better), a ``G x G`` grid over the whole input image (row 0 = top, column 0 = left); and ``spread``:
+the predicted standard deviation of the annotators' opinion scores in normalised MOS units, i.e. how much raters
+would *disagree* about the image — not a confidence interval of the model's error.
 """
 
 from __future__ import annotations
@@ -29,11 +39,56 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobileiqa import __version__
+from mobileiqa.export.runtime import OUTPUT as SCORE
+from mobileiqa.export.runtime import QUALITY_MAP, SPREAD
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy
 from mobileiqa.scale import QualityScale
 
 PREFIX = "mobileiqa."
 FORMAT_VERSION = 1
+SPREAD_MEANING = ("predicted standard deviation of the annotators' opinion scores (normalised MOS units): how much "
+                  "raters would disagree about the image; not a confidence interval of the model's error")
+MAP_MEANING = "local quality on the normalised MOS scale [0, 1], higher is better"
+MAP_LAYOUT = ("G x G grid over the whole input image, row-major: row 0 = top, column 0 = left; cells are even "
+              "adaptive-pooling bins of the image (not square on a non-square image)")
+
+
+@dataclass(frozen=True)
+class ExplainOutputs:
+    """The explanation heads' outputs an exported file carries: the map's grid size and the heads' config."""
+
+    grid: int
+    heads: dict  # ExplainConfig dict
+
+    def __post_init__(self) -> None:
+        if int(self.grid) < 1:
+            raise ValueError(f"ExplainOutputs.grid must be >= 1, got {self.grid}")
+
+    def to_dict(self) -> dict:
+        """The ``mobileiqa.outputs`` value."""
+        return {
+            SCORE: {"shape": ["batch"], "meaning": "image quality on mobileiqa.scale"},
+            QUALITY_MAP: {"shape": ["batch", self.grid, self.grid], "minimum": 0.0, "maximum": 1.0,
+                          "higher_is_better": True, "meaning": MAP_MEANING, "layout": MAP_LAYOUT},
+            SPREAD: {"shape": ["batch"], "minimum": 0.0, "maximum": None, "units": "normalised MOS",
+                     "meaning": SPREAD_MEANING},
+            "explain_heads": dict(self.heads),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "model") -> ExplainOutputs:
+        try:
+            shape = data[QUALITY_MAP]["shape"]
+            if SPREAD not in data or len(shape) != 3 or shape[1] != shape[2]:
+                raise ValueError(f"expected {QUALITY_MAP} (batch, G, G) and {SPREAD}")
+            return cls(grid=int(shape[1]), heads=dict(data.get("explain_heads") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: metadata key {PREFIX}outputs is malformed ({exc}); re-export the "
+                             "file") from None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (QUALITY_MAP, SPREAD)
 
 
 @dataclass(frozen=True)
@@ -48,6 +103,12 @@ class ExportMetadata:
     dataset: dict
     head: dict | None = None
     normalisation: Normalisation = IMAGENET
+    explain: ExplainOutputs | None = None  # the explanation heads' outputs (None: the file has only ``score``)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The graph's output names: ``score``, then ``quality_map`` and ``spread`` with explanation heads."""
+        return (SCORE,) if self.explain is None else (SCORE, *self.explain.names)
 
     def to_props(self) -> dict[str, str]:
         """``{key: JSON string}`` for ONNX ``metadata_props``."""
@@ -58,6 +119,8 @@ class ExportMetadata:
                   "preprocess": preprocess, "scale": self.scale.to_dict(), "git_commit": self.git_commit,
                   "dataset": self.dataset,
                   "format": {"version": FORMAT_VERSION, "producer": f"mobileiqa {__version__}"}}
+        if self.explain is not None:
+            values["outputs"] = self.explain.to_dict()
         return {PREFIX + k: json.dumps(v, sort_keys=True) for k, v in values.items()}
 
     def to_dict(self) -> dict:
@@ -80,6 +143,12 @@ class ExportMetadata:
         if int(fmt.get("version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise ValueError(f"{where}: metadata format {fmt['version']} is newer than this mobileiqa "
                              f"({FORMAT_VERSION}); upgrade mobileiqa")
+        explain = None
+        if PREFIX + "outputs" in props:
+            try:
+                explain = ExplainOutputs.from_dict(json.loads(props[PREFIX + "outputs"]), where)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: metadata key {PREFIX}outputs is not valid JSON ({exc})") from None
         pre = data["preprocess"]
         try:
             norm = Normalisation.from_dict({"mean": pre["mean"], "std": pre["std"]} if "mean" in pre else None)
@@ -88,7 +157,7 @@ class ExportMetadata:
         return cls(model=data["model"]["name"], version=str(data["model"].get("version", "")),
                    scale=QualityScale.from_dict(data["scale"]), policy=ResolutionPolicy(**pre["resize"]),
                    git_commit=data["git_commit"], dataset=data["dataset"], head=data["model"].get("head"),
-                   normalisation=norm)
+                   normalisation=norm, explain=explain)
 
 
 def embed(model_proto, meta: ExportMetadata) -> None:
@@ -99,8 +168,9 @@ def embed(model_proto, meta: ExportMetadata) -> None:
         prop = model_proto.metadata_props.add()
         prop.key, prop.value = key, value
     model_proto.producer_name, model_proto.producer_version = "mobileiqa", __version__
+    heads = "" if meta.explain is None else f"; explanation outputs {QUALITY_MAP}, {SPREAD} (see {PREFIX}outputs)"
     model_proto.doc_string = (f"{meta.model} ({meta.version}): no-reference image quality, "
-                              f"score {meta.scale.describe()}")
+                              f"score {meta.scale.describe()}{heads}")
 
 
 def read_props(path: str | os.PathLike) -> dict[str, str]:

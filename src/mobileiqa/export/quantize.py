@@ -6,6 +6,10 @@
 * :func:`drift` — ΔSRCC / ΔPLCC (int8 minus fp32, against MOS) on the ``test`` split.
 * :func:`int8_gate` — int8 ships only when ``|ΔSRCC| <= export.int8_max_srcc_drop``; otherwise the reason is
   recorded and the int8 files are not shipped.
+* :func:`explain_drift` — for a model with explanation heads: how far the int8 file's ``quality_map`` and
+  ``spread`` lie from the fp32 file's on the same test images. The int8 file carries every output of the fp32 file
+  (the heads are quantised with the rest of the graph, QDQ, calibrated on the same images); their drift is
+  recorded beside the score's, and only the score's drift gates shipping.
 """
 
 from __future__ import annotations
@@ -94,6 +98,33 @@ def score_files(scorer: Callable[[np.ndarray], np.ndarray], files: Sequence[Path
                 desc: str, norm: Normalisation = IMAGENET) -> np.ndarray:
     return np.asarray([float(scorer(prepare_image(f, policy, norm=norm)[None])[0])
                        for f in tqdm(files, desc=desc, unit="img", leave=False)])
+
+
+def output_files(runner: Callable[[np.ndarray], dict], files: Sequence[Path], policy: ResolutionPolicy, desc: str,
+                 norm: Normalisation = IMAGENET) -> dict[str, np.ndarray]:
+    """Every output of ``runner`` (``np (1,3,H,W)`` → ``{name: array}``, as
+    :func:`~mobileiqa.export.runtime.run_all`) for each file, stacked per output name."""
+    rows = [runner(prepare_image(f, policy, norm=norm)[None]) for f in tqdm(files, desc=desc, unit="img", leave=False)]
+    return {k: np.concatenate([np.asarray(r[k], np.float64) for r in rows]) for k in (rows[0] if rows else {})}
+
+
+def explain_drift(fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]) -> dict:
+    """Mean and max abs difference (int8 vs fp32) of ``quality_map`` (over every cell) and ``spread``, and the
+    mean per-image Pearson correlation of the two maps (``None`` where a map is constant)."""
+    out = {}
+    for name in ("quality_map", "spread"):
+        diff = np.abs(fp32[name] - int8[name])
+        out[f"{name}_mean_abs_diff"] = float(diff.mean()) if diff.size else None
+        out[f"{name}_max_abs_diff"] = float(diff.max()) if diff.size else None
+    corr = []
+    for a, b in zip(fp32["quality_map"], int8["quality_map"], strict=True):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            r = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+        if math.isfinite(r):
+            corr.append(r)
+    out["quality_map_mean_pearson"] = float(np.mean(corr)) if corr else None
+    return out
 
 
 def _finite(x: float) -> float | None:

@@ -1,5 +1,8 @@
-"""onnxruntime CPU sessions on exported files and one scoring call; imports no torch (cheap in a fresh process,
-e.g. :func:`mobileiqa.export.latency.measure_isolated`'s child). :mod:`mobileiqa.export.onnx` re-exports these."""
+"""onnxruntime CPU sessions on exported files and the scoring calls; imports no torch (cheap in a fresh process,
+e.g. :func:`mobileiqa.export.latency.measure_isolated`'s child). :mod:`mobileiqa.export.onnx` re-exports these.
+
+Every exported file has the input ``image`` and the output ``score``; a model with explanation heads also has the
+outputs ``quality_map`` ``(B, G, G)`` and ``spread`` ``(B,)`` (:mod:`mobileiqa.export.metadata`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import numpy as np
 
 INPUT, OUTPUT = "image", "score"
+QUALITY_MAP, SPREAD = "quality_map", "spread"  # the explanation heads' outputs
 
 
 def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True):
@@ -23,5 +27,23 @@ def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def output_names(sess) -> list[str]:
+    """The graph's output names, in graph order."""
+    return [o.name for o in sess.get_outputs()]
+
+
+def _feed(x: np.ndarray) -> dict:
+    return {INPUT: np.ascontiguousarray(x, dtype=np.float32)}
+
+
 def run(sess, x: np.ndarray) -> np.ndarray:
-    return np.asarray(sess.run([OUTPUT], {INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]).reshape(-1)
+    """The scores ``(B,)`` of a batch ``x`` ``(B, 3, H, W)``."""
+    return np.asarray(sess.run([OUTPUT], _feed(x))[0]).reshape(-1)
+
+
+def run_all(sess, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of the graph by name (``score`` flattened to ``(B,)``)."""
+    names = output_names(sess)
+    out = dict(zip(names, (np.asarray(v) for v in sess.run(names, _feed(x))), strict=True))
+    out[OUTPUT] = out[OUTPUT].reshape(-1)
+    return out
