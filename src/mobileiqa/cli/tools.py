@@ -26,11 +26,14 @@ from mobileiqa.preprocess import MIN_SIDE
 
 def _predict(args: argparse.Namespace) -> int:
     from mobileiqa.predict import Predictor, iter_files, output_format, write_scores  # lazy: see the docstring
+    from mobileiqa.predict.maps import MapWriter  # lazy: see the docstring
+    from mobileiqa.predict.outputs import explain_header  # lazy: see the docstring
 
     try:
         fmt = output_format(args.out, args.format)
         predictor = Predictor.from_path(args.model, threads=args.threads, max_pixels=args.max_pixels,
                                         reduced_decode=not args.full_decode)
+        maps = MapWriter(args.maps, predictor) if args.maps else None
     except (ValueError, FileNotFoundError) as exc:
         print(f"mobileiqa predict: {exc}", file=sys.stderr)
         return 2
@@ -38,6 +41,8 @@ def _predict(args: argparse.Namespace) -> int:
     header = {"model": meta.get("model"), "scale": predictor.scale.to_dict(),
               "preprocess": {"resize": predictor.policy.to_dict(), **predictor.normalisation.to_dict(),
                              "max_pixels": predictor.max_pixels, "reduced_decode": predictor.reduced_decode}}
+    if predictor.explains:
+        header["explain"] = explain_header(predictor.explain_outputs)
 
     def report(result) -> None:
         print(f"FAILED {result.source}: {result.error}", file=sys.stderr)
@@ -45,8 +50,10 @@ def _predict(args: argparse.Namespace) -> int:
     def warn(result) -> None:
         print(f"WARNING {result.source}: {result.warning}", file=sys.stderr)
 
-    summary = write_scores(predictor.score_files(iter_files(args.paths)), args.out, fmt, header=header,
-                           on_error=report, on_warning=warn, progress=not args.no_progress)
+    results = predictor.score_files(iter_files(args.paths))
+    summary = write_scores(results if maps is None else maps(results), args.out, fmt, header=header,
+                           on_error=report, on_warning=warn, progress=not args.no_progress,
+                           explain=predictor.explains, maps=maps is not None)
     if args.out is None:
         where = "stdout"
     elif summary.written:
@@ -55,7 +62,8 @@ def _predict(args: argparse.Namespace) -> int:
         where = f"nothing written ({args.out} left as it was: no input could be scored)"
     print(f"scored {summary.scored} image(s) with {meta.get('model')} ({predictor.backend_name}, "
           f"{predictor.scale.describe()}) -> {where}; {len(summary.failures)} failed; "
-          f"{summary.images_per_s:.1f} images/s", file=sys.stderr)
+          f"{summary.images_per_s:.1f} images/s" + (f"; quality maps in {args.maps}" if maps else ""),
+          file=sys.stderr)
     return 1 if summary.failures else 0
 
 
@@ -162,7 +170,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="score image files, folders (recursive) and globs with a model file",
         description="Score images; one output row per input (CSV: path,score,status,error; JSON: model, scale, "
-                    "preprocess, results).",
+                    "preprocess, results). A model with explanation heads adds each image's spread (CSV, JSON) and "
+                    "quality map (JSON: a GxG grid of local quality in [0, 1], higher is better, row 0 = top). The "
+                    "spread is the predicted disagreement between raters (std of their opinion scores, normalised "
+                    "MOS), not a confidence interval of the model's error.",
         epilog="inputs:\n"
                "  a file (or a symlink to one) is always scored, whatever its suffix;\n"
                f"  a folder is walked recursively: image suffixes only ({' '.join(IMAGE_SUFFIXES)}),\n"
@@ -185,6 +196,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decode JPEGs at full size even when the resolution policy downsamples them (slower; by "
                         "default libjpeg decodes at 1/2, 1/4 or 1/8 size, never below the policy's size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--maps", metavar="DIR",
+                   help="also write one PNG per scored image into DIR (NAME_map.png): the photo (long side 1024) "
+                        "with its quality map as a heat map (bright = low quality), a colour bar, score and spread; "
+                        "needs a model with explanation heads")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("request", help="write the JSON body of a REST scoring request for `mlflow models serve` "

@@ -16,12 +16,16 @@ For many files, :func:`~.inputs.iter_files` expands files, folders (recursively)
 cannot be decoded yields an error result instead of stopping the batch), and :func:`~.outputs.write_scores` writes
 them as CSV or JSON.
 
+A model with explanation heads also gives each image a quality map and a spread (:meth:`Predictor.explain`,
+the ``spread`` / ``quality_map`` of each :class:`Result`; ``predictor.explains``), on every backend;
+:mod:`.maps` draws the map over the photo (``mobileiqa predict --maps DIR``).
+
 Modules: :mod:`.predictor` (the :class:`Predictor` and its :class:`Result`), :mod:`.backends` (PyTorch and
-onnxruntime), :mod:`.inputs` (file expansion), :mod:`.outputs` (writers).
+onnxruntime), :mod:`.inputs` (file expansion), :mod:`.outputs` (writers), :mod:`.maps` (quality-map figures).
 """
 
 from mobileiqa.predict.inputs import iter_files
 from mobileiqa.predict.outputs import output_format, write_scores
-from mobileiqa.predict.predictor import Predictor, Result
+from mobileiqa.predict.predictor import Explanations, Predictor, Result
 
-__all__ = ["Predictor", "Result", "iter_files", "output_format", "write_scores"]
+__all__ = ["Explanations", "Predictor", "Result", "iter_files", "output_format", "write_scores"]
