@@ -19,11 +19,13 @@ from scipy.stats import spearmanr
 
 from mobileiqa.atomic import file_digest, write_json
 from mobileiqa.config import ConfigError, load_params
-from mobileiqa.data import local_targets as lt
+from mobileiqa.data import annotators
+from mobileiqa.data import local_targets_build as lt
 from mobileiqa.data.annotators import ANNOTATORS, ssim_luma
 from mobileiqa.data.calibration import AnnotatorMap, Calibration, TypeCorrection
 from mobileiqa.data.distortions import DISTORTIONS
-from mobileiqa.data.local_targets import LocalTargets, StaleLocalTargetsError, build_local_targets, window_target
+from mobileiqa.data.local_targets import LocalTargets, StaleLocalTargetsError, window_target
+from mobileiqa.data.local_targets_build import build_local_targets
 from mobileiqa.data.manifest import read_manifest, write_manifest
 from mobileiqa.data.mixtures import apply_one
 from mobileiqa.data.settings import LocalTargetsConfig
@@ -89,7 +91,7 @@ def test_whole_image_measures_agree_with_the_scalar_annotators():
         for level in (1, 3, 5):
             dist = apply_one(ref, name, level, "p")
             a, b = lt.luma(dist), lt.luma(ref)
-            ssim_diff.append(abs(lt.cell_means(lt.ssim_map(a, b), 4).mean()
+            ssim_diff.append(abs(lt.cell_means(annotators.ssim_map(a, b), 4).mean()
                                  - float(ssim_luma(_tensor(dist), _tensor(ref))[0])))
             piq_gmsd = float(ANNOTATORS["gmsd"].measure(_tensor(dist), _tensor(ref))[0])
             assert lt.gms_map(a, b).std() == pytest.approx(piq_gmsd, abs=1e-6)

@@ -16,7 +16,6 @@ from mobileiqa.eval import localised
 from mobileiqa.eval.localised import (
     QuadrantImage,
     evaluate_quadrants,
-    map_spearman,
     pointing_accuracy,
     quadrant_bounds,
     quadrant_figure,
@@ -27,6 +26,7 @@ from mobileiqa.eval.localised import (
     wilson_interval,
     worst_quadrant,
 )
+from mobileiqa.eval.metrics.spatial import map_spearman
 from mobileiqa.eval.settings import LocalisedConfig
 from tests.imagegen import make_photo
 

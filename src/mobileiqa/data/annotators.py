@@ -39,21 +39,25 @@ def _luma(x: Tensor) -> Tensor:
     return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
 
 
-def ssim_luma(x: Tensor, y: Tensor, sigma: float = 1.5) -> Tensor:
-    """Mean SSIM of the luminance channels, data range 1 (Gaussian window, OpenCV in float64)."""
+def ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Per-pixel SSIM ``(H, W)`` of two float64 luminance maps in [0, 1]: a Gaussian window (11 taps, ``sigma``,
+    OpenCV, reflected borders), Wang et al.'s constants, data range 1."""
     import cv2
 
     def blur(t: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(t, (11, 11), sigma, borderType=cv2.BORDER_REFLECT)
 
     c1, c2 = 0.01**2, 0.03**2
-    out = []
-    for a, b in zip(_luma(x).squeeze(1).double().numpy(), _luma(y).squeeze(1).double().numpy(), strict=True):
-        mu_a, mu_b = blur(a), blur(b)
-        var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
-        cov = blur(a * b) - mu_a * mu_b
-        s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-        out.append(s[5:-5, 5:-5].mean())  # valid region
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+
+
+def ssim_luma(x: Tensor, y: Tensor, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of the luminance channels over the valid region of :func:`ssim_map` (5 px in from each side)."""
+    out = [ssim_map(a, b, sigma)[5:-5, 5:-5].mean()
+           for a, b in zip(_luma(x).squeeze(1).double().numpy(), _luma(y).squeeze(1).double().numpy(), strict=True)]
     return torch.tensor(out, dtype=torch.float64)
 
 

@@ -1,4 +1,6 @@
-"""Per-region quality targets ("local targets") of the default dataset, for a quality-map head (issue 19).
+"""Per-region quality targets ("local targets") of the default dataset, for a quality-map head: reading them
+(:class:`LocalTargets`) and cutting a training crop's target (:func:`window_target`); they are measured and
+written by :mod:`mobileiqa.data.local_targets_build` (the prepare stage).
 
 The default dataset labels each image with simulated annotators: full-reference (FR) measures against its pristine
 reference (:mod:`mobileiqa.data.annotators`), calibrated onto the MOS scale (:mod:`mobileiqa.data.calibration`).
@@ -31,145 +33,19 @@ Layout written beside the dataset (``manifest.csv`` is never touched)::
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import io
 import json
-import math
-import multiprocessing as mp
 import os
-import time
-import zipfile
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-import pandas as pd
-from tqdm import tqdm
 
-from mobileiqa.atomic import atomic_path, file_digest, json_digest, write_text
-from mobileiqa.data import calibration as cal
-from mobileiqa.data.build import PHONE_TYPE_ID
-from mobileiqa.data.distortions import DISTORTIONS
-from mobileiqa.data.images import load_rgb_array
-from mobileiqa.data.manifest import MosScale, read_manifest
-from mobileiqa.data.settings import LocalTargetsConfig
+from mobileiqa.atomic import file_digest
 
 LOCAL_TARGETS_VERSION = 1  # bump when the meaning of a stored map changes (LocalTargets.load refuses older ones)
 FOLDER = "local_targets"
 INDEX = "index.json"
 KEY = "__key__"  # the npz entry holding the digest of what shaped a photo's maps
-_SSIM_SIGMA, _SSIM_C1, _SSIM_C2 = 1.5, 0.01**2, 0.03**2  # annotators.ssim_luma's window and constants
-_GMS_T = 170 / 255.0**2  # piq.gmsd's constant
-_PREWITT = np.array([[-1.0, 0.0, 1.0]] * 3) / 3  # piq.functional.prewitt_filter (x); y = its transpose
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same maps give the same bytes
-
-
-# --- local measures ---------------------------------------------------------------------------------------------
-def luma(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W)`` float64 luminance in [0, 1] of an ``(H, W, 3)`` uint8 RGB array (BT.601, = YIQ's Y)."""
-    x = np.asarray(rgb, np.float64) / 255.0
-    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
-
-
-def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-pixel SSIM ``(H, W)`` of luminances ``a``, ``b`` as :func:`mobileiqa.data.annotators.ssim_luma` computes
-    it before averaging its valid region ``[5:-5, 5:-5]``."""
-
-    def blur(t: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(t, (11, 11), _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    return ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / ((mu_a**2 + mu_b**2 + _SSIM_C1)
-                                                                      * (var_a + var_b + _SSIM_C2))
-
-
-def _half(a: np.ndarray) -> np.ndarray:
-    """piq.gmsd's downsampling: a zero row and column below/right when either side is odd, then 2x2 means."""
-    pad = max(a.shape[0] % 2, a.shape[1] % 2)
-    a = np.pad(a, ((0, pad), (0, pad)))
-    h, w = a.shape[0] // 2, a.shape[1] // 2
-    return a[: 2 * h, : 2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
-
-
-def _gradient(a: np.ndarray) -> np.ndarray:
-    gx = cv2.filter2D(a, cv2.CV_64F, _PREWITT, borderType=cv2.BORDER_CONSTANT)
-    gy = cv2.filter2D(a, cv2.CV_64F, _PREWITT.T.copy(), borderType=cv2.BORDER_CONSTANT)
-    return np.sqrt(gx * gx + gy * gy)
-
-
-def gms_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """piq's gradient magnitude similarity of luminances ``a``, ``b`` at half resolution (``piq.gmsd`` = its
-    standard deviation)."""
-    ga, gb = _gradient(_half(a)), _gradient(_half(b))
-    return (2 * ga * gb + _GMS_T) / (ga * ga + gb * gb + _GMS_T)
-
-
-def local_gmsd_map(a: np.ndarray, b: np.ndarray, window: int) -> np.ndarray:
-    """``(H, W)`` local GMSD (lower is better): the standard deviation of :func:`gms_map` over a ``window`` x
-    ``window`` pixel box around each pixel (``window // 2`` at GMS's half resolution, reflected borders)."""
-    gms = gms_map(a, b)
-    k = (max(1, window // 2),) * 2
-    mean = cv2.blur(gms, k, borderType=cv2.BORDER_REFLECT)
-    sq = cv2.blur(gms * gms, k, borderType=cv2.BORDER_REFLECT)
-    std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
-    return np.repeat(np.repeat(std, 2, axis=0), 2, axis=1)[: a.shape[0], : a.shape[1]]
-
-
-def cell_means(a: np.ndarray, stride: int) -> np.ndarray:
-    """Means of ``stride`` x ``stride`` cells, ``(ceil(H / stride), ceil(W / stride))``; a partial last cell is the
-    mean of the pixels it has."""
-    rows, cols = np.arange(0, a.shape[0], stride), np.arange(0, a.shape[1], stride)
-    sums = np.add.reduceat(np.add.reduceat(a, rows, axis=0), cols, axis=1)
-    counts = np.outer(np.diff(np.append(rows, a.shape[0])), np.diff(np.append(cols, a.shape[1])))
-    return sums / counts
-
-
-def cells_shape(height: int, width: int, stride: int) -> tuple[int, int]:
-    """``(Hc, Wc)`` of the cell grid of a ``height`` x ``width`` image: what :func:`cell_means` returns."""
-    return math.ceil(height / stride), math.ceil(width / stride)
-
-
-#: oriented (higher-is-better) local form of each annotator that has one: (distorted luma, reference luma,
-#: window) -> (H, W) per-pixel map
-MEASURES: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
-    "ssim": lambda a, b, window: ssim_map(a, b),
-    "gmsd": lambda a, b, window: -local_gmsd_map(a, b, window),
-}
-
-
-def measure_cells(distorted: np.ndarray, reference: np.ndarray, annotators, stride: int, window: int
-                  ) -> dict[str, np.ndarray]:
-    """Oriented raw cell maps ``(Hc, Wc)`` of each annotator for two ``(H, W, 3)`` uint8 RGB arrays."""
-    if distorted.shape != reference.shape:
-        raise ValueError(f"distorted image {distorted.shape} and reference {reference.shape} differ in size")
-    a, b = luma(distorted), luma(reference)
-    return {n: cell_means(MEASURES[n](a, b, window), stride) for n in annotators}
-
-
-# --- calibration ------------------------------------------------------------------------------------------------
-def type_id_of(dist_type: str) -> int:
-    """The calibration's type id of a manifest ``dist_type``, as the build assigns it: a KADID type's id (also when
-    applied to a region), :data:`~mobileiqa.data.build.PHONE_TYPE_ID` for phone families and mixtures."""
-    return DISTORTIONS[dist_type].id if dist_type in DISTORTIONS else PHONE_TYPE_ID
-
-
-def calibrated_target(cells: dict[str, np.ndarray], calibration: cal.Calibration, type_id: int) -> np.ndarray:
-    """The target map in [0, 1] (float64): each annotator's cells through its calibration map and the correction
-    of ``type_id``, clipped to [1, 5] (:meth:`Calibration.annotator_scores`, the scalar labels' path), normalised
-    like the manifest's ``mos``, then averaged over the annotators."""
-    names = list(cells)
-    shape = cells[names[0]].shape
-    subset = cal.Calibration({n: calibration.maps[n] for n in names}, calibration.types)
-    raw = pd.DataFrame({n: cells[n].ravel() for n in names})
-    scores = subset.annotator_scores(raw, np.full(len(raw), type_id))
-    scale = MosScale(cal.MOS_LOW, cal.MOS_HIGH)
-    return scale.normalise(scores.mean(axis=1).to_numpy()).reshape(shape)
 
 
 # --- crop targets -----------------------------------------------------------------------------------------------
@@ -203,133 +79,6 @@ def window_target(cells: np.ndarray, image_hw: tuple[int, int], box: tuple[int, 
     if vflip:
         out = out[::-1]
     return np.ascontiguousarray(out, dtype=np.float32)
-
-
-# --- files ------------------------------------------------------------------------------------------------------
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An ``np.load``-able .npz (deflated) whose bytes depend on ``arrays`` only; written atomically."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
-
-
-def _stored_key(path: Path) -> str | None:
-    """The ``__key__`` of an npz written by :func:`_write_npz`, ``None`` when absent or unreadable."""
-    try:
-        with np.load(path) as npz:
-            return str(npz[KEY]) if KEY in npz.files else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return None
-
-
-@functools.cache
-def _code_digest() -> str:
-    """Digest of the code that shapes a stored map (this module and the calibration), so a change rebuilds."""
-    return hashlib.sha256(Path(__file__).read_bytes() + Path(cal.__file__).read_bytes()).hexdigest()[:16]
-
-
-def _photo_job(args) -> dict:
-    """Compute and write one photo's maps (or keep them when its file already has ``key``)."""
-    dataset_dir, photo_id, rows, cfg, calibration, key = args
-    path = dataset_dir / FOLDER / f"{photo_id}.npz"
-    if _stored_key(path) == key:
-        return {"photo": photo_id, "images": len(rows), "bytes": path.stat().st_size, "written": False}
-    calib = cal.Calibration.from_dict(calibration)
-    reference = load_rgb_array(dataset_dir / "refs" / f"{photo_id}.png")
-    maps = {KEY: np.array(key)}
-    for image_id, rel, type_id in rows:
-        distorted = load_rgb_array(dataset_dir / rel)
-        if distorted.shape != reference.shape:
-            raise ValueError(f"{dataset_dir / rel}: {distorted.shape[1]}x{distorted.shape[0]} differs from its "
-                             f"reference refs/{photo_id}.png ({reference.shape[1]}x{reference.shape[0]})")
-        cells = measure_cells(distorted, reference, cfg.annotators, cfg.stride, cfg.window)
-        maps[image_id] = calibrated_target(cells, calib, type_id).astype(np.float16)
-    _write_npz(path, maps)
-    return {"photo": photo_id, "images": len(rows), "bytes": path.stat().st_size, "written": True}
-
-
-def build_local_targets(dataset_dir: str | os.PathLike, cfg: LocalTargetsConfig | None = None,
-                        progress: bool = True) -> dict:
-    """Write (or resume) the local targets of the default dataset in ``dataset_dir`` (``cfg``: the default
-    ``data.local_targets``); ``manifest.csv`` is left as it is. Photos whose file already holds maps of the same
-    code, settings, calibration and rows are kept. Returns a report (images, photos, written, bytes, seconds), or
-    ``{"skipped": why}`` for a dataset without references or calibration (a real dataset)."""
-    cfg = cfg or LocalTargetsConfig()
-    t0 = time.perf_counter()
-    dataset_dir = Path(dataset_dir)
-    manifest_path, calib_path = dataset_dir / "manifest.csv", dataset_dir / "calibration.json"
-    if not (dataset_dir / "refs").is_dir() or not calib_path.is_file():
-        return {"skipped": f"{dataset_dir} has no refs/ or calibration.json: local targets need the default "
-                           "dataset's references and calibration"}
-    unknown = [n for n in cfg.annotators if n not in MEASURES]
-    if unknown:
-        raise ValueError(f"data.local_targets.annotators: {unknown} have no local form; choose from {list(MEASURES)}")
-    calibration = json.loads(calib_path.read_text())
-    missing = [n for n in cfg.annotators if n not in calibration["maps"]]
-    if missing:
-        raise ValueError(f"{calib_path}: no calibration map for {missing} (data.local_targets.annotators must be "
-                         "among data.build.annotators)")
-    frame = read_manifest(manifest_path)
-    shaping = {"version": LOCAL_TARGETS_VERSION, "code": _code_digest(), "stride": cfg.stride, "window": cfg.window,
-               "annotators": list(cfg.annotators), "calibration": calibration}
-    jobs, photos = [], {}
-    for photo_id, group in frame.groupby("content_id", sort=True):
-        rows = [(i, p, type_id_of(t)) for i, p, t in zip(group["image_id"], group["path"], group["dist_type"],
-                                                         strict=True)]
-        jobs.append((dataset_dir, photo_id, rows, cfg, calibration, json_digest([shaping, rows])))
-        photos[photo_id] = sorted(group["image_id"])
-    folder = dataset_dir / FOLDER
-    index_path = folder / INDEX
-    if index_path.is_file() and json.loads(index_path.read_text()).get("key") != json_digest(shaping):
-        index_path.unlink()  # other settings: a rebuild killed half-way must not leave an index of mixed files
-    results = _run(jobs, cfg.workers, progress)
-    for stale in sorted(set(folder.glob("*.npz")) - {folder / f"{p}.npz" for p in photos}):
-        stale.unlink()  # a photo no longer in the manifest
-    index = {
-        "version": LOCAL_TARGETS_VERSION,
-        "stride": cfg.stride,
-        "window": cfg.window,
-        "annotators": list(cfg.annotators),
-        "scale": "[0, 1] like the manifest's mos, higher is better",
-        "manifest_sha256": file_digest(manifest_path),
-        "calibration_sha256": file_digest(calib_path),
-        "key": json_digest(shaping),
-        "images": len(frame),
-        "splits": {s: int((frame["split"] == s).sum()) for s in ("train", "val", "test")},
-        "bytes": sum(r["bytes"] for r in results),
-        "photos": photos,
-    }
-    text = json.dumps(index, indent=2) + "\n"
-    if not index_path.is_file() or index_path.read_text() != text:
-        write_text(index_path, text)
-    return {"images": len(frame), "photos": len(photos), "written": sum(r["written"] for r in results),
-            "bytes": index["bytes"], "stride": cfg.stride, "annotators": list(cfg.annotators),
-            "index": f"{FOLDER}/{INDEX}", "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def _run(jobs: list, workers: int, progress: bool) -> list[dict]:
-    """Run the photo jobs, in ``workers`` spawned processes when each gets two photos or more (a process's start
-    costs more than a few small photos)."""
-    bar = tqdm(total=len(jobs), desc="local targets", unit="photo", disable=not progress)
-    results: list[dict] = []
-    try:
-        if workers > 1 and len(jobs) >= 2 * workers:
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=cv2.setNumThreads,
-                                     initargs=(1,)) as pool:  # one OpenCV thread per worker
-                for result in pool.map(_photo_job, jobs):
-                    results.append(result)
-                    bar.update()
-        else:
-            for job in jobs:
-                results.append(_photo_job(job))
-                bar.update()
-    finally:
-        bar.close()
-    return results
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -370,6 +119,12 @@ class LocalTargets:
             raise StaleLocalTargetsError(f"{index_path} is stale: it was built for another {why}; {rebuild}")
         photo_of = {i: p for p, ids in index["photos"].items() for i in ids}
         return cls(index_path.parent, int(index["stride"]), tuple(index["annotators"]), photo_of)
+
+    @property
+    def digest(self) -> str:
+        """A digest of ``index.json`` (settings, manifest, calibration, per-photo keys): what a cache of anything
+        derived from these targets is keyed by."""
+        return file_digest(self.folder / INDEX)
 
     def __contains__(self, image_id: object) -> bool:
         return image_id in self.photo_of

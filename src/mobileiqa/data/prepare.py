@@ -18,7 +18,7 @@ from typing import Any
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.data.adapters import ADAPTERS, load_dataset
 from mobileiqa.data.build import build_dataset, dataset_card
-from mobileiqa.data.local_targets import build_local_targets
+from mobileiqa.data.local_targets_build import build_local_targets
 from mobileiqa.data.manifest import write_manifest
 from mobileiqa.data.settings import DEFAULT_SOURCE, DataConfig
 

@@ -14,8 +14,9 @@ A map's quadrant means (:func:`quadrant_means`) split the grid at its middle, li
 middle row (column) straddles the split, and each half takes it with weight 1/2 (area weights, so the four means
 are those of the map as a piecewise-constant image over the photo). The metrics are pure functions:
 :func:`pointing_accuracy` (the share of images whose lowest-quality quadrant is the distorted one, with a 95 %
-Wilson interval; chance is 1/4) and :func:`map_spearman` (per-image Spearman correlation between a predicted and a
-target map). :func:`evaluate_quadrants` runs a map function over the set; :func:`quadrant_figure` draws a few items.
+Wilson interval; chance is 1/4); the per-image Spearman correlation of a predicted and a target map is
+:func:`mobileiqa.eval.metrics.spatial.map_spearman`. :func:`evaluate_quadrants` runs a map function over the set;
+:func:`quadrant_figure` draws a few items.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from mobileiqa.data.distortions import DISTORTIONS
 from mobileiqa.data.images import load_rgb_array
 from mobileiqa.data.mixtures import apply_one
 from mobileiqa.data.phone import FAMILIES
+from mobileiqa.eval.metrics.spatial import as_maps
 from mobileiqa.eval.plots import _figure, _save
 from mobileiqa.eval.settings import LocalisedConfig
 
-__all__ = ["QUADRANTS", "QuadrantImage", "evaluate_quadrants", "map_spearman", "pointing_accuracy",
+__all__ = ["QUADRANTS", "QuadrantImage", "evaluate_quadrants", "pointing_accuracy",
            "quadrant_bounds", "quadrant_figure", "quadrant_maps", "quadrant_means", "quadrant_set",
            "score_quadrant_maps", "wilson_interval", "worst_quadrant"]
 
@@ -160,20 +162,11 @@ def _half_weights(n: int) -> np.ndarray:
     return np.stack([first, 1.0 - first])
 
 
-def _as_maps(grid, name: str = "grid") -> np.ndarray:
-    g = np.asarray(grid, dtype=np.float64)
-    if g.ndim < 2 or g.shape[-1] < 2 or g.shape[-2] < 2:
-        raise ValueError(f"{name} must be a 2-D map (or a stack of them) at least 2 x 2, got shape {g.shape}")
-    if not np.isfinite(g).all():
-        raise ValueError(f"{name} has non-finite values")
-    return g
-
-
 def quadrant_means(grid) -> np.ndarray:
     """Mean of each quadrant (order of :data:`QUADRANTS`) of a ``(G, G)`` map → ``(4,)``; a stack ``(N, G, G)``
     gives ``(N, 4)``. Non-square maps work alike. An odd side's middle row (column) counts half in each of the two
     halves it straddles (area weights)."""
-    g = _as_maps(grid)
+    g = as_maps(grid)
     rows, cols = _half_weights(g.shape[-2]), _half_weights(g.shape[-1])
     sums = np.einsum("ar,...rc,bc->...ab", rows, g, cols)
     area = rows.sum(axis=1)[:, None] * cols.sum(axis=1)[None, :]
@@ -228,38 +221,6 @@ def pointing_accuracy(grids, quadrants: Sequence[int], types: Sequence[str] | No
     return out
 
 
-def _spearman_rows(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Spearman correlation of each row of ``pred`` with the same row of ``target`` (ties get average ranks)."""
-    rp = stats.rankdata(pred, axis=1)
-    rt = stats.rankdata(target, axis=1)
-    rp -= rp.mean(axis=1, keepdims=True)
-    rt -= rt.mean(axis=1, keepdims=True)
-    return np.einsum("ij,ij->i", rp, rt) / np.sqrt(np.einsum("ij,ij->i", rp, rp) * np.einsum("ij,ij->i", rt, rt))
-
-
-def map_spearman(pred_grids, target_grids) -> dict:
-    """Per-image Spearman correlation between each predicted map and the target map of the same image (equal
-    shapes): ``{"mean", "median", "count", "skipped"}``. An image whose prediction or target is constant has no
-    correlation: it is skipped and counted in ``skipped``; ``mean`` and ``median`` are None when all are."""
-    preds = [_as_maps(p, f"pred_grids[{i}]") for i, p in enumerate(pred_grids)]
-    targets = [_as_maps(t, f"target_grids[{i}]") for i, t in enumerate(target_grids)]
-    if len(preds) != len(targets):
-        raise ValueError(f"{len(preds)} predicted maps but {len(targets)} target maps")
-    for i, (p, t) in enumerate(zip(preds, targets, strict=True)):
-        if p.ndim != 2 or p.shape != t.shape:
-            raise ValueError(f"image {i}: predicted map {p.shape} and target map {t.shape} must be equal 2-D shapes")
-    rhos = np.full(len(preds), np.nan)
-    usable = [i for i, (p, t) in enumerate(zip(preds, targets, strict=True)) if np.ptp(p) > 0 and np.ptp(t) > 0]
-    for shape in {preds[i].shape for i in usable}:  # vectorised over the images of each map shape
-        idx = [i for i in usable if preds[i].shape == shape]
-        rhos[idx] = _spearman_rows(np.stack([preds[i].ravel() for i in idx]),
-                                   np.stack([targets[i].ravel() for i in idx]))
-    kept = rhos[np.isfinite(rhos)]
-    return {"mean": float(kept.mean()) if len(kept) else None,
-            "median": float(np.median(kept)) if len(kept) else None,
-            "count": len(kept), "skipped": len(preds) - len(kept)}
-
-
 # ------------------------------------------------------------------------------------------------- evaluation
 def quadrant_maps(items: Sequence[QuadrantImage], map_fn: MapFn) -> list[np.ndarray]:
     """``map_fn(item.image)`` for each item, checked to be a finite 2-D map, as float64."""
@@ -269,7 +230,7 @@ def quadrant_maps(items: Sequence[QuadrantImage], map_fn: MapFn) -> list[np.ndar
         if grid.ndim != 2:
             raise ValueError(f"map_fn returned shape {grid.shape} for item {i} ({item.photo_id}, "
                              f"{item.dist_type}); expected a 2-D (G, G) map")
-        grids.append(_as_maps(grid, f"map of item {i} ({item.photo_id}, {item.dist_type})"))
+        grids.append(as_maps(grid, f"map of item {i} ({item.photo_id}, {item.dist_type})"))
     return grids
 
 
@@ -330,7 +291,7 @@ def quadrant_figure(items: Sequence[QuadrantImage], grids: Sequence[np.ndarray],
 
     shown = None
     for ax, i in zip(axes.flat, picked, strict=False):
-        item, grid = items[i], _as_maps(grids[i], f"grids[{i}]")
+        item, grid = items[i], as_maps(grids[i], f"grids[{i}]")
         h, w = item.image.shape[:2]
         worst = worst_quadrant(grid)
         ax.imshow(item.image, extent=(0, w, h, 0))

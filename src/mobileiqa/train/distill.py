@@ -4,7 +4,9 @@ teacher's score. A :class:`~.adapters.FeatureAdapter` bridges different head sha
 ``model.pt`` holds the student alone. The recipe's ranking and auxiliary terms (:mod:`~.auxiliary`) apply here
 too; with crop training the frozen teacher runs on the same crops, re-normalised to its own statistics when they
 differ from the student's. With ``head_epochs`` > 0 the student's head first learns alone from cached student
-maps and the teacher's cached features (:mod:`~.features_cache`); ``epochs`` then distil end to end.
+maps and the teacher's cached features (:mod:`~.features_cache`); ``epochs`` then distil end to end. Then, with
+``explain.enabled``, the saved student gets its quality-map and spread heads (:mod:`~.explain`), trained on its
+frozen features: ``model.pt`` gains their tensors, the score's stay as distilled.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mobileiqa.atomic import write_json
 from mobileiqa.models import create_model, get_spec
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.models.registry import normalisation_for
 from mobileiqa.train.auxiliary import TrainingNet
+from mobileiqa.train.explain import train_explain_heads
 from mobileiqa.train.feature_adapter import FeatureAdapter
 from mobileiqa.train.features_cache import check_cacheable, teacher_features
-from mobileiqa.train.loop import Logger
+from mobileiqa.train.loop import Logger, PrefixLogger
 from mobileiqa.train.losses import distill_terms
 from mobileiqa.train.optim import freeze_blocks
 from mobileiqa.train.run import (
@@ -117,4 +121,9 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     trainer = run_loop(ctx, trainable, make_step, student, logger, resume, head)
     meta = {"teacher": str(teacher_path), "distill_weights": vars(cfg.weights), "init_from_teacher": len(copied),
             "weights": str(weights), "frozen_tensors": frozen}
-    return close_run(ctx, trainer, student, model_name, meta, prefix="model.")
+    metrics = close_run(ctx, trainer, student, model_name, meta, prefix="model.")
+    if cfg.explain.enabled and ctx.dist.main:  # the heads read the saved student, frozen: its score stays as is
+        metrics["explain"] = train_explain_heads(ctx.out_dir / "model.pt", dataset_dir, tc, cfg.explain, ctx.out_dir,
+                                                 PrefixLogger(logger, "explain_"), resume)
+        write_json(ctx.out_dir / "metrics.json", metrics)
+    return metrics

@@ -92,6 +92,31 @@ class DistillWeights:
 
 
 @dataclass(frozen=True)
+class ExplainTrainConfig:
+    """``distill_student.explain``: the quality-map and opinion-spread heads (:mod:`mobileiqa.models.explain`),
+    trained after distillation on the frozen student's detached features of ``views`` random crop views per
+    training image (the student recipe's crops, flips, resolution, threads and device; :mod:`mobileiqa.train.explain`).
+    The score is unchanged by them."""
+
+    enabled: bool = True
+    views: int = 2  # random crop views (with flips) of each training image, their features computed once
+    epochs: int = 10  # one-cycle epochs over the cached views (the heads alone: seconds each)
+    lr: float = 3e-3  # one-cycle peak lr
+    batch_size: int = 32
+    hidden: int = 64  # ExplainConfig.hidden
+    map_weight: float = 1.0  # quality map: MSE + MSE of the per-image centred maps (the map's within-image contrast)
+    spread_weight: float = 1.0  # spread: MSE against mos_std, divided by its variance over the training split
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("views", "epochs", "batch_size", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
+            raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0")
+
+
+@dataclass(frozen=True)
 class DistillConfig:
     """The ``distill_student`` section: the distillation weights, the student's recipe and its start."""
 
@@ -101,3 +126,4 @@ class DistillConfig:
     # sizes); the score head only when both score on the same scale. From-scratch CPU recipe: the student then
     # continues where the teacher stopped instead of starting from noise (docs/TRAINING.md)
     init_from_teacher: bool = True
+    explain: ExplainTrainConfig = field(default_factory=ExplainTrainConfig)

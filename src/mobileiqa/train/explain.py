@@ -1,0 +1,235 @@
+"""Training the explanation heads (:mod:`mobileiqa.models.explain`) of a finished model: the quality map on the
+dataset's local targets (:mod:`mobileiqa.data.local_targets`, cropped and flipped with each training view) and
+the opinion spread on ``mos_std``.
+
+The model is frozen (eval mode, no gradient) and the heads read its detached features, so every other weight and
+the score stay bit-identical; only ``explain_heads.*`` tensors are added to ``model.pt``. Since the frozen model is
+deterministic, its features are computed once: ``explain.views`` random crop views (the model recipe's crops and
+flips, targets cut and flipped alike) of every training image, cached in ``checkpoints/explain/views.pt``; the heads
+then train ``explain.epochs`` one-cycle epochs over the cache (checkpointed there too: resumable). Validation uses
+whole val images, also computed once: the mean per-image Spearman between predicted and target maps
+(``val_map_srcc``) and the SRCC of the spread against ``mos_std`` (``val_spread_srcc``); the best epoch has the
+highest mean of the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from mobileiqa.data.local_targets import LocalTargets, window_target
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.eval.metrics.spatial import map_spearman
+from mobileiqa.models.checkpoint import atomic_torch_save, load_model, save_model
+from mobileiqa.models.explain import ExplainConfig
+from mobileiqa.models.iqa_net import IQANet
+from mobileiqa.preprocess import normalise
+from mobileiqa.train.batches import split_images, train_sampler
+from mobileiqa.train.data import ManifestImages, SizeBatchSampler
+from mobileiqa.train.loop import Logger, LoopConfig, Trainer, select_device
+from mobileiqa.train.losses import map_loss, spread_loss
+from mobileiqa.train.optim import build_optimizer, build_scheduler, memory_format
+from mobileiqa.train.settings import ExplainTrainConfig, TrainConfig
+
+CHECKPOINTS = "explain"
+
+
+class ExplainImages(Dataset):
+    """``images``' views with their targets: ``(image, map (G, G), has_map, std, index)``; ``has_map`` is 0 (and the
+    map zeros) for rows without a local target, ``std`` NaN without ``mos_std``."""
+
+    def __init__(self, images: ManifestImages, targets: LocalTargets | None, grid: int) -> None:
+        self.images, self.targets, self.grid = images, targets, grid
+        frame = images.frame
+        self.ids = frame["image_id"].astype(str).tolist()
+        std = frame["mos_std"] if "mos_std" in frame else pd.Series(np.nan, index=frame.index)
+        self.std = torch.tensor(pd.to_numeric(std, errors="coerce").to_numpy(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item):
+        arr, v = self.images.view(item)
+        x = torch.from_numpy(normalise(arr, self.images.normalisation))
+        image_id = self.ids[v.index]
+        if self.targets is not None and image_id in self.targets:
+            cells = self.targets.get(image_id)
+            target = torch.from_numpy(window_target(cells, v.image_hw, v.box, v.hflip, v.vflip, self.grid))
+            return x, target, True, self.std[v.index], v.index
+        return x, torch.zeros(self.grid, self.grid), False, self.std[v.index], v.index
+
+
+def collate_explain(batch):
+    x, maps, has, std, idx = zip(*batch, strict=True)
+    return torch.stack(x), torch.stack(maps), torch.tensor(has), torch.stack(std), torch.tensor(idx)
+
+
+def explain_terms(quality_map: Tensor, spread: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
+                  cfg: ExplainTrainConfig, std_variance: float) -> dict[str, Tensor]:
+    """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it)."""
+    terms = {}
+    if cfg.map_weight and bool(has_map.any()):
+        terms["loss_map"] = cfg.map_weight * map_loss(quality_map[has_map], target_map[has_map])
+    known = torch.isfinite(std)
+    if cfg.spread_weight and bool(known.any()):
+        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread[known], std[known], std_variance)
+    terms["loss"] = sum(terms.values()) if terms else quality_map.sum() * 0.0
+    return terms
+
+
+def _frozen_digest(model: IQANet) -> str:
+    """A digest of every tensor of ``model`` but its explanation heads (what the cached features depend on)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        if not name.startswith("explain_heads."):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class _Batches:
+    """Shuffled batches of cached rows (``inputs`` of the heads and their targets), in the order of a
+    :class:`SizeBatchSampler` (seeded per epoch, resumable mid-epoch)."""
+
+    def __init__(self, cache: dict, sampler: SizeBatchSampler) -> None:
+        self.cache, self.sampler = cache, sampler
+
+    def __iter__(self):
+        for items in self.sampler:
+            index = torch.tensor([int(i[0]) for i in items])
+            yield tuple(self.cache[k][index] for k in ("fused", "spread_in", "map", "has_map", "std"))
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+@torch.no_grad()
+def _cache(model: IQANet, data: ExplainImages, sampler, device, layout, desc: str) -> dict:
+    """The heads' inputs (fused grid, spread inputs) and targets of every view ``sampler`` yields, in its order."""
+    model.eval()
+    loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate_explain, generator=torch.Generator())
+    parts = {k: [] for k in ("fused", "spread_in", "map", "has_map", "std", "index")}
+    for x, maps, has, std, idx in tqdm(loader, desc=desc, unit="batch", leave=False):
+        f = model.features(x.to(device).contiguous(memory_format=layout))
+        parts["fused"].append(f.fused.float().cpu())
+        parts["spread_in"].append(model.explain_heads.spread_inputs(f.fused, f.opinions).float().cpu())
+        for k, v in (("map", maps), ("has_map", has), ("std", std), ("index", idx)):
+            parts[k].append(v)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def _train_views(model: IQANet, data: ExplainImages, recipe: TrainConfig, cfg: ExplainTrainConfig, device, layout,
+                 folder: Path, key: dict) -> dict:
+    """``cfg.views`` random crop views (with flips) of every training image, cached in ``folder`` under ``key``
+    (everything they depend on) so a resumed run reads them back."""
+    path = folder / "views.pt"
+    if path.is_file():
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+        if cached.get("key") == key:
+            return cached["views"]
+    views = []
+    for v in range(cfg.views):
+        sampler = train_sampler(data.images, dataclasses.replace(recipe, seed=cfg.seed + v))
+        sampler.set_epoch(0)
+        views.append(_cache(model, data, sampler, device, layout, f"explain: features of view {v + 1}/{cfg.views}"))
+    out = {k: torch.cat([v[k] for v in views]) for k in views[0]}
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"key": key, "views": out}, path)
+    return out
+
+
+@torch.no_grad()
+def _val_metrics(model: IQANet, val: dict, device) -> dict[str, float]:
+    heads = model.explain_heads.eval()
+    metrics = {}
+    if bool(val["has_map"].any()):
+        preds = torch.cat([heads.quality_map(f.to(device)).cpu() for f in val["fused"][val["has_map"]].split(64)])
+        mean = map_spearman(preds.numpy(), val["map"][val["has_map"]].numpy())["mean"]  # None: every map flat
+        metrics["val_map_srcc"] = float("nan") if mean is None else float(mean)
+    known = torch.isfinite(val["std"])
+    if int(known.sum()) > 2:
+        spread = heads.spread_from(val["spread_in"][known].to(device)).cpu().numpy()
+        metrics["val_spread_srcc"] = float(spearmanr(spread, val["std"][known].numpy()).statistic)
+    scores = [v for v in metrics.values() if math.isfinite(v)]
+    metrics["val_explain"] = float(np.mean(scores)) if scores else float("nan")
+    return metrics
+
+
+def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.PathLike, recipe: TrainConfig,
+                        cfg: ExplainTrainConfig, out_dir: str | os.PathLike, logger: Logger | None = None,
+                        resume: bool = False) -> dict:
+    """Attach and train the explanation heads of the model in ``model_path`` (rewritten in place, atomically, with
+    the heads); checkpoints under ``out_dir/checkpoints/explain``. Returns the metrics (best epoch, val map and
+    spread correlations, seconds, which heads had targets)."""
+    t0 = time.perf_counter()
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    model, ckpt = load_model(model_path)
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    device = select_device(recipe.device)
+    dataset = PreparedDataset.load(dataset_dir)
+    frame = read_manifest(dataset.manifest)
+    targets = LocalTargets.load(dataset.root)
+    torch.manual_seed(cfg.seed)  # the heads' initialisation; nothing else draws from it
+    heads = model.attach_explain_heads(ExplainConfig(hidden=cfg.hidden))
+    model.requires_grad_(False).eval()
+    heads.requires_grad_(True)
+    layout = memory_format(recipe)
+    model = model.to(device).to(memory_format=layout)
+
+    images = split_images(dataset, frame, "train", recipe.resolution, recipe.crop, recipe.cache_images,
+                          norm=model.normalisation)
+    train = ExplainImages(images, targets, model.config.grid)
+    val = ExplainImages(split_images(dataset, frame, "val", recipe.resolution, norm=model.normalisation), targets,
+                        model.config.grid)
+    has_std = bool(torch.isfinite(train.std).any())
+    if targets is None and not has_std:
+        raise ValueError(f"{dataset.root}: no local targets and no mos_std column, so the explanation heads have "
+                         "nothing to learn from; set distill_student.explain.enabled: false")
+    std_variance = float(np.nanvar(train.std.numpy())) if has_std else 1.0
+    folder = out_dir / "checkpoints" / CHECKPOINTS
+    key = {"model": _frozen_digest(model), "dataset": dataset.manifest_sha256, "views": cfg.views,
+           "seed": cfg.seed, "crop": recipe.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
+           "targets": None if targets is None else targets.digest}
+    views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
+    val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(), recipe.eval_batch_size or recipe.batch_size,
+                                                     shuffle=False), device, layout, "explain: val features")
+    head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
+                                      lr=cfg.lr, scheduler="onecycle")
+    sampler = SizeBatchSampler([(1, 1)] * len(views["fused"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
+    optimizer = build_optimizer(heads.parameters(), head_recipe, lr=cfg.lr)
+    scheduler = build_scheduler(optimizer, head_recipe, len(sampler))
+
+    def step(batch):
+        fused, spread_in, maps, has, std = (t.to(device) for t in batch)
+        return explain_terms(heads.quality_map(fused), heads.spread_from(spread_in), maps, has, std, cfg,
+                             std_variance)
+
+    loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
+    trainer = Trainer(heads, optimizer, scheduler, _Batches(views, sampler), sampler, step,
+                      lambda: _val_metrics(model, val_inputs, device), loop, folder, logger)
+    if resume:
+        trainer.resume()
+    trainer.fit()
+    heads.load_state_dict(torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"])
+    best = trainer.history[trainer.state.best_epoch]
+    trained = [name for name, ok in (("quality_map", targets is not None), ("spread", has_std)) if ok]
+    metrics = {"best_epoch": trainer.state.best_epoch, "trained": trained, "views": len(views["fused"]),
+               **{k: v for k, v in best.items() if k.startswith("val_")},
+               "seconds": round(time.perf_counter() - t0, 1), "history": trainer.history}
+    meta = {**ckpt.get("meta", {}), "explain_trained": ",".join(trained),
+            **{f"explain_{k}": round(v, 4) for k, v in best.items() if k.startswith("val_")}}
+    save_model(model.cpu().to(memory_format=torch.contiguous_format), ckpt["model"], model_path, meta=meta)
+    return metrics

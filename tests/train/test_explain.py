@@ -1,0 +1,82 @@
+"""Training the explanation heads of a finished student: the score's weights and outputs stay bit-identical, the
+targets follow each view's crop and flips, the heads learn, and a rerun reads the cached views back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from mobileiqa.data.local_targets import LocalTargets
+from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.models.checkpoint import load_model, save_model
+from mobileiqa.train.batches import split_images
+from mobileiqa.train.explain import ExplainImages, train_explain_heads
+from tests.conftest import TINY_STUDENT
+from tests.modelgen import spread_model
+
+
+@pytest.fixture(scope="module")
+def explained(tiny_dataset, tiny_params, tmp_path_factory):
+    """A tiny student, saved, then given heads by train_explain_heads: ``(before, after path, metrics, folder)``."""
+    folder, _, _ = tiny_dataset
+    out = tmp_path_factory.mktemp("explain")
+    model = spread_model(TINY_STUDENT)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    path = save_model(model, TINY_STUDENT, out / "model.pt")
+    recipe = tiny_params.distill_student.train
+    cfg = dataclasses.replace(tiny_params.distill_student.explain, views=1, epochs=4, lr=1e-2)
+    metrics = train_explain_heads(path, folder, recipe, cfg, out)
+    return before, path, metrics, folder, out, recipe, cfg
+
+
+def test_the_score_and_every_model_weight_stay_bit_identical(explained):
+    before, path, *_ = explained
+    model, ckpt = load_model(path)
+    state = model.state_dict()
+    assert all(torch.equal(before[k], state[k]) for k in before)
+    added = set(state) - set(before)
+    assert added and all(k.startswith("explain_heads.") for k in added)
+    assert ckpt["explain"] is not None and ckpt["meta"]["explain_trained"] == "quality_map,spread"
+    x = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    plain = spread_model(TINY_STUDENT)  # the same seeded weights, never given heads
+    assert torch.equal(model(x), plain(x))
+    assert torch.equal(model.explain(x).score, plain(x))
+
+
+def test_the_heads_learn_and_report_their_validation(explained):
+    _, _, metrics, *_ = explained
+    losses = [h["train_loss"] for h in metrics["history"]]
+    assert losses[-1] < losses[0]
+    assert metrics["trained"] == ["quality_map", "spread"]
+    assert {"val_map_srcc", "val_spread_srcc", "val_explain"} <= set(metrics)
+    assert np.isfinite(metrics["val_explain"])
+
+
+def test_a_rerun_reads_the_cached_views_back(explained):
+    _, path, _, folder, out, recipe, cfg = explained
+    views = out / "checkpoints" / "explain" / "views.pt"
+    stamp = views.stat().st_mtime_ns
+    train_explain_heads(path, folder, recipe, dataclasses.replace(cfg, epochs=1), out / "again")
+    assert (out / "again" / "checkpoints" / "explain" / "views.pt").is_file()  # another folder: its own cache
+    train_explain_heads(path, folder, recipe, cfg, out, resume=True)
+    assert views.stat().st_mtime_ns == stamp
+
+
+def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
+    folder, _, _ = tiny_dataset
+    dataset = PreparedDataset.load(folder)
+    policy = tiny_params.distill_student.train.resolution
+    images = split_images(dataset, read_manifest(dataset.manifest), "train", policy, crop=64,
+                          norm=spread_model(TINY_STUDENT).normalisation)
+    data = ExplainImages(images, LocalTargets.load(folder), grid=6)
+    x, target, has, std, _ = data[(0, False, False, 0.3, 0.7)]
+    assert has and x.shape[-2:] == (64, 64) and target.shape == (6, 6) and np.isfinite(float(std))
+    assert float(target.std()) > 0
+    _, hflipped, *_ = data[(0, True, False, 0.3, 0.7)]
+    _, vflipped, *_ = data[(0, False, True, 0.3, 0.7)]
+    _, elsewhere, *_ = data[(0, False, False, 0.9, 0.0)]
+    assert torch.allclose(hflipped, target.flip(1)) and torch.allclose(vflipped, target.flip(0))
+    assert not torch.allclose(elsewhere, target)
