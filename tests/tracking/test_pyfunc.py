@@ -103,3 +103,103 @@ def test_the_onnx_pyfunc_scores_without_torch(saved_pyfunc, sample_jpegs):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"n": 3, "torch": False, "timm": False}
+
+
+# ------------------------------------------------------------------------------------------- explanations
+@pytest.fixture(scope="module")
+def explained_onnx(tmp_path_factory):
+    """model.onnx of the tiny student with explanation heads (``tests.export.heads``)."""
+    from mobileiqa.export.metadata import ExportMetadata
+    from mobileiqa.export.onnx import export_onnx
+    from mobileiqa.preprocess import ResolutionPolicy
+    from tests.export.heads import explained_model
+    from tests.tracking.conftest import TINY_STUDENT
+
+    model = explained_model()
+    meta = ExportMetadata(TINY_STUDENT, "test", model.scale, ResolutionPolicy(long_side=128),
+                          {"export": None, "train": None}, {"manifest_sha256": None, "source": "checkpoint"},
+                          model.config.to_dict())
+    return export_onnx(model, tmp_path_factory.mktemp("explained") / "model.onnx", meta)
+
+
+def _save_with_signature(folder: Path, onnx_file: Path) -> Path:
+    import mlflow.pyfunc
+
+    from mobileiqa.tracking.pyfunc import ImageQualityModel, signature
+
+    mlflow.pyfunc.save_model(str(folder), python_model=ImageQualityModel(), artifacts={"onnx": str(onnx_file)},
+                             model_config={"serve_format": "onnx"}, signature=signature())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def explained_pyfunc(tmp_path_factory, explained_onnx):
+    return _save_with_signature(tmp_path_factory.mktemp("pyfunc-heads") / "model", explained_onnx)
+
+
+def test_explain_returns_spread_and_map_on_request_only(explained_pyfunc, explained_onnx, sample_jpegs):
+    import mlflow.pyfunc
+
+    from mobileiqa.predict import Predictor
+    from mobileiqa.predict.inputs import encode_images
+
+    model = mlflow.pyfunc.load_model(str(explained_pyfunc))
+    items = encode_images(sample_jpegs)
+    direct = Predictor.from_path(explained_onnx).explain(sample_jpegs)
+    plain = model.predict(items)  # by default: the scores, as for a model without heads
+    assert isinstance(plain, np.ndarray) and plain.shape == (3,)
+    np.testing.assert_allclose(plain, direct.score, atol=1e-6)
+    frame = model.predict(items, params={"explain": True})
+    assert list(frame.columns) == ["score", "spread", "quality_map"] and len(frame) == 3
+    np.testing.assert_allclose(frame["score"], direct.score, atol=1e-6)
+    np.testing.assert_allclose(frame["spread"], direct.spread, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(frame["quality_map"].tolist()), direct.quality_map, atol=1e-6)
+    assert isinstance(model.predict(items, params={"explain": False}), np.ndarray)
+
+
+def test_explain_on_a_model_without_heads_is_a_400(tmp_path, tiny_export, sample_jpegs):
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    folder = _save_with_signature(tmp_path / "model", tiny_export / "model.onnx")
+    model = mlflow.pyfunc.load_model(str(folder))
+    with pytest.raises(MlflowException) as info:
+        model.predict([_b64(sample_jpegs[0])], params={"explain": True})
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE" and info.value.get_http_status_code() == 400
+    assert "no explanation heads" in info.value.message and "distill_student.explain.enabled" in info.value.message
+
+
+def test_rest_serving_answers_explain_requests(explained_pyfunc, explained_onnx, sample_jpegs, tmp_path):
+    """``mlflow models serve`` of the saved pyfunc: plain requests get scores, ``params: {explain: true}`` gets
+    score, spread and the quality map per image."""
+    import shutil
+    import urllib.request
+
+    from mobileiqa.predict import Predictor
+    from tests.procs import stop, wait_until
+    from tests.tracking.conftest import _free_port
+    from tests.tracking.helpers import post_invocations
+
+    direct = Predictor.from_path(explained_onnx).explain(sample_jpegs)
+    exe = shutil.which("mlflow", path=str(Path(sys.executable).parent))
+    port, log = _free_port(), tmp_path / "serve.log"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([exe, "models", "serve", "-m", str(explained_pyfunc), "--env-manager", "local",
+                                 "-h", "127.0.0.1", "-p", str(port), "-w", "1"], stdout=fh, stderr=subprocess.STDOUT,
+                                env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(url + "/ping", timeout=2), "mlflow models serve", proc, 120, log)
+        images = [_b64(p) for p in sample_jpegs]
+        status, answer = post_invocations(url, json.dumps({"inputs": images}).encode())
+        assert status == 200, answer
+        np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), direct.score, atol=1e-6)
+        status, answer = post_invocations(url, json.dumps({"inputs": images, "params": {"explain": True}}).encode())
+        assert status == 200, answer
+        rows = answer["predictions"]
+        assert [sorted(r) for r in rows] == [["quality_map", "score", "spread"]] * 3
+        np.testing.assert_allclose([r["spread"] for r in rows], direct.spread, atol=1e-6)
+        np.testing.assert_allclose(np.asarray([r["quality_map"] for r in rows]), direct.quality_map, atol=1e-6)
+    finally:
+        stop(proc)

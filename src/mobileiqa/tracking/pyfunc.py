@@ -18,6 +18,16 @@ Any bad item fails the whole request with ``INVALID_PARAMETER_VALUE`` (HTTP 400)
 item's index and the reason. The output is a 1-d ``float64`` array, one score per item in input order, on the
 model's declared scale (``predictor.scale``, recorded as a version tag).
 
+Explanations on request: the param ``explain=True`` (REST: ``{"inputs": [...], "params": {"explain": true}}``;
+Python: ``model.predict(items, params={"explain": True})``) returns instead a ``DataFrame`` with one row per item
+and the columns ``score``, ``spread`` and ``quality_map`` (``G`` rows of ``G`` values, row 0 = top of the image) —
+REST answers ``{"predictions": [{"score", "spread", "quality_map"}, ...]}``. The map is local quality on the
+normalised MOS scale [0, 1], higher is better; the spread is the predicted standard deviation of the annotators'
+opinion scores (normalised MOS units), i.e. how much raters would disagree — not a confidence interval of the
+model's error. A version whose model has no explanation heads answers ``explain=True`` with
+``INVALID_PARAMETER_VALUE``. MLflow passes params only to a model whose signature declares them:
+:func:`signature` is the one to log the model with.
+
 A registered version is self-contained (:func:`mobileiqa.tracking.mlflow_registry.register_version`): the model's
 ``code/mobileiqa`` holds this module and the modules scoring imports (the Predictor's ONNX/ORT path: no torch, no
 timm; :func:`~mobileiqa.tracking.mlflow_registry.scoring_code` finds them in the source), the pickled model names
@@ -42,12 +52,16 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mobileiqa.data.images import ImageError
 from mobileiqa.predict import Predictor
 
 INPUT_COLUMN = "image"
+EXPLAIN_PARAM = "explain"
+EXPLAIN_COLUMNS = ("score", "spread", "quality_map")
 #: set to 1 in the serving environment to let items be paths of files the server can read
 ALLOW_PATHS_ENV = "MOBILEIQA_SERVE_ALLOW_PATHS"
 
@@ -113,6 +127,13 @@ def as_images(model_input, allow_paths: bool | None = None) -> list[bytes | Path
     return [_item(v, i, allow_paths) for i, v in enumerate(items)]
 
 
+def signature():
+    """The model signature to log this pyfunc with: one unnamed string column in (lists, Series and frames of any
+    column name pass MLflow's schema enforcement), scores out, and the ``explain`` param (default ``False``)."""
+    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("double")]),
+                          params=ParamSchema([ParamSpec(EXPLAIN_PARAM, "boolean", False)]))
+
+
 class ImageQualityModel(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper of one shipped file; ``model_config["serve_format"]`` picks the artifact (onnx|ort|int8)."""
 
@@ -123,8 +144,10 @@ class ImageQualityModel(mlflow.pyfunc.PythonModel):
                              f"(artifacts: {sorted(context.artifacts)})")
         self.predictor = Predictor.from_path(context.artifacts[fmt])
 
-    def predict(self, context, model_input, params=None) -> np.ndarray:
+    def predict(self, context, model_input, params=None) -> np.ndarray | pd.DataFrame:
         images = as_images(model_input)
+        if (params or {}).get(EXPLAIN_PARAM, False):  # a boolean: MLflow checks params against signature()
+            return self._explain(images)
         if not images:
             return np.empty(0, dtype=np.float64)
         scores = np.empty(len(images), dtype=np.float64)
@@ -134,3 +157,18 @@ class ImageQualityModel(mlflow.pyfunc.PythonModel):
             except ImageError as exc:
                 raise _bad(i, exc.reason) from None
         return scores
+
+    def _explain(self, images: list) -> pd.DataFrame:
+        """One row per image: ``score``, ``spread``, ``quality_map`` (list of rows); see the module docstring."""
+        if not self.predictor.explains:
+            raise MlflowException(f"{EXPLAIN_PARAM}=true: this model version has no explanation heads, so it gives "
+                                  "no quality map or spread; register a model trained with "
+                                  "distill_student.explain.enabled", error_code=INVALID_PARAMETER_VALUE)
+        rows = []
+        for i, image in enumerate(images):  # one at a time: a bad item is named by its index
+            try:
+                e = self.predictor.explain([image])
+            except ImageError as exc:
+                raise _bad(i, exc.reason) from None
+            rows.append((float(e.score[0]), float(e.spread[0]), e.quality_map[0].tolist()))
+        return pd.DataFrame(rows, columns=list(EXPLAIN_COLUMNS))
