@@ -48,6 +48,24 @@ class LocalisedConfig:
 
 
 @dataclass(frozen=True)
+class ExplainEvalConfig:
+    """Evaluating a student's explanation heads (skipped for a model without them): the report's targets and how
+    many best- and worst-scored test images are drawn with their maps."""
+
+    map_srcc_target: float = 0.6      # mean per-image Spearman(predicted map, local target) on the split
+    pointing_target: float = 0.8      # share of quadrant-set images whose lowest map quadrant is the distorted one
+    spread_srcc_target: float = 0.5   # SRCC(predicted spread, mos_std) on the split
+    examples: int = 3                 # best and worst test images drawn with their maps (0 = no figure)
+
+    def __post_init__(self) -> None:
+        for name in ("map_srcc_target", "pointing_target", "spread_srcc_target"):
+            if not -1 <= getattr(self, name) <= 1:
+                raise ValueError(f"evaluate.explain.{name} must be in [-1, 1], got {getattr(self, name)}")
+        if self.examples < 0:
+            raise ValueError(f"evaluate.explain.examples must be >= 0, got {self.examples}")
+
+
+@dataclass(frozen=True)
 class GeneralisationConfig:
     """Leave-one-distortion-group-out benchmark (``mobileiqa benchmark generalisation``; not part of dvc repro)."""
 
@@ -96,6 +114,8 @@ class EvaluateConfig:
     seed: int = 0
     batch_size: int = 8
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    localised: LocalisedConfig = field(default_factory=LocalisedConfig)
+    explain: ExplainEvalConfig = field(default_factory=ExplainEvalConfig)
     generalisation: GeneralisationConfig = field(default_factory=GeneralisationConfig)
 
     def __post_init__(self) -> None:

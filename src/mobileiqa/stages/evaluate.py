@@ -4,8 +4,10 @@
     metrics.json      every scorer's metrics (raw + logistic, 95 % intervals, per type/level), paired comparisons,
                       behavioural checks, dataset hash — the DVC metrics file
     predictions.csv   one row per image: id, MOS, distortion, one column per scorer — a DVC plot (scatter)
-    report.md         the accuracy table (model rows and baselines) and SRCC per distortion type
-    plots/*.png       scatter with logistic fit, per-distortion SRCC bars, behaviour curves
+    report.md         the accuracy table (model rows and baselines), SRCC per distortion type and, for a student
+                      with explanation heads, their accuracy (map, spread, pointing on the quadrant set)
+    plots/*.png       scatter with logistic fit, per-distortion SRCC bars, behaviour curves, the quadrant set and
+                      the best/worst images with their maps
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mobileiqa.data.manifest import PreparedDataset
 from mobileiqa.eval import plots
 from mobileiqa.eval.baselines import get_baseline, score_images
 from mobileiqa.eval.behaviour import behaviour_checks
+from mobileiqa.eval.explain import evaluate_explanations, explain_checks, explain_in_chunks, report_section
 from mobileiqa.eval.metrics import LogisticFit
 from mobileiqa.eval.scorecard import (
     Column,
@@ -33,7 +36,7 @@ from mobileiqa.eval.scorecard import (
     score_in_chunks,
 )
 from mobileiqa.eval.targets import EPS, floor_checks
-from mobileiqa.predict import Predictor
+from mobileiqa.predict import Predictor, maps
 from mobileiqa.stages.baselines import evaluated_split, join_baselines
 from mobileiqa.stages.mlflow_run import log_files, log_metrics, stage_logger
 
@@ -71,9 +74,13 @@ def _evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | 
     models = {"student": Predictor.from_path(model_path, reduced_decode=False)}
     if teacher_path is not None:
         models["teacher"] = Predictor.from_path(teacher_path, reduced_decode=False)
-    columns = []
+    columns, explained = [], None
     for name, predictor in models.items():
-        frame[name] = score_in_chunks(predictor, files, cfg.batch_size, f"score {name}")
+        if name == "student" and predictor.explains:  # scores, maps and spreads in one pass
+            explained = explain_in_chunks(predictor.explain, files, cfg.batch_size, f"score + explain {name}")
+            frame[name] = explained.score
+        else:
+            frame[name] = score_in_chunks(predictor, files, cfg.batch_size, f"score {name}")
         columns.append(Column(name, "model", predictor.scale.higher_is_better))
     if baselines_dir is not None:
         kinds = join_baselines(frame, Path(baselines_dir), dataset, cfg.split)
@@ -105,10 +112,23 @@ def _evaluate(params: Params, dataset_dir: str | os.PathLike, model_path: str | 
            "model_path": str(model_path), "model": results["student"], "teacher": results.get("teacher"),
            "baselines": {c.name: results[c.name] for c in baselines}, "comparisons": comparisons,
            "behaviour": behaviour if behaviour is not None else "skipped: the dataset keeps no reference photos"}
+    figures = []
+    if explained is not None:
+        def draw(file, quality_map, score, spread):
+            photo = maps.display_photo(file, student.max_pixels)
+            return maps.figure(photo, quality_map, score, spread, student.scale)
+
+        out["explain"], figures = evaluate_explanations(student.explain, draw, files, frame, explained, dataset.root,
+                                                        cfg.split, cfg.localised, cfg.explain, cfg.batch_size,
+                                                        out_dir / "plots")
+        frame["student_spread"] = explained.spread
+    else:
+        out["explain"] = "skipped: the student has no explanation heads"
     out["verdict"] = verdict(out, params)
     keep = ["image_id", "mos", "dist_type", "dist_level", *[c.name for c in columns]]
+    keep += ["student_spread"] if explained is not None else []
     write_csv(out_dir / "predictions.csv", frame[keep])
-    figures = _plots(frame, results, behaviour, out_dir / "plots")
+    figures = _plots(frame, results, behaviour, out_dir / "plots") + figures
     write_text(out_dir / "report.md", _report(out, results))
     write_json(out_dir / "metrics.json", out)
     return out, results, figures
@@ -149,6 +169,8 @@ def verdict(out: dict, params: Params) -> list[dict]:
                          "check": f"score falls with the {name} level (evaluate.behaviour.falling_target)",
                          "passed": b["falling_fraction"] >= target - EPS,
                          "figure": f"{b['falling_fraction']:.0%} of series vs {target:.0%}"})
+    if isinstance(out.get("explain"), dict):
+        rows += explain_checks(out["explain"], params.evaluate.explain)
     return rows
 
 
@@ -185,4 +207,6 @@ def _report(out: dict, results: dict) -> str:
         r = out["behaviour"]["reencode"]
         parts.append(f"\nJPEG q{r['quality']} re-encode: mean |Δscore| {r['mean_abs_shift']:.4f} "
                      f"(split score std {r['split_score_std']:.4f}).")
+    if isinstance(out.get("explain"), dict):
+        parts += report_section(out["explain"])
     return "\n".join(parts) + "\n"
