@@ -110,6 +110,7 @@ def test_the_heads_latency_cost_is_recorded(explained_export):
     assert cost["ms_with_heads"] > 0 and cost["ms_score_only"] > 0
     assert cost["cost_ms"] == pytest.approx(cost["ms_with_heads"] - cost["ms_score_only"], abs=0.02)
     assert "cost_pct" in cost and cost["machine"] and (cost["width"], cost["height"]) == (160, 128)
+    assert 0 < cost["min_ms_with_heads"] <= cost["ms_with_heads"] and cost["min_ms_score_only"] > 0
     assert not list(explained_export[0].glob("score_only*"))  # the pruned copy is not shipped
 
 

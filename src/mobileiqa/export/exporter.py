@@ -175,7 +175,8 @@ def _heads_cost(onnx_path: Path, stage: Path, cfg) -> dict:
     finally:
         score_only.unlink(missing_ok=True)
     return {"ms_with_heads": cost["ms_full"], "ms_score_only": cost["ms_reduced"], "cost_ms": cost["cost_ms"],
-            "cost_pct": cost["cost_pct"], "width": cost["width"], "height": cost["height"],
+            "cost_pct": cost["cost_pct"], "min_ms_with_heads": cost["min_ms_full"],
+            "min_ms_score_only": cost["min_ms_reduced"], "width": cost["width"], "height": cost["height"],
             "threads": cost["threads"], "repeats": cost["repeats"], "machine": cost["machine"],
             "method": "onnxruntime CPU, fp32 .onnx: the full graph vs the graph pruned to score, medians of "
                       "interleaved runs; cost_pct is of the score-only latency"}

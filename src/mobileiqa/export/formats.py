@@ -13,6 +13,9 @@ int8             model.int8.onnx, model.int8.ort                 static QDQ int8
                                                                  bound (export.int8_max_srcc_drop)
 coreml, tflite   —                                               not available (out of scope; see README)
 ================ =============================================== ==============================================
+
+Every file has the output ``score``; a model with explanation heads also ``quality_map`` and ``spread``, in every
+format, int8 included (:mod:`mobileiqa.export.metadata`, key ``mobileiqa.outputs``).
 """
 
 from __future__ import annotations
