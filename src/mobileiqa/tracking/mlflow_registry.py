@@ -35,7 +35,7 @@ from pathlib import Path
 
 from mobileiqa.atomic import read_stage_json
 from mobileiqa.tracking.mlflow_logger import MlflowLogger, tracking_uri
-from mobileiqa.tracking.pyfunc import ImageQualityModel
+from mobileiqa.tracking.pyfunc import ImageQualityModel, signature
 from mobileiqa.tracking.settings import RegisterConfig, TrackingConfig
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -335,16 +335,12 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
     also with ``run_tags``, e.g. the pipeline execution's), register it, tag it, attach the card (the version's
     description; its summary the registered model's) and point ``challenger`` at it."""
     import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
 
     artifacts = shipped_artifacts(export_dir, evidence.formats)
     if cfg.serve_format not in artifacts:
         raise ValueError(f"register.serve_format={cfg.serve_format!r} but {export_dir} has no "
                          f"{ARTIFACT_FILES[cfg.serve_format]}; pick one of {sorted(artifacts)}")
     artifacts.update({k: str(v) for k, v in (extra_files or {}).items()})
-    # one unnamed string column: lists, Series and frames (any column name) pass MLflow's schema enforcement
-    signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("double")]))
     tags = evidence.to_tags()
     run_cfg = TrackingConfig(enabled=True, experiment=tracking.experiment, uri=tracking.uri, system_metrics=False)
     with tempfile.TemporaryDirectory(prefix="mobileiqa-register-") as tmp, \
@@ -357,7 +353,7 @@ def register_version(cfg: RegisterConfig, tracking: TrackingConfig, export_dir: 
         mlflow.log_metrics({k: v for k, v in (("srcc", evidence.srcc), ("plcc", evidence.plcc)) if math.isfinite(v)})
         # the pickle names mobileiqa.tracking.pyfunc.ImageQualityModel: code/mobileiqa resolves it when loaded
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=ImageQualityModel(), artifacts=artifacts, signature=signature,
+            name="model", python_model=ImageQualityModel(), artifacts=artifacts, signature=signature(),
             model_config={"serve_format": cfg.serve_format}, registered_model_name=cfg.model_name,
             code_paths=[str(copy_scoring_code(Path(tmp) / "code", code))],
             pip_requirements=pip_requirements(code.imports), await_registration_for=60)
