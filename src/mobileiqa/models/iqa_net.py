@@ -112,7 +112,7 @@ class IQANet(nn.Module):
     def attach_explain_heads(self, config: ExplainConfig | None = None) -> ExplainHeads:
         """Add (or replace) the quality-map and spread heads; the rest of the model is untouched. Their
         initialisation draws from torch's global generator: seed it first for a reproducible init."""
-        self.explain_heads = ExplainHeads(self.config.width, config or ExplainConfig())
+        self.explain_heads = ExplainHeads(self.config.width, len(self.lda), config or ExplainConfig())
         return self.explain_heads
 
     @property
@@ -145,8 +145,8 @@ class IQANet(nn.Module):
 
     def explanation(self, f: IQAFeatures) -> Explanation:
         """The explanation heads applied to features ``f`` (which they read, detached, and never change)."""
-        fused, opinions = f.fused.detach(), f.opinions.detach()
-        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(fused),
+        fused, opinions, lda = f.fused.detach(), f.opinions.detach(), f.lda.detach()
+        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(lda, fused),
                            spread=self.explain_heads.spread(fused, opinions))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -109,7 +109,7 @@ class _Batches:
     def __iter__(self):
         for items in self.sampler:
             index = torch.tensor([int(i[0]) for i in items])
-            yield tuple(self.cache[k][index] for k in ("fused", "spread_in", "map", "has_map", "std"))
+            yield tuple(self.cache[k][index] for k in ("map_in", "spread_in", "map", "has_map", "std"))
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -117,14 +117,16 @@ class _Batches:
 
 @torch.no_grad()
 def _cache(model: IQANet, data: ExplainImages, sampler, device, layout, desc: str) -> dict:
-    """The heads' inputs (fused grid, spread inputs) and targets of every view ``sampler`` yields, in its order."""
+    """The heads' inputs (LDA and fused grids, spread inputs) and targets of every view ``sampler`` yields, in its
+    order."""
     model.eval()
     loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate_explain, generator=torch.Generator())
-    parts = {k: [] for k in ("fused", "spread_in", "map", "has_map", "std", "index")}
+    parts = {k: [] for k in ("map_in", "spread_in", "map", "has_map", "std", "index")}
+    heads = model.explain_heads
     for x, maps, has, std, idx in tqdm(loader, desc=desc, unit="batch", leave=False):
         f = model.features(x.to(device).contiguous(memory_format=layout))
-        parts["fused"].append(f.fused.float().cpu())
-        parts["spread_in"].append(model.explain_heads.spread_inputs(f.fused, f.opinions).float().cpu())
+        parts["map_in"].append(heads.map_inputs(f.lda, f.fused).float().cpu())
+        parts["spread_in"].append(heads.spread_inputs(f.fused, f.opinions).float().cpu())
         for k, v in (("map", maps), ("has_map", has), ("std", std), ("index", idx)):
             parts[k].append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
@@ -155,7 +157,7 @@ def _val_metrics(model: IQANet, val: dict, device) -> dict[str, float]:
     heads = model.explain_heads.eval()
     metrics = {}
     if bool(val["has_map"].any()):
-        preds = torch.cat([heads.quality_map(f.to(device)).cpu() for f in val["fused"][val["has_map"]].split(64)])
+        preds = torch.cat([heads.map_from(f.to(device)).cpu() for f in val["map_in"][val["has_map"]].split(64)])
         mean = map_spearman(preds.numpy(), val["map"][val["has_map"]].numpy())["mean"]  # None: every map flat
         metrics["val_map_srcc"] = float("nan") if mean is None else float(mean)
     known = torch.isfinite(val["std"])
@@ -200,7 +202,8 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
                          "nothing to learn from; set distill_student.explain.enabled: false")
     std_variance = float(np.nanvar(train.std.numpy())) if has_std else 1.0
     folder = out_dir / "checkpoints" / CHECKPOINTS
-    key = {"model": _frozen_digest(model), "dataset": dataset.manifest_sha256, "views": cfg.views,
+    key = {"inputs": "lda+fused, fused pooled+opinion std", "model": _frozen_digest(model),
+           "dataset": dataset.manifest_sha256, "views": cfg.views,
            "seed": cfg.seed, "crop": recipe.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
            "targets": None if targets is None else targets.digest}
     views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
@@ -208,13 +211,15 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
                                                      shuffle=False), device, layout, "explain: val features")
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
-    sampler = SizeBatchSampler([(1, 1)] * len(views["fused"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
+    sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
     optimizer = build_optimizer(heads.parameters(), head_recipe, lr=cfg.lr)
     scheduler = build_scheduler(optimizer, head_recipe, len(sampler))
 
+    heads.fit_input_stats(views["map_in"] if targets is not None else None, views["spread_in"] if has_std else None)
+
     def step(batch):
-        fused, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.quality_map(fused), heads.spread_from(spread_in), maps, has, std, cfg,
+        map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
+        return explain_terms(heads.map_from(map_in), heads.spread_from(spread_in), maps, has, std, cfg,
                              std_variance)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
@@ -226,7 +231,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     heads.load_state_dict(torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"])
     best = trainer.history[trainer.state.best_epoch]
     trained = [name for name, ok in (("quality_map", targets is not None), ("spread", has_std)) if ok]
-    metrics = {"best_epoch": trainer.state.best_epoch, "trained": trained, "views": len(views["fused"]),
+    metrics = {"best_epoch": trainer.state.best_epoch, "trained": trained, "views": len(views["map_in"]),
                **{k: v for k, v in best.items() if k.startswith("val_")},
                "seconds": round(time.perf_counter() - t0, 1), "history": trainer.history}
     meta = {**ckpt.get("meta", {}), "explain_trained": ",".join(trained),

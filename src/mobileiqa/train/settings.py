@@ -100,8 +100,8 @@ class ExplainTrainConfig:
 
     enabled: bool = True
     views: int = 2  # random crop views (with flips) of each training image, their features computed once
-    epochs: int = 10  # one-cycle epochs over the cached views (the heads alone: seconds each)
-    lr: float = 3e-3  # one-cycle peak lr
+    epochs: int = 30  # one-cycle epochs over the cached views (the heads alone: seconds each)
+    lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
     map_weight: float = 1.0  # quality map: MSE + MSE of the per-image centred maps (the map's within-image contrast)
