@@ -130,6 +130,9 @@ def test_card_has_every_section():
     for text in ("# Model card: mobileiqa-student v4", "## Data", "a" * 64, "## Metrics", "0.710–0.860", "niqe",
                  "## Compute", "50.0 ms on `cpu-x`", "params_m", "## Intended use", "## Limitations"):
         assert text in card
+    assert "## Explanations" not in card  # a version without explanation heads
+    explained = render_card("mobileiqa-student", ev, {"latency": {"explain_heads": {"cost_pct": 0.4}}})
+    assert "## Explanations" in explained and "not a confidence interval" in explained and "add 0.4 %" in explained
 
 
 def test_pyfunc_inputs(tmp_path: Path):

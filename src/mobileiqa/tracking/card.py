@@ -34,6 +34,15 @@ LIMITATIONS = """\
 - Not a measure of aesthetics or content; not for decisions about people."""
 
 
+EXPLANATIONS = """\
+- Besides the score, this version outputs `quality_map` (a G x G grid of local quality on the normalised MOS scale
+  [0, 1], row 0 = top; where the photo is degraded) and `spread` (named in the ONNX metadata's `mobileiqa.outputs`).
+- `spread` is the predicted disagreement of the (simulated) raters about the photo, in normalised MOS units: it is
+  not a confidence interval of the model's error.
+- The map was trained on full-reference error maps (local SSIM and GMSD, calibrated like the scalar labels) of the
+  synthetic dataset: coarse (one cell per 1/G of each side) and measured against those targets only."""
+
+
 def _f(x, digits: int = 4) -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
 
@@ -86,4 +95,9 @@ def render_card(name: str, ev: Evidence, export: dict | None = None, export_dir:
             if (Path(export_dir) / file).is_file():
                 lines.append(f"| `{file}` ({key}) | {_size(Path(export_dir) / file)} |")
     lines += ["", "## Intended use", "", INTENDED_USE, "", "## Limitations", "", LIMITATIONS, ""]
+    heads = ((export or {}).get("latency") or {}).get("explain_heads")
+    if isinstance(heads, dict):
+        cost = heads.get("cost_pct")
+        lines += ["## Explanations", "", EXPLANATIONS,
+                  f"- The two heads add {_f(cost, 1)} % to the export-time latency (full graph vs score only).", ""]
     return "\n".join(lines)
