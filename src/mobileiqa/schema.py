@@ -17,6 +17,16 @@ class ConfigError(ValueError):
     """A params file or override is wrong; the message names the file and the dotted key."""
 
 
+def known_fields(cls: type, data: dict) -> dict:
+    """``data`` checked to name only fields of the dataclass ``cls`` (a stored config read back): ``KeyError``
+    naming the unknown keys and the valid ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise KeyError(f"unknown {cls.__name__} key(s) {unknown}; valid keys: {sorted(known)}")
+    return dict(data)
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):

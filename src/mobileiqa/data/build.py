@@ -29,10 +29,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,7 +38,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.stats import spearmanr
-from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, write_json, write_text
 from mobileiqa.data import annotators, distortions, images, mixtures, phone
@@ -53,6 +50,7 @@ from mobileiqa.data.manifest import MosScale, write_manifest
 from mobileiqa.data.mixtures import stable_int
 from mobileiqa.data.phone import FAMILIES, contact_sheet
 from mobileiqa.data.phone.base import captioned_tiles
+from mobileiqa.data.photo_pool import map_photos
 from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import split_contents
 
@@ -209,20 +207,8 @@ def _process(args) -> list[dict]:
 
 def score_photos(photos: list[Path], out_dir: Path, spec: BuildConfig, progress: bool = True) -> pd.DataFrame:
     jobs = [(p, out_dir, spec) for p in photos]
-    bar = tqdm(total=len(jobs), desc="distort + annotate", unit="photo", disable=not progress)
-    rows: list[dict] = []
-    try:
-        if spec.workers > 1:
-            with ProcessPoolExecutor(spec.workers, mp_context=mp.get_context("spawn")) as pool:
-                for result in pool.map(_process, jobs):
-                    rows.extend(result)
-                    bar.update()
-        else:
-            for job in jobs:
-                rows.extend(_process(job))
-                bar.update()
-    finally:
-        bar.close()
+    rows = [row for result in map_photos(_process, jobs, spec.workers, "distort + annotate", progress)
+            for row in result]
     return pd.DataFrame(rows)
 
 

@@ -10,18 +10,15 @@ import hashlib
 import io
 import json
 import math
-import multiprocessing as mp
 import os
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from mobileiqa.atomic import atomic_path, file_digest, json_digest, write_text
 from mobileiqa.data import annotators, local_targets
@@ -31,6 +28,7 @@ from mobileiqa.data.distortions import DISTORTIONS
 from mobileiqa.data.images import load_rgb_array
 from mobileiqa.data.local_targets import FOLDER, INDEX, KEY, LOCAL_TARGETS_VERSION
 from mobileiqa.data.manifest import MosScale, read_manifest
+from mobileiqa.data.photo_pool import map_photos
 from mobileiqa.data.settings import LocalTargetsConfig
 
 _GMS_T = 170 / 255.0**2  # piq.gmsd's constant
@@ -238,20 +236,6 @@ def build_local_targets(dataset_dir: str | os.PathLike, cfg: LocalTargetsConfig 
 
 def _run(jobs: list, workers: int, progress: bool) -> list[dict]:
     """Run the photo jobs, in ``workers`` spawned processes when each gets two photos or more (a process's start
-    costs more than a few small photos)."""
-    bar = tqdm(total=len(jobs), desc="local targets", unit="photo", disable=not progress)
-    results: list[dict] = []
-    try:
-        if workers > 1 and len(jobs) >= 2 * workers:
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=cv2.setNumThreads,
-                                     initargs=(1,)) as pool:  # one OpenCV thread per worker
-                for result in pool.map(_photo_job, jobs):
-                    results.append(result)
-                    bar.update()
-        else:
-            for job in jobs:
-                results.append(_photo_job(job))
-                bar.update()
-    finally:
-        bar.close()
-    return results
+    costs more than a few small photos), one OpenCV thread per worker."""
+    return map_photos(_photo_job, jobs, workers, "local targets", progress, min_jobs_per_worker=2,
+                      initializer=cv2.setNumThreads, initargs=(1,))

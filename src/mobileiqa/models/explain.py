@@ -17,11 +17,13 @@ changes no weight and no output of the score.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from mobileiqa.schema import known_fields
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,7 @@ class ExplainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExplainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise KeyError(f"unknown ExplainConfig key(s) {unknown}; valid keys: {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass

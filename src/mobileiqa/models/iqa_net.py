@@ -11,7 +11,7 @@ module: callers normalise with it, and checkpoints and exported files record it)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,7 @@ from mobileiqa.models.lda import LDA
 from mobileiqa.models.mal import MAL
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation
 from mobileiqa.scale import UNBOUNDED, UNIT, QualityScale
+from mobileiqa.schema import known_fields
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,7 @@ class HeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> HeadConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise KeyError(f"unknown HeadConfig key(s) {unknown}; valid keys: {sorted(known)}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
     def distill_compatible(self, other: HeadConfig) -> bool:
         """Same LDA/opinion feature shapes, so features can be matched without adapters."""
