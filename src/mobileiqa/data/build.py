@@ -44,7 +44,7 @@ from mobileiqa.data import annotators, distortions, images, mixtures, phone
 from mobileiqa.data import calibration as cal
 from mobileiqa.data.annotators import score_batch
 from mobileiqa.data.distortions import DISTORTIONS, SUBSTITUTES
-from mobileiqa.data.families import is_mixture, phone_families
+from mobileiqa.data.families import PHONE_TYPE_ID, is_mixture, phone_families
 from mobileiqa.data.images import ImageError, load_image, probe_image
 from mobileiqa.data.manifest import MosScale, write_manifest
 from mobileiqa.data.mixtures import stable_int
@@ -55,7 +55,6 @@ from mobileiqa.data.settings import BuildConfig
 from mobileiqa.data.splits import split_contents
 
 BUILD_VERSION = 1  # bump when distortions, resizing or scoring change what a photo produces
-PHONE_TYPE_ID = 0  # the calibration's type id of every phone family: no KADID human cell, no per-type correction
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 REGION_SUFFIX = "_region"  # image id suffix of a single distortion applied to a region only
 # the keys of the broadened build, each off at 0: in cache keys and the report only when on, so that a KADID-only

@@ -96,3 +96,13 @@ def phone_families(names: tuple[str, ...]) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"data.build.phone_families lists a family twice: {list(names)}")
     return list(names)
+
+
+#: the calibration's type id of every phone family and mixture: no KADID human cell, no per-type correction
+PHONE_TYPE_ID = 0
+
+
+def type_id_of(dist_type: str) -> int:
+    """The calibration's type id of a manifest ``dist_type``, as the build assigns it: a KADID type's id (also when
+    applied to a region), :data:`PHONE_TYPE_ID` for phone families and mixtures."""
+    return DISTORTIONS[dist_type].id if dist_type in DISTORTIONS else PHONE_TYPE_ID

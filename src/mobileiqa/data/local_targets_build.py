@@ -23,8 +23,7 @@ import pandas as pd
 from mobileiqa.atomic import atomic_path, file_digest, json_digest, write_text
 from mobileiqa.data import annotators, local_targets
 from mobileiqa.data import calibration as cal
-from mobileiqa.data.build import PHONE_TYPE_ID
-from mobileiqa.data.distortions import DISTORTIONS
+from mobileiqa.data.families import type_id_of
 from mobileiqa.data.images import load_rgb_array
 from mobileiqa.data.local_targets import FOLDER, INDEX, KEY, LOCAL_TARGETS_VERSION
 from mobileiqa.data.manifest import MosScale, read_manifest
@@ -107,10 +106,6 @@ def measure_cells(distorted: np.ndarray, reference: np.ndarray, annotators, stri
 
 
 # --- calibration ------------------------------------------------------------------------------------------------
-def type_id_of(dist_type: str) -> int:
-    """The calibration's type id of a manifest ``dist_type``, as the build assigns it: a KADID type's id (also when
-    applied to a region), :data:`~mobileiqa.data.build.PHONE_TYPE_ID` for phone families and mixtures."""
-    return DISTORTIONS[dist_type].id if dist_type in DISTORTIONS else PHONE_TYPE_ID
 
 
 def calibrated_target(cells: dict[str, np.ndarray], calibration: cal.Calibration, type_id: int) -> np.ndarray:
