@@ -33,6 +33,7 @@ def main() -> None:
     from mobileiqa.config import load_params
     from mobileiqa.environment import machine_id
     from mobileiqa.eval.explain import explain_in_chunks, explanation_metrics, pointing
+    from mobileiqa.models.explain import ExplainHeads
     from mobileiqa.predict import Predictor
     from mobileiqa.stages.baselines import evaluated_split
     from mobileiqa.train.explain import train_explain_heads
@@ -70,7 +71,10 @@ def main() -> None:
                      work / "quadrants.png")
     eval_s = time.perf_counter() - t1
     m = acc["map"] if isinstance(acc["map"], dict) else {}
-    row = {"student": args.label or str(args.model), "seed": args.seed, "views": cfg.views, "epochs": cfg.epochs,
+    heads = (f"{ExplainHeads.INPUTS}; {cfg.views} view(s) of "
+             f"{f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}; spread rank weight {cfg.spread_rank_weight}")
+    row = {"student": args.label or str(args.model), "seed": args.seed, "heads": heads, "views": cfg.views,
+           "epochs": cfg.epochs,
            "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "best_epoch": trained["best_epoch"],
            "val_map_srcc": trained.get("val_map_srcc"), "val_spread_srcc": trained.get("val_spread_srcc"),
            "map_srcc": m.get("mean"), "map_srcc_median": m.get("median"), "map_per_kind": m.get("per_kind"),
@@ -82,11 +86,16 @@ def main() -> None:
     machine = machine_id()
     out = Path(args.out or ROOT / "benchmarks" / "results" / machine / "explain_heads.json")
     old = json.loads(out.read_text()) if out.exists() else {}
-    rows = [r for r in old.get("rows", [])
-            if (r["student"], r["seed"], r["overrides"], r["dataset"]) != (row["student"], row["seed"],
-                                                                             row["overrides"], row["dataset"])]
-    rows = sorted([*rows, row], key=lambda r: (r["dataset"], r["overrides"], r["student"], r["seed"]))
-    same = [r for r in rows if (r["dataset"], r["overrides"]) == (row["dataset"], row["overrides"])]
+    # rows of the first heads (before "heads" was recorded) read the LDA and fused grids, on 2 views of 128-px crops
+    first = "map: lda+fused; spread: fused pooled+opinion std; 2 view(s) of 128-px crops; MSE spread loss"
+    old_rows = [{"heads": first, **r} for r in old.get("rows", [])]
+
+    def key(r: dict) -> tuple:
+        return r["heads"], r["dataset"], r["overrides"]
+
+    rows = [r for r in old_rows if (*key(r), r["student"], r["seed"]) != (*key(row), row["student"], row["seed"])]
+    rows = sorted([*rows, row], key=lambda r: (*key(r), r["student"], r["seed"]))
+    same = [r for r in rows if key(r) == key(row)]
 
     def spread(key: str) -> str:
         values = [r[key] for r in same if r[key] is not None]
@@ -94,7 +103,8 @@ def main() -> None:
             return "n/a"
         return f"{statistics.mean(values):.3f} (range {min(values):.3f}-{max(values):.3f})"
 
-    notes = (f"{len(same)} run(s) on dataset {row['dataset']} ({row['overrides']}): map Spearman {spread('map_srcc')}"
+    notes = (f"{len(same)} run(s) on dataset {row['dataset']} ({row['overrides']}; heads: {row['heads']}): "
+             f"map Spearman {spread('map_srcc')}"
              f" (target 0.6), spread SRCC {spread('spread_srcc')} (target 0.5), pointing {spread('pointing')} "
              "(target 0.8); heads trained on each student's frozen features, 1 torch thread, other work may "
              "share the CPU.")

@@ -37,8 +37,9 @@ from mobileiqa.eval.metrics import accuracy
 from mobileiqa.models import create_model
 from mobileiqa.models.registry import get_spec
 from mobileiqa.preprocess import ResolutionPolicy, normalise
-from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss, rank_loss
+from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss
 from mobileiqa.train.data import PhotoBatchSampler
+from mobileiqa.train.losses import rank_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = "mobileiqa_teacher_mobilenetv3_small_100_nano"

@@ -61,10 +61,25 @@ def test_spread_inputs_read_the_disagreement_of_the_opinions():
     agree = torch.ones(2, 3, 4, 3, 3)
     differ = agree.clone()
     differ[:, 0] = 3.0
-    assert torch.equal(ExplainHeads.spread_inputs(fused, agree)[:, 4:], torch.zeros(2, 4))
-    assert bool((ExplainHeads.spread_inputs(fused, differ)[:, 4:] > 0.9).all())  # std of (3, 1, 1) = 0.943
-    single = ExplainHeads.spread_inputs(fused, differ[:, :1])
+    assert torch.equal(ExplainHeads.spread_inputs(fused, agree, [])[:, 4:], torch.zeros(2, 4))
+    assert bool((ExplainHeads.spread_inputs(fused, differ, [])[:, 4:] > 0.9).all())  # std of (3, 1, 1) = 0.943
+    single = ExplainHeads.spread_inputs(fused, differ[:, :1], [])
     assert single.shape == (2, 8) and not bool(single[:, 4:].any())
+
+
+def test_the_heads_read_every_backbone_stage_pooled_to_the_grid_and_its_spatial_spread():
+    fused, opinions, lda = torch.zeros(2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3)
+    flat = torch.full((2, 5, 12, 12), 0.5)
+    rough = flat.clone()
+    rough[:, :, :6] = 1.5  # top half brighter: pooled rows differ, spatial std 0.5
+    maps = ExplainHeads(4, [5, 5], grid=3).map_inputs(lda, fused, [flat, rough])
+    assert maps.shape == (2, 4 * 3 + 5 + 5, 3, 3)
+    assert torch.allclose(maps[:, 12:17], torch.full((2, 5, 3, 3), 0.5))
+    assert torch.allclose(maps[:, 17:, 0], torch.full((2, 5, 3), 1.5))
+    assert torch.allclose(maps[:, 17:, 2], torch.full((2, 5, 3), 0.5))
+    spread = ExplainHeads.spread_inputs(fused, opinions, [flat, rough])
+    assert spread.shape == (2, 8 + 10)
+    assert torch.equal(spread[:, 8:13], torch.zeros(2, 5)) and torch.allclose(spread[:, 13:], torch.full((2, 5), 0.5))
 
 
 def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):

@@ -14,6 +14,7 @@ from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.train.batches import split_images
 from mobileiqa.train.explain import ExplainImages, train_explain_heads
+from mobileiqa.train.losses import spread_loss
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
@@ -80,3 +81,11 @@ def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
     _, elsewhere, *_ = data[(0, False, False, 0.9, 0.0)]
     assert torch.allclose(hflipped, target.flip(1)) and torch.allclose(vflipped, target.flip(0))
     assert not torch.allclose(elsewhere, target)
+
+
+def test_the_spread_ranking_term_prefers_the_right_order_at_equal_error():
+    target = torch.tensor([0.10, 0.20, 0.30])
+    ordered = target + 0.06  # every pair in order
+    swapped = target + torch.tensor([0.06, -0.06, -0.06])  # the first two swap; the same squared error
+    assert torch.isclose(spread_loss(ordered, target, 0.01), spread_loss(swapped, target, 0.01))
+    assert spread_loss(swapped, target, 0.01, rank_weight=1.0) > spread_loss(ordered, target, 0.01, rank_weight=1.0)

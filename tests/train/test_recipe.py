@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from mobileiqa.models.checkpoint import load_model
-from mobileiqa.train.auxiliary import AuxHead, BatchLabels, TrainingNet, aux_loss, rank_loss
+from mobileiqa.train.auxiliary import AuxHead, BatchLabels, TrainingNet, aux_loss
 from mobileiqa.train.data import PhotoBatchSampler
+from mobileiqa.train.losses import rank_loss
 from mobileiqa.train.settings import TrainConfig
 from mobileiqa.train.teacher import train_teacher
 

@@ -77,12 +77,15 @@ class ExportableLDA(nn.Module):
 
 
 def exportable(model: IQANet) -> IQANet:
-    """A deep copy of ``model`` in eval mode with every LDA block swapped for :class:`ExportableLDA`."""
+    """A deep copy of ``model`` in eval mode with every LDA block swapped for :class:`ExportableLDA` and the
+    explanation heads' pooling for :func:`adaptive_avg_pool`."""
     out = copy.deepcopy(model).eval()
     for k, block in enumerate(out.lda):
         if not isinstance(block, LDA):
             raise TypeError(f"lda[{k}] is {type(block).__name__}, expected LDA; extend mobileiqa.export.onnx")
         out.lda[k] = ExportableLDA(block)
+    if out.explain_heads is not None:
+        out.explain_heads.pool = adaptive_avg_pool
     return out
 
 

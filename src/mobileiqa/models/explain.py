@@ -1,12 +1,17 @@
 """Explanation heads: a per-region quality map and the predicted spread of the annotators' opinions.
 
-Both read the network's features *after* the score has been computed from them and never feed back: the map
-head sees every LDA grid and the fused MAL grid, ``(B, (S + 1) C, G, G)`` (the LDA grids keep the local detail of
-every backbone stage; the fused grid what the score is made of), the spread head the fused grid pooled and the
-disagreement of the opinion MALs (their standard deviation over opinions, pooled). Each head standardises its input
-with per-channel statistics fixed from the training features (buffers, so they travel with the weights). They
-are trained on detached features after the model itself (:mod:`mobileiqa.train.explain`), so attaching them
-changes no weight and no output of the score.
+Both read the network's features *after* the score has been computed from them and never feed back:
+
+- the map head sees every LDA grid, the fused MAL grid and every backbone stage map average-pooled to the same
+  grid, ``(B, (S + 1) C + sum(stage channels), G, G)`` (the LDA grids keep the local detail of every stage, the
+  fused grid what the score is made of, the pooled stage maps what the LDA blocks compress away);
+- the spread head sees the fused grid pooled, the disagreement of the opinion MALs (their standard deviation over
+  opinions, pooled) and the spatial standard deviation of every backbone stage channel (texture, noise and colour
+  statistics that tell the distortion type apart, which the score-trained head features hardly keep).
+
+Each head standardises its input with per-channel statistics fixed from the training features (buffers, so they
+travel with the weights). They are trained on detached features after the model itself
+(:mod:`mobileiqa.train.explain`), so attaching them changes no weight and no output of the score.
 
 - ``quality_map (B, G, G)``: local quality on the normalised MOS scale [0, 1] (higher is better), row 0 = top of
   the image; trained on full-reference error maps put on the MOS scale (:mod:`mobileiqa.data.local_targets`).
@@ -17,6 +22,7 @@ changes no weight and no output of the score.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -54,62 +60,82 @@ class Explanation:
 
 
 class ExplainHeads(nn.Module):
-    def __init__(self, width: int, stages: int, config: ExplainConfig | None = None) -> None:
+    """The two heads of a network whose LDA and MAL features are ``width`` wide on a ``grid`` x ``grid`` grid, over
+    backbone stages of ``stage_channels`` channels (one LDA grid per stage)."""
+
+    INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # what the heads read
+
+    def __init__(self, width: int, stage_channels: Sequence[int], grid: int,
+                 config: ExplainConfig | None = None) -> None:
         super().__init__()
         self.config = config or ExplainConfig()
-        self.width, self.stages, h = width, stages, self.config.hidden
-        c = width * (stages + 1)
+        self.width, self.stage_channels, self.grid = width, tuple(int(c) for c in stage_channels), int(grid)
+        h = self.config.hidden
+        # how stage maps are pooled to the grid: ``(x, grid) -> (B, C, grid, grid)``; the ONNX export swaps in a
+        # shape-built equivalent (mobileiqa.export.onnx.adaptive_avg_pool), as it does for the LDA blocks
+        self.pool = F.adaptive_avg_pool2d
+        c = width * (len(self.stage_channels) + 1) + sum(self.stage_channels)
+        s = 2 * width + sum(self.stage_channels)
         self.register_buffer("map_mean", torch.zeros(1, c, 1, 1))
         self.register_buffer("map_std", torch.ones(1, c, 1, 1))
-        self.register_buffer("spread_mean", torch.zeros(1, 2 * width))
-        self.register_buffer("spread_std", torch.ones(1, 2 * width))
+        self.register_buffer("spread_mean", torch.zeros(1, s))
+        self.register_buffer("spread_std", torch.ones(1, s))
         self.map_in = nn.Conv2d(c, h, kernel_size=1)
         self.map_mix = nn.Conv2d(h, h, kernel_size=3, padding=1)
         self.map_out = nn.Conv2d(h, 1, kernel_size=1)
-        self.spread_fc1 = nn.Linear(2 * width, h)
+        self.spread_fc1 = nn.Linear(s, h)
         self.spread_fc2 = nn.Linear(h, 1)
 
-    @staticmethod
-    def map_inputs(lda: Tensor, fused: Tensor) -> Tensor:
-        """What the map head reads, ``(B, (S + 1) C, G, G)``: every LDA grid ``lda (B, S, C, G, G)`` and the fused
-        grid ``(B, C, G, G)``."""
-        return torch.cat([lda.flatten(1, 2), fused], dim=1)
+    def map_inputs(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
+        """What the map head reads, ``(B, (S + 1) C + sum(stage channels), G, G)``: every LDA grid
+        ``lda (B, S, C, G, G)``, the fused grid ``(B, C, G, G)`` and every backbone stage map of ``maps``
+        average-pooled to the grid."""
+        pooled = (self.pool(m, self.grid) for m in maps)
+        return torch.cat([lda.flatten(1, 2), fused, *pooled], dim=1)
 
     def map_from(self, inputs: Tensor) -> Tensor:
-        """``(B, (S + 1) C, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""
+        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""
         x = F.gelu(self.map_in((inputs - self.map_mean) / self.map_std))
         x = F.gelu(self.map_mix(x)) + x
         return self.map_out(x).squeeze(1).sigmoid()
 
-    def quality_map(self, lda: Tensor, fused: Tensor) -> Tensor:
-        """``lda (B, S, C, G, G)`` and ``fused (B, C, G, G)`` → ``(B, G, G)`` in [0, 1]."""
-        return self.map_from(self.map_inputs(lda, fused))
+    def quality_map(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
+        """``lda (B, S, C, G, G)``, ``fused (B, C, G, G)`` and the backbone's stage ``maps`` → ``(B, G, G)`` in
+        [0, 1]."""
+        return self.map_from(self.map_inputs(lda, fused, maps))
 
     @staticmethod
-    def spread_inputs(fused: Tensor, opinions: Tensor) -> Tensor:
-        """What the spread head reads, ``(B, 2C)``: the fused grid pooled and the opinion MALs' disagreement (their
-        standard deviation over opinions, pooled; zeros with a single opinion)."""
+    def spread_inputs(fused: Tensor, opinions: Tensor, maps: Sequence[Tensor]) -> Tensor:
+        """What the spread head reads, ``(B, 2C + sum(stage channels))``: the fused grid pooled, the opinion MALs'
+        disagreement (their standard deviation over opinions, pooled; zeros with a single opinion) and the spatial
+        standard deviation of every channel of every backbone stage map."""
         pooled = fused.mean(dim=(2, 3))
         if opinions.shape[1] < 2:
-            return torch.cat([pooled, torch.zeros_like(pooled)], dim=1)
-        return torch.cat([pooled, opinions.std(dim=1, unbiased=False).mean(dim=(2, 3))], dim=1)
+            disagreement = torch.zeros_like(pooled)
+        else:
+            disagreement = opinions.std(dim=1, unbiased=False).mean(dim=(2, 3))
+        return torch.cat([pooled, disagreement, *(m.std(dim=(2, 3), unbiased=False) for m in maps)], dim=1)
 
     def spread_from(self, inputs: Tensor) -> Tensor:
-        """``(B, 2C)`` from :meth:`spread_inputs` → ``(B,)`` >= 0."""
+        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)`` >= 0."""
         x = (inputs - self.spread_mean) / self.spread_std
         return F.softplus(self.spread_fc2(F.gelu(self.spread_fc1(x)))).squeeze(1)
 
-    def spread(self, fused: Tensor, opinions: Tensor) -> Tensor:
-        """``fused (B, C, G, G)`` and ``opinions (B, M, C, G, G)`` → ``(B,)`` >= 0."""
-        return self.spread_from(self.spread_inputs(fused, opinions))
+    def spread(self, fused: Tensor, opinions: Tensor, maps: Sequence[Tensor]) -> Tensor:
+        """``fused (B, C, G, G)``, ``opinions (B, M, C, G, G)`` and the backbone's stage ``maps`` → ``(B,)`` >= 0."""
+        return self.spread_from(self.spread_inputs(fused, opinions, maps))
 
     @torch.no_grad()
     def fit_input_stats(self, map_inputs: Tensor | None, spread_inputs: Tensor | None) -> None:
         """Fix the input standardisation from training features: per-channel mean and std over every image (and
-        cell) of ``map_inputs (N, (S + 1) C, G, G)`` and ``spread_inputs (N, 2C)`` (``None`` keeps the identity)."""
+        cell) of ``map_inputs`` (from :meth:`map_inputs`) and ``spread_inputs`` (from :meth:`spread_inputs`);
+        ``None`` keeps the identity. Either may be half precision (a compact feature cache)."""
         if map_inputs is not None:
-            self.map_mean.copy_(map_inputs.mean(dim=(0, 2, 3), keepdim=True))
-            self.map_std.copy_(map_inputs.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
+            x = map_inputs.transpose(0, 1).flatten(1)  # (c, N G G), one channel per row, in float32 row by row
+            mean = torch.stack([row.float().mean() for row in x])
+            std = torch.stack([row.float().std() for row in x])
+            self.map_mean.copy_(mean.view(1, -1, 1, 1))
+            self.map_std.copy_(std.clamp_min(1e-6).view(1, -1, 1, 1))
         if spread_inputs is not None:
-            self.spread_mean.copy_(spread_inputs.mean(dim=0, keepdim=True))
-            self.spread_std.copy_(spread_inputs.std(dim=0, keepdim=True).clamp_min(1e-6))
+            self.spread_mean.copy_(spread_inputs.float().mean(dim=0, keepdim=True))
+            self.spread_std.copy_(spread_inputs.float().std(dim=0, keepdim=True).clamp_min(1e-6))

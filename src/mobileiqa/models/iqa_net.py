@@ -109,19 +109,24 @@ class IQANet(nn.Module):
     def attach_explain_heads(self, config: ExplainConfig | None = None) -> ExplainHeads:
         """Add (or replace) the quality-map and spread heads; the rest of the model is untouched. Their
         initialisation draws from torch's global generator: seed it first for a reproducible init."""
-        self.explain_heads = ExplainHeads(self.config.width, len(self.lda), config or ExplainConfig())
+        self.explain_heads = ExplainHeads(self.config.width, self.backbone.feature_info.channels(), self.config.grid,
+                                          config or ExplainConfig())
         return self.explain_heads
 
     @property
     def scale(self) -> QualityScale:
         return self.config.scale
 
-    def features(self, x: Tensor) -> IQAFeatures:
+    def stage_maps(self, x: Tensor) -> list[Tensor]:
+        """The backbone's stage maps of an image batch ``(B, 3, H, W)`` (checked)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an image batch (B, 3, H, W), got shape {tuple(x.shape)}")
         if min(x.shape[-2:]) < MIN_SIDE:
             raise ValueError(f"input {x.shape[-1]}x{x.shape[-2]} (WxH) is too small: both sides must be >= {MIN_SIDE}")
-        return self.head_features(self.backbone(x))
+        return list(self.backbone(x))
+
+    def features(self, x: Tensor) -> IQAFeatures:
+        return self.head_features(self.stage_maps(x))
 
     def head_features(self, maps: Sequence[Tensor]) -> IQAFeatures:
         """Everything after the backbone, from its stage maps. With a pool-first LDA the maps may already be
@@ -137,14 +142,16 @@ class IQANet(nn.Module):
         if self.explain_heads is None:
             raise ValueError("this model has no explanation heads (attach_explain_heads, then train them with "
                              "mobileiqa.train.explain)")
-        f = self.features(x)
-        return self.explanation(f)
+        maps = self.stage_maps(x)
+        return self.explanation(self.head_features(maps), maps)
 
-    def explanation(self, f: IQAFeatures) -> Explanation:
-        """The explanation heads applied to features ``f`` (which they read, detached, and never change)."""
+    def explanation(self, f: IQAFeatures, maps: Sequence[Tensor]) -> Explanation:
+        """The explanation heads applied to features ``f`` and the backbone's stage ``maps`` they came from (which
+        the heads read, detached, and never change)."""
         fused, opinions, lda = f.fused.detach(), f.opinions.detach(), f.lda.detach()
-        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(lda, fused),
-                           spread=self.explain_heads.spread(fused, opinions))
+        maps = [m.detach() for m in maps]
+        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(lda, fused, maps),
+                           spread=self.explain_heads.spread(fused, opinions, maps))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x).score

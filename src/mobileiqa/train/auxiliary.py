@@ -60,17 +60,6 @@ def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) ->
             + F.cross_entropy(levels, labels.level[idx].to(levels.device)))
 
 
-def rank_loss(score: Tensor, mos: Tensor, group: Tensor, margin: float = 0.02, scale: float = 10.0) -> Tensor:
-    """Mean logistic loss ``softplus(-scale * sign(dy) * ds) / scale`` over pairs of the same ``group`` whose
-    MOS differ by more than ``margin``; 0 (with a graph) when the batch has no such pair."""
-    dy = mos[:, None] - mos[None, :]
-    ds = score[:, None] - score[None, :]
-    pairs = (group[:, None] == group[None, :]).to(score.device) & (dy.abs() > margin)
-    if not bool(pairs.any()):
-        return score.sum() * 0.0
-    return F.softplus(-scale * torch.sign(dy) * ds)[pairs].mean() / scale
-
-
 class TrainingNet(nn.Module):
     """``model`` (an IQANet) plus a training-only distillation ``adapter`` and ``aux`` head; ``forward`` returns
     ``(features, aux logits or None)`` with the adapter applied to the LDA/opinion features (``fused`` and

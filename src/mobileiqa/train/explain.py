@@ -4,9 +4,10 @@ the opinion spread on ``mos_std``.
 
 The model is frozen (eval mode, no gradient) and the heads read its detached features, so every other weight and
 the score stay bit-identical; only ``explain_heads.*`` tensors are added to ``model.pt``. Since the frozen model is
-deterministic, its features are computed once: ``explain.views`` random crop views (the model recipe's crops and
-flips, targets cut and flipped alike) of every training image, cached in ``checkpoints/explain/views.pt``; the heads
-then train ``explain.epochs`` one-cycle epochs over the cache (checkpointed there too: resumable). Validation uses
+deterministic, its features are computed once: ``explain.views`` randomly flipped views of every training image
+(whole images by default, as the heads see them at inference, or ``explain.crop`` windows; targets cut and flipped
+alike), cached in ``checkpoints/explain/views.pt`` (the map head's inputs in half precision); the heads then train
+``explain.epochs`` one-cycle epochs over the cache (checkpointed there too: resumable). Validation uses
 whole val images, also computed once: the mean per-image Spearman between predicted and target maps
 (``val_map_srcc``) and the SRCC of the spread against ``mos_std`` (``val_spread_srcc``); the best epoch has the
 highest mean of the two.
@@ -36,7 +37,7 @@ from mobileiqa.models.checkpoint import atomic_torch_save, load_model, save_mode
 from mobileiqa.models.explain import ExplainConfig
 from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.preprocess import normalise
-from mobileiqa.train.batches import split_images, train_sampler
+from mobileiqa.train.batches import split_images
 from mobileiqa.train.data import ManifestImages, SizeBatchSampler
 from mobileiqa.train.loop import Logger, LoopConfig, Trainer, select_device
 from mobileiqa.train.losses import map_loss, spread_loss
@@ -84,7 +85,8 @@ def explain_terms(quality_map: Tensor, spread: Tensor, target_map: Tensor, has_m
         terms["loss_map"] = cfg.map_weight * map_loss(quality_map[has_map], target_map[has_map])
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
-        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread[known], std[known], std_variance)
+        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread[known], std[known], std_variance,
+                                                               cfg.spread_rank_weight)
     terms["loss"] = sum(terms.values()) if terms else quality_map.sum() * 0.0
     return terms
 
@@ -117,25 +119,26 @@ class _Batches:
 
 @torch.no_grad()
 def _cache(model: IQANet, data: ExplainImages, sampler, device, layout, desc: str) -> dict:
-    """The heads' inputs (LDA and fused grids, spread inputs) and targets of every view ``sampler`` yields, in its
+    """The heads' inputs (the map head's in half precision) and targets of every view ``sampler`` yields, in its
     order."""
     model.eval()
     loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate_explain, generator=torch.Generator())
     parts = {k: [] for k in ("map_in", "spread_in", "map", "has_map", "std", "index")}
     heads = model.explain_heads
-    for x, maps, has, std, idx in tqdm(loader, desc=desc, unit="batch", leave=False):
-        f = model.features(x.to(device).contiguous(memory_format=layout))
-        parts["map_in"].append(heads.map_inputs(f.lda, f.fused).float().cpu())
-        parts["spread_in"].append(heads.spread_inputs(f.fused, f.opinions).float().cpu())
-        for k, v in (("map", maps), ("has_map", has), ("std", std), ("index", idx)):
+    for x, targets, has, std, idx in tqdm(loader, desc=desc, unit="batch", leave=False):
+        stages = model.stage_maps(x.to(device).contiguous(memory_format=layout))
+        f = model.head_features(stages)
+        parts["map_in"].append(heads.map_inputs(f.lda, f.fused, stages).half().cpu())
+        parts["spread_in"].append(heads.spread_inputs(f.fused, f.opinions, stages).float().cpu())
+        for k, v in (("map", targets), ("has_map", has), ("std", std), ("index", idx)):
             parts[k].append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def _train_views(model: IQANet, data: ExplainImages, recipe: TrainConfig, cfg: ExplainTrainConfig, device, layout,
                  folder: Path, key: dict) -> dict:
-    """``cfg.views`` random crop views (with flips) of every training image, cached in ``folder`` under ``key``
-    (everything they depend on) so a resumed run reads them back."""
+    """``cfg.views`` randomly flipped views (whole images or crops) of every training image, cached in ``folder``
+    under ``key`` (everything they depend on) so a resumed run reads them back."""
     path = folder / "views.pt"
     if path.is_file():
         cached = torch.load(path, map_location="cpu", weights_only=True)
@@ -143,7 +146,9 @@ def _train_views(model: IQANet, data: ExplainImages, recipe: TrainConfig, cfg: E
             return cached["views"]
     views = []
     for v in range(cfg.views):
-        sampler = train_sampler(data.images, dataclasses.replace(recipe, seed=cfg.seed + v))
+        # size-grouped batches, one randomly flipped view of each image (its crop window drawn with it)
+        sampler = SizeBatchSampler(data.images.sizes(), recipe.batch_size, shuffle=True, flips=recipe.flips,
+                                   seed=cfg.seed + v)
         sampler.set_epoch(0)
         views.append(_cache(model, data, sampler, device, layout, f"explain: features of view {v + 1}/{cfg.views}"))
     out = {k: torch.cat([v[k] for v in views]) for k in views[0]}
@@ -157,7 +162,8 @@ def _val_metrics(model: IQANet, val: dict, device) -> dict[str, float]:
     heads = model.explain_heads.eval()
     metrics = {}
     if bool(val["has_map"].any()):
-        preds = torch.cat([heads.map_from(f.to(device)).cpu() for f in val["map_in"][val["has_map"]].split(64)])
+        preds = torch.cat([heads.map_from(f.to(device).float()).cpu()
+                           for f in val["map_in"][val["has_map"]].split(64)])
         mean = map_spearman(preds.numpy(), val["map"][val["has_map"]].numpy())["mean"]  # None: every map flat
         metrics["val_map_srcc"] = float("nan") if mean is None else float(mean)
     known = torch.isfinite(val["std"])
@@ -191,7 +197,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     layout = memory_format(recipe)
     model = model.to(device).to(memory_format=layout)
 
-    images = split_images(dataset, frame, "train", recipe.resolution, recipe.crop, recipe.cache_images,
+    images = split_images(dataset, frame, "train", recipe.resolution, cfg.crop, recipe.cache_images,
                           norm=model.normalisation)
     train = ExplainImages(images, targets, model.config.grid)
     val = ExplainImages(split_images(dataset, frame, "val", recipe.resolution, norm=model.normalisation), targets,
@@ -202,9 +208,9 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
                          "nothing to learn from; set distill_student.explain.enabled: false")
     std_variance = float(np.nanvar(train.std.numpy())) if has_std else 1.0
     folder = out_dir / "checkpoints" / CHECKPOINTS
-    key = {"inputs": "lda+fused, fused pooled+opinion std", "model": _frozen_digest(model),
+    key = {"inputs": heads.INPUTS, "model": _frozen_digest(model),
            "dataset": dataset.manifest_sha256, "views": cfg.views,
-           "seed": cfg.seed, "crop": recipe.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
+           "seed": cfg.seed, "crop": cfg.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
            "targets": None if targets is None else targets.digest}
     views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
     val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(), recipe.eval_batch_size or recipe.batch_size,
@@ -219,7 +225,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.map_from(map_in), heads.spread_from(spread_in), maps, has, std, cfg,
+        return explain_terms(heads.map_from(map_in.float()), heads.spread_from(spread_in), maps, has, std, cfg,
                              std_variance)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)

@@ -55,10 +55,29 @@ def map_loss(pred: Tensor, target: Tensor, eps: float = 1e-4) -> Tensor:
     return F.mse_loss(pred, target) + F.mse_loss(pc, tc) / (tc.pow(2).mean() + eps)
 
 
-def spread_loss(pred: Tensor, target: Tensor, variance: float) -> Tensor:
+def rank_loss(score: Tensor, mos: Tensor, group: Tensor, margin: float = 0.02, scale: float = 10.0) -> Tensor:
+    """Mean logistic loss ``softplus(-scale * sign(dy) * ds) / scale`` over pairs of the same ``group`` whose
+    MOS differ by more than ``margin``; 0 (with a graph) when the batch has no such pair."""
+    dy = mos[:, None] - mos[None, :]
+    ds = score[:, None] - score[None, :]
+    pairs = (group[:, None] == group[None, :]).to(score.device) & (dy.abs() > margin)
+    if not bool(pairs.any()):
+        return score.sum() * 0.0
+    return F.softplus(-scale * torch.sign(dy) * ds)[pairs].mean() / scale
+
+
+def spread_loss(pred: Tensor, target: Tensor, variance: float, rank_weight: float = 0.0) -> Tensor:
     """Opinion-spread loss: MSE against the annotators' std, divided by its ``variance`` (over the training
-    split), so the term is about 1 for a constant guess whatever the units."""
-    return F.mse_loss(pred, target) / max(variance, 1e-12)
+    split), so the term is about 1 for a constant guess whatever the units; plus ``rank_weight`` times the pairwise
+    logistic ranking loss (:func:`rank_loss`, every pair of the batch) in units of the std's standard deviation,
+    pairs closer than a tenth of it left out (what SRCC rewards: the order, which MSE alone learns slowly)."""
+    variance = max(variance, 1e-12)
+    loss = F.mse_loss(pred, target) / variance
+    if rank_weight:
+        sd = variance ** 0.5
+        same = torch.zeros(len(pred), dtype=torch.long, device=pred.device)
+        loss = loss + rank_weight * rank_loss(pred / sd, target / sd, same, margin=0.1, scale=1.0)
+    return loss
 
 
 def check_finite(loss: Tensor, step: int, terms: dict[str, Tensor] | None = None) -> None:

@@ -19,7 +19,7 @@ from mobileiqa.environment import git_commit
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.preprocess import IMAGENET, Normalisation
 from mobileiqa.train import distributed
-from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss, rank_loss
+from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss
 from mobileiqa.train.batches import cached_sampler, check_photo_batches, split_images, train_loader
 from mobileiqa.train.data import ManifestImages
 from mobileiqa.train.distributed import Dist
@@ -32,7 +32,7 @@ from mobileiqa.train.features_cache import (
     predict_cached,
 )
 from mobileiqa.train.loop import LoopConfig, Trainer, select_device
-from mobileiqa.train.losses import score_loss
+from mobileiqa.train.losses import rank_loss, score_loss
 from mobileiqa.train.optim import autocast_for, build_optimizer, build_scheduler, memory_format, param_groups
 from mobileiqa.train.scoring import predict, split_metrics
 from mobileiqa.train.settings import TrainConfig

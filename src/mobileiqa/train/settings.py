@@ -94,26 +94,33 @@ class DistillWeights:
 @dataclass(frozen=True)
 class ExplainTrainConfig:
     """``distill_student.explain``: the quality-map and opinion-spread heads (:mod:`mobileiqa.models.explain`),
-    trained after distillation on the frozen student's detached features of ``views`` random crop views per
-    training image (the student recipe's crops, flips, resolution, threads and device; :mod:`mobileiqa.train.explain`).
-    The score is unchanged by them."""
+    trained after distillation on the frozen student's detached features of ``views`` views per training image
+    (whole images, or ``crop`` x ``crop`` windows, with the student recipe's flips, resolution, threads and device;
+    :mod:`mobileiqa.train.explain`). The score is unchanged by them."""
 
     enabled: bool = True
-    views: int = 2  # random crop views (with flips) of each training image, their features computed once
+    views: int = 1  # randomly flipped views of each training image, their features computed once
+    crop: int = 0  # 0 = whole images, as the heads see them at inference (the spread of 128-px crops read 0.10
+    #                SRCC on whole test images, whole-image views 0.34; docs/TRAINING.md); > 0 = random windows
     epochs: int = 30  # one-cycle epochs over the cached views (the heads alone: seconds each)
     lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
     map_weight: float = 1.0  # quality map: MSE + MSE of the per-image centred maps (the map's within-image contrast)
     spread_weight: float = 1.0  # spread: MSE against mos_std, divided by its variance over the training split
+    spread_rank_weight: float = 1.0  # + this x a pairwise ranking loss of the spread (losses.spread_loss)
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("views", "epochs", "batch_size", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
+        if self.crop < 0:
+            raise ValueError(f"distill_student.explain.crop must be 0 (whole images) or > 0, got {self.crop}")
         if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
             raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0")
+        if self.spread_rank_weight < 0:
+            raise ValueError(f"distill_student.explain.spread_rank_weight must be >= 0, got {self.spread_rank_weight}")
 
 
 @dataclass(frozen=True)
