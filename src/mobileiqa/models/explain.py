@@ -9,6 +9,9 @@ Both read the network's features *after* the score has been computed from them a
   opinions, pooled) and the spatial standard deviation of every backbone stage channel (texture, noise and colour
   statistics that tell the distortion type apart, which the score-trained head features hardly keep).
 
+The map head mixes each cell with its 3x3 neighbours and with the image's mean features (a blur costs a textured
+cell, noise a flat one: the local error depends on what the distortion is as much as on the cell).
+
 Each head standardises its input with per-channel statistics fixed from the training features (buffers, so they
 travel with the weights). They are trained on detached features after the model itself
 (:mod:`mobileiqa.train.explain`), so attaching them changes no weight and no output of the score.
@@ -82,6 +85,7 @@ class ExplainHeads(nn.Module):
         self.register_buffer("spread_std", torch.ones(1, s))
         self.map_in = nn.Conv2d(c, h, kernel_size=1)
         self.map_mix = nn.Conv2d(h, h, kernel_size=3, padding=1)
+        self.map_context = nn.Linear(h, h)  # the whole image's mean features, added to every cell
         self.map_out = nn.Conv2d(h, 1, kernel_size=1)
         self.spread_fc1 = nn.Linear(s, h)
         self.spread_fc2 = nn.Linear(h, 1)
@@ -96,7 +100,8 @@ class ExplainHeads(nn.Module):
     def map_from(self, inputs: Tensor) -> Tensor:
         """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""
         x = F.gelu(self.map_in((inputs - self.map_mean) / self.map_std))
-        x = F.gelu(self.map_mix(x)) + x
+        context = self.map_context(x.mean(dim=(2, 3)))[:, :, None, None]  # what the image is: a cell's error
+        x = F.gelu(self.map_mix(x) + context) + x  # depends on the distortion as much as on the cell's content
         return self.map_out(x).squeeze(1).sigmoid()
 
     def quality_map(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
