@@ -98,6 +98,21 @@ def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
     assert torch.equal(old(x), loaded(x))
 
 
+def test_heads_of_an_earlier_input_layout_are_dropped_with_a_warning_and_the_score_kept(tmp_path):
+    model = spread_model(TINY_STUDENT)
+    model.attach_explain_heads(ExplainConfig(hidden=8))
+    path = save_model(model, TINY_STUDENT, tmp_path / "old.pt")
+    ckpt = torch.load(path, weights_only=True)
+    for name in ("map_mean", "map_std"):  # the first heads read fewer channels
+        ckpt["state_dict"][f"explain_heads.{name}"] = ckpt["state_dict"][f"explain_heads.{name}"][:, :4]
+    torch.save(ckpt, path)
+    with pytest.warns(UserWarning, match="earlier layout"):
+        loaded, meta = load_model(path)
+    assert loaded.explain_heads is None and meta["explain"] is None
+    x = _images(2)
+    assert torch.equal(loaded(x), model.eval()(x))
+
+
 def test_explain_config_rejects_bad_values():
     with pytest.raises(ValueError, match="hidden"):
         ExplainConfig(hidden=0)

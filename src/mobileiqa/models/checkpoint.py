@@ -9,6 +9,7 @@ normalisation (checkpoints written before it was recorded load with ImageNet's),
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,6 +24,13 @@ from mobileiqa.scale import QualityScale
 
 FORMAT = "mobileiqa-checkpoint"
 VERSION = 1
+HEADS = "explain_heads."  # state-dict prefix of the explanation heads
+
+
+def _heads_fit(heads, state: dict) -> bool:
+    """Whether the stored explanation-head tensors of ``state`` have exactly the names and shapes of ``heads``."""
+    stored = {k[len(HEADS):]: tuple(v.shape) for k, v in state.items() if k.startswith(HEADS)}
+    return stored == {k: tuple(v.shape) for k, v in heads.state_dict().items()}
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
@@ -66,9 +74,16 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dic
     spec = get_spec(ckpt["model"])
     model = IQANet(create_backbone(spec.backbone), HeadConfig.from_dict(ckpt["head"]),
                    Normalisation.from_dict(ckpt.get("normalisation")))
+    state = ckpt.pop("state_dict")
     if ckpt.get("explain") is not None:
-        model.attach_explain_heads(ExplainConfig.from_dict(ckpt["explain"]))
-    model.load_state_dict(ckpt.pop("state_dict"))
+        heads = model.attach_explain_heads(ExplainConfig.from_dict(ckpt["explain"]))
+        if not _heads_fit(heads, state):
+            warnings.warn(f"{path}: its explanation heads read an earlier layout of inputs; loading the model without "
+                          "them (the score is unaffected). Train them anew: rerun the distill_student stage, or "
+                          "`python benchmarks/explain_heads.py --model` on this file", stacklevel=2)
+            model.explain_heads, ckpt["explain"] = None, None
+            state = {k: v for k, v in state.items() if not k.startswith(HEADS)}
+    model.load_state_dict(state)
     if model.scale != QualityScale.from_dict(ckpt["scale"]):
         raise ValueError(f"{path}: stored scale {ckpt['scale']} disagrees with the head config")
     return model.eval(), ckpt
