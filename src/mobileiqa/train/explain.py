@@ -212,9 +212,16 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
            "dataset": dataset.manifest_sha256, "views": cfg.views,
            "seed": cfg.seed, "crop": cfg.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
            "targets": None if targets is None else targets.digest}
-    views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
-    val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(), recipe.eval_batch_size or recipe.batch_size,
-                                                     shuffle=False), device, layout, "explain: val features")
+    threads = torch.get_num_threads()
+    if recipe.cache_threads:  # caching is inference on whole images: it may use other threads than training
+        torch.set_num_threads(recipe.cache_threads)
+    try:
+        views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
+        val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(),
+                                                         recipe.eval_batch_size or recipe.batch_size, shuffle=False),
+                            device, layout, "explain: val features")
+    finally:
+        torch.set_num_threads(threads)
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
     sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
