@@ -12,8 +12,9 @@ import torch
 from mobileiqa.data.local_targets import LocalTargets
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.models.checkpoint import load_model, save_model
+from mobileiqa.models.explain import ExplainHeads
 from mobileiqa.train.batches import split_images
-from mobileiqa.train.explain import ExplainImages, train_explain_heads
+from mobileiqa.train.explain import ExplainImages, explain_terms, train_explain_heads
 from mobileiqa.train.losses import spread_loss
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
@@ -48,12 +49,24 @@ def test_the_score_and_every_model_weight_stay_bit_identical(explained):
 
 
 def test_the_heads_learn_and_report_their_validation(explained):
-    _, _, metrics, *_ = explained
-    losses = [h["train_loss"] for h in metrics["history"]]
-    assert losses[-1] < losses[0]
+    _, path, metrics, _, out, _, cfg = explained
+    views = torch.load(out / "checkpoints" / "explain" / "views.pt", weights_only=True)["views"]
+    trained = load_model(path)[0].explain_heads
+    torch.manual_seed(cfg.seed)  # the heads as training started: the same seeded init and input statistics
+    start = ExplainHeads(trained.width, trained.stage_channels, trained.grid, trained.config)
+    start.fit_input_stats(views["map_in"], views["spread_in"])
+    variance = float(np.nanvar(views["std"].numpy()))
+
+    def loss(heads) -> float:  # over every cached view at once (a tiny set's epoch means swing with its batches)
+        with torch.no_grad():
+            return float(explain_terms(heads.map_from(views["map_in"].float()), heads.spread_order(views["spread_in"]),
+                                       views["map"], views["has_map"].bool(), views["std"], cfg, variance)["loss"])
+
+    assert loss(trained) < loss(start)
     assert metrics["trained"] == ["quality_map", "spread"]
     assert {"val_map_srcc", "val_spread_srcc", "val_explain"} <= set(metrics)
     assert np.isfinite(metrics["val_explain"])
+    assert metrics["spread_scale"]["gain"] > 0
 
 
 def test_a_rerun_reads_the_cached_views_back(explained):
@@ -83,9 +96,18 @@ def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
     assert not torch.allclose(elsewhere, target)
 
 
-def test_the_spread_ranking_term_prefers_the_right_order_at_equal_error():
+def test_the_spread_loss_ranks_the_order_whatever_its_scale():
     target = torch.tensor([0.10, 0.20, 0.30])
-    ordered = target + 0.06  # every pair in order
-    swapped = target + torch.tensor([0.06, -0.06, -0.06])  # the first two swap; the same squared error
-    assert torch.isclose(spread_loss(ordered, target, 0.01), spread_loss(swapped, target, 0.01))
-    assert spread_loss(swapped, target, 0.01, rank_weight=1.0) > spread_loss(ordered, target, 0.01, rank_weight=1.0)
+    ordered, swapped = torch.tensor([-1.0, 0.0, 1.0]), torch.tensor([0.0, -1.0, 1.0])
+    assert spread_loss(swapped, target, 0.01) > spread_loss(ordered, target, 0.01)
+    assert torch.isclose(spread_loss(ordered + 5.0, target, 0.01), spread_loss(ordered, target, 0.01))
+
+
+def test_the_fitted_spread_scale_keeps_the_order_and_matches_the_targets():
+    heads = ExplainHeads(4, [3], grid=2)
+    order = torch.linspace(-2, 2, 50)
+    target = torch.nn.functional.softplus(0.5 * order - 2.5)
+    heads.fit_spread_scale(order, target)
+    assert abs(float(heads.spread_gain) - 0.5) < 1e-4 and abs(float(heads.spread_bias) + 2.5) < 1e-4
+    heads.fit_spread_scale(order, target.flip(0))  # an order that ranks backwards is not turned round
+    assert float(heads.spread_gain) > 0

@@ -66,7 +66,8 @@ class ExplainHeads(nn.Module):
     """The two heads of a network whose LDA and MAL features are ``width`` wide on a ``grid`` x ``grid`` grid, over
     backbone stages of ``stage_channels`` channels (one LDA grid per stage)."""
 
-    INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # what the heads read
+    INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # (feature caches' key)
+    DESIGN = f"{INPUTS}; map: global context; spread: rank-trained order, fitted scale"  # (benchmark rows' key)
 
     def __init__(self, width: int, stage_channels: Sequence[int], grid: int,
                  config: ExplainConfig | None = None) -> None:
@@ -83,6 +84,9 @@ class ExplainHeads(nn.Module):
         self.register_buffer("map_std", torch.ones(1, c, 1, 1))
         self.register_buffer("spread_mean", torch.zeros(1, s))
         self.register_buffer("spread_std", torch.ones(1, s))
+        # spread = softplus(gain * order + bias): the order is trained by ranking, gain and bias fitted afterwards
+        self.register_buffer("spread_gain", torch.ones(1))
+        self.register_buffer("spread_bias", torch.zeros(1))
         self.map_in = nn.Conv2d(c, h, kernel_size=1)
         self.map_mix = nn.Conv2d(h, h, kernel_size=3, padding=1)
         self.map_context = nn.Linear(h, h)  # the whole image's mean features, added to every cell
@@ -121,10 +125,28 @@ class ExplainHeads(nn.Module):
             disagreement = opinions.std(dim=1, unbiased=False).mean(dim=(2, 3))
         return torch.cat([pooled, disagreement, *(m.std(dim=(2, 3), unbiased=False) for m in maps)], dim=1)
 
-    def spread_from(self, inputs: Tensor) -> Tensor:
-        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)`` >= 0."""
+    def spread_order(self, inputs: Tensor) -> Tensor:
+        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)``: the spread head's unitless order score (higher = more
+        disagreement; what its ranking loss trains)."""
         x = (inputs - self.spread_mean) / self.spread_std
-        return F.softplus(self.spread_fc2(F.gelu(self.spread_fc1(x)))).squeeze(1)
+        return self.spread_fc2(F.gelu(self.spread_fc1(x))).squeeze(1)
+
+    def spread_from(self, inputs: Tensor) -> Tensor:
+        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)`` >= 0: the order score put on the scale of ``mos_std``
+        (a monotone map, so the order is kept)."""
+        return F.softplus(self.spread_gain * self.spread_order(inputs) + self.spread_bias)
+
+    @torch.no_grad()
+    def fit_spread_scale(self, order: Tensor, target: Tensor) -> None:
+        """Fit the gain and bias that put the order scores ``order (N,)`` on the scale of the targets ``target (N,)``
+        (> 0): least squares of ``softplus⁻¹(target)`` on the order, the gain kept positive (the order is kept)."""
+        z, y = order.double(), target.double().clamp_min(1e-6)
+        y = torch.log(torch.expm1(y))  # softplus⁻¹
+        zc = z - z.mean()
+        gain = float((zc * (y - y.mean())).sum() / zc.pow(2).sum().clamp_min(1e-12))
+        gain = max(gain, 1e-6)
+        self.spread_gain.fill_(gain)
+        self.spread_bias.fill_(float(y.mean() - gain * z.mean()))
 
     def spread(self, fused: Tensor, opinions: Tensor, maps: Sequence[Tensor]) -> Tensor:
         """``fused (B, C, G, G)``, ``opinions (B, M, C, G, G)`` and the backbone's stage ``maps`` → ``(B,)`` >= 0."""

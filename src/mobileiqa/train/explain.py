@@ -1,6 +1,6 @@
 """Training the explanation heads (:mod:`mobileiqa.models.explain`) of a finished model: the quality map on the
 dataset's local targets (:mod:`mobileiqa.data.local_targets`, cropped and flipped with each training view) and
-the opinion spread on ``mos_std``.
+the opinion spread on ``mos_std`` (a ranking loss trains its order; its scale is fitted on the training views after).
 
 The model is frozen (eval mode, no gradient) and the heads read its detached features, so every other weight and
 the score stay bit-identical; only ``explain_heads.*`` tensors are added to ``model.pt``. Since the frozen model is
@@ -77,16 +77,16 @@ def collate_explain(batch):
     return torch.stack(x), torch.stack(maps), torch.tensor(has), torch.stack(std), torch.tensor(idx)
 
 
-def explain_terms(quality_map: Tensor, spread: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
+def explain_terms(quality_map: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
                   cfg: ExplainTrainConfig, std_variance: float) -> dict[str, Tensor]:
-    """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it)."""
+    """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it); the
+    spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
         terms["loss_map"] = cfg.map_weight * map_loss(quality_map[has_map], target_map[has_map])
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
-        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread[known], std[known], std_variance,
-                                                               cfg.spread_rank_weight)
+        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
     terms["loss"] = sum(terms.values()) if terms else quality_map.sum() * 0.0
     return terms
 
@@ -232,7 +232,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.map_from(map_in.float()), heads.spread_from(spread_in), maps, has, std, cfg,
+        return explain_terms(heads.map_from(map_in.float()), heads.spread_order(spread_in), maps, has, std, cfg,
                              std_variance)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
@@ -243,9 +243,15 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     trainer.fit()
     heads.load_state_dict(torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"])
     best = trainer.history[trainer.state.best_epoch]
+    if has_std:  # the ranking loss trained the order: put it on mos_std's scale (monotone, the order is kept)
+        known = torch.isfinite(views["std"])
+        with torch.no_grad():
+            order = torch.cat([heads.spread_order(x.to(device)).cpu() for x in views["spread_in"][known].split(256)])
+        heads.fit_spread_scale(order, views["std"][known])
     trained = [name for name, ok in (("quality_map", targets is not None), ("spread", has_std)) if ok]
     metrics = {"best_epoch": trainer.state.best_epoch, "trained": trained, "views": len(views["map_in"]),
                **{k: v for k, v in best.items() if k.startswith("val_")},
+               "spread_scale": {"gain": float(heads.spread_gain), "bias": float(heads.spread_bias)},
                "seconds": round(time.perf_counter() - t0, 1), "history": trainer.history}
     meta = {**ckpt.get("meta", {}), "explain_trained": ",".join(trained),
             **{f"explain_{k}": round(v, 4) for k, v in best.items() if k.startswith("val_")}}

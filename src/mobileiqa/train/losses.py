@@ -66,18 +66,14 @@ def rank_loss(score: Tensor, mos: Tensor, group: Tensor, margin: float = 0.02, s
     return F.softplus(-scale * torch.sign(dy) * ds)[pairs].mean() / scale
 
 
-def spread_loss(pred: Tensor, target: Tensor, variance: float, rank_weight: float = 0.0) -> Tensor:
-    """Opinion-spread loss: MSE against the annotators' std, divided by its ``variance`` (over the training
-    split), so the term is about 1 for a constant guess whatever the units; plus ``rank_weight`` times the pairwise
-    logistic ranking loss (:func:`rank_loss`, every pair of the batch) in units of the std's standard deviation,
-    pairs closer than a tenth of it left out (what SRCC rewards: the order, which MSE alone learns slowly)."""
-    variance = max(variance, 1e-12)
-    loss = F.mse_loss(pred, target) / variance
-    if rank_weight:
-        sd = variance ** 0.5
-        same = torch.zeros(len(pred), dtype=torch.long, device=pred.device)
-        loss = loss + rank_weight * rank_loss(pred / sd, target / sd, same, margin=0.1, scale=1.0)
-    return loss
+def spread_loss(order: Tensor, target: Tensor, variance: float) -> Tensor:
+    """Opinion-spread loss: the pairwise logistic ranking loss (:func:`rank_loss`, every pair of the batch) of the
+    spread head's order score against the annotators' std in units of its standard deviation (``variance`` over the
+    training split), pairs closer than a tenth of it left out. SRCC is about the order, which an MSE learns slowly
+    (0.26 against 0.44 for the same head, docs/TRAINING.md); the scale is fitted after training
+    (:meth:`mobileiqa.models.explain.ExplainHeads.fit_spread_scale`)."""
+    same = torch.zeros(len(order), dtype=torch.long, device=order.device)
+    return rank_loss(order, target / max(variance, 1e-12) ** 0.5, same, margin=0.1, scale=1.0)
 
 
 def check_finite(loss: Tensor, step: int, terms: dict[str, Tensor] | None = None) -> None:

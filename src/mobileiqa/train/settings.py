@@ -107,8 +107,7 @@ class ExplainTrainConfig:
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
     map_weight: float = 1.0  # quality map: MSE + MSE of the per-image centred maps (the map's within-image contrast)
-    spread_weight: float = 1.0  # spread: MSE against mos_std, divided by its variance over the training split
-    spread_rank_weight: float = 1.0  # + this x a pairwise ranking loss of the spread (losses.spread_loss)
+    spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,8 +118,7 @@ class ExplainTrainConfig:
             raise ValueError(f"distill_student.explain.crop must be 0 (whole images) or > 0, got {self.crop}")
         if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
             raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0")
-        if self.spread_rank_weight < 0:
-            raise ValueError(f"distill_student.explain.spread_rank_weight must be >= 0, got {self.spread_rank_weight}")
+
 
 
 @dataclass(frozen=True)
