@@ -8,7 +8,7 @@ import torch
 
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model, save_model
-from mobileiqa.models.explain import ExplainConfig, ExplainHeads
+from mobileiqa.models.explain import ExplainConfig, ExplainHeads, spatial_std
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
@@ -118,3 +118,9 @@ def test_explain_config_rejects_bad_values():
         ExplainConfig(hidden=0)
     with pytest.raises(KeyError, match="width"):
         ExplainConfig.from_dict({"width": 3})
+
+
+def test_spatial_std_is_the_population_std_over_space():
+    x = torch.rand(2, 5, 31, 17, generator=torch.Generator().manual_seed(4)) * 3 + 1
+    assert torch.allclose(spatial_std(x), x.std(dim=(2, 3), unbiased=False), atol=1e-5)
+    assert torch.equal(spatial_std(torch.full((1, 2, 4, 4), 7.0)), torch.zeros(1, 2))
