@@ -39,7 +39,7 @@ from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.preprocess import normalise
 from mobileiqa.train.batches import split_images
 from mobileiqa.train.data import ManifestImages, SizeBatchSampler
-from mobileiqa.train.loop import Logger, LoopConfig, Trainer, select_device
+from mobileiqa.train.loop import Logger, LoopConfig, Trainer, caching_threads, select_device
 from mobileiqa.train.losses import map_loss, spread_loss
 from mobileiqa.train.optim import build_optimizer, build_scheduler, memory_format
 from mobileiqa.train.settings import ExplainTrainConfig, TrainConfig
@@ -212,16 +212,11 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
            "dataset": dataset.manifest_sha256, "views": cfg.views,
            "seed": cfg.seed, "crop": cfg.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
            "targets": None if targets is None else targets.digest}
-    threads = torch.get_num_threads()
-    if recipe.cache_threads:  # caching is inference on whole images: it may use other threads than training
-        torch.set_num_threads(recipe.cache_threads)
-    try:
+    with caching_threads(recipe.cache_threads):
         views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
         val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(),
                                                          recipe.eval_batch_size or recipe.batch_size, shuffle=False),
                             device, layout, "explain: val features")
-    finally:
-        torch.set_num_threads(threads)
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
     sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)

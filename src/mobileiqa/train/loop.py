@@ -90,6 +90,19 @@ class LoopState:
         return asdict(self)
 
 
+@contextlib.contextmanager
+def caching_threads(threads: int):
+    """Run the block with ``threads`` torch CPU threads (0: leave them as they are), then restore them: feature
+    caching is inference on whole images and may use other threads than training (``cache_threads``)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def select_device(preference: str = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; anything else is taken as given (``cpu``, ``cuda:1``...)."""
     if preference != "auto":

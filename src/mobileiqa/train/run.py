@@ -31,7 +31,7 @@ from mobileiqa.train.features_cache import (
     head_parameters,
     predict_cached,
 )
-from mobileiqa.train.loop import LoopConfig, Trainer, select_device
+from mobileiqa.train.loop import LoopConfig, Trainer, caching_threads, select_device
 from mobileiqa.train.losses import rank_loss, score_loss
 from mobileiqa.train.optim import autocast_for, build_optimizer, build_scheduler, memory_format, param_groups
 from mobileiqa.train.scoring import predict, split_metrics
@@ -161,10 +161,7 @@ def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True
     batch = ctx.cfg.eval_batch_size or ctx.cfg.batch_size
     model = to_device(model, ctx)
     out = []
-    threads = torch.get_num_threads()
-    if ctx.cfg.cache_threads:  # caching is inference on whole images: it may use other threads than training
-        torch.set_num_threads(ctx.cfg.cache_threads)
-    try:
+    with caching_threads(ctx.cfg.cache_threads):
         for split, images in (("train", ctx.train_images), ("val", ctx.val_images if val else None)):
             if images is None:
                 out.append(None)
@@ -173,8 +170,6 @@ def cache_features(ctx: RunContext, model: nn.Module, tag: str, val: bool = True
             whole.share_decoded(images)  # decode each image once for both phases
             out.append(cache_split(model, whole, views if split == "train" else 1, folder, f"{tag}-{split}",
                                    {**key, "split": split}, batch, ctx.batch, also))
-    finally:
-        torch.set_num_threads(threads)
     return tuple(out)
 
 
