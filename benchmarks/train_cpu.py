@@ -84,9 +84,11 @@ def recipe_digest(params) -> str:
     """A short hash of everything but the seeds that decides both stages' scores (models, weights, the two recipes;
     not the explanation heads, which read the student's features and never change its score), so rows of one recipe
     add up across sessions and rows of an older default never mix into the current one's mean."""
-    t = dataclasses.replace(params.train_teacher, seed=0, cache_threads=0)  # threads of inference passes: resources
+    # thread counts are resources, like seeds left out: normalised to the values of the rows recorded before they
+    # became defaults of their own (one thread, caching on the training threads)
+    t = dataclasses.replace(params.train_teacher, seed=0, threads=1, cache_threads=0)
     d = params.distill_student
-    d = dataclasses.replace(d, train=dataclasses.replace(d.train, seed=0, cache_threads=0))
+    d = dataclasses.replace(d, train=dataclasses.replace(d.train, seed=0, threads=1, cache_threads=0))
     distill = {k: v for k, v in dataclasses.asdict(d).items() if k != "explain"}  # the heads never move the score
     return json_digest({"models": dataclasses.asdict(params.models), "train_teacher": dataclasses.asdict(t),
                         "distill_student": distill}, length=12)

@@ -36,7 +36,7 @@ class TrainConfig:
     val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
     seed: int = 0
     device: str = "auto"  # auto = cuda -> mps -> cpu
-    threads: int = 1  # torch CPU threads; 0 = torch's default
+    threads: int = 0  # torch CPU threads; 0 = torch's default (one per core); 1 on a box shared with other jobs
     workers: int = 0  # DataLoader worker processes
     checkpoint_every_steps: int = 50  # 0 = only at the end of each epoch
     max_grad_norm: float = 0.0  # 0 = no clipping
@@ -126,9 +126,7 @@ class DistillConfig:
     """The ``distill_student`` section: the distillation weights, the student's recipe and its start."""
 
     weights: DistillWeights = field(default_factory=DistillWeights)
-    # the student's recipe: the teacher's defaults, but its explanation heads' whole-image features are cached on 2
-    # threads (0.13 s an image against 0.22 s on 1, quiet 2-core box; docs/TRAINING.md)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(cache_threads=2))
+    train: TrainConfig = field(default_factory=TrainConfig)  # the student's recipe
     # start the student from the teacher's weights wherever names and shapes match (same backbone and head
     # sizes); the score head only when both score on the same scale. From-scratch CPU recipe: the student then
     # continues where the teacher stopped instead of starting from noise (docs/TRAINING.md)
