@@ -105,8 +105,8 @@ def main() -> None:
     notes = (f"{len(same)} run(s) on dataset {row['dataset']} ({row['overrides']}; heads: {row['heads']}): "
              f"map Spearman {spread('map_srcc')}"
              f" (target 0.6), spread SRCC {spread('spread_srcc')} (target 0.5), pointing {spread('pointing')} "
-             "(target 0.8); heads trained on each student's frozen features, 1 torch thread, other work may "
-             "share the CPU.")
+             "(target 0.8); heads trained on each student's frozen features with the recipe's torch threads "
+             "(distill_student.train.threads, 0 = one per core), other work may share the CPU.")
     write_json(out, {"machine": machine, "command": shlex.join(["python", "benchmarks/explain_heads.py",
                                                                 *sys.argv[1:]]),
                      "date": dt.date.today().isoformat(), "notes": notes, "rows": rows})

@@ -155,7 +155,8 @@ def merge(out: Path, run: dict, default_recipe: str) -> dict:
                  f"{[r['seed'] for r in same]}: student test SRCC mean {statistics.mean(st):.3f} "
                  f"(range {min(st):.3f}-{max(st):.3f}), teacher {statistics.mean(te):.3f} "
                  f"(range {min(te):.3f}-{max(te):.3f}); test split of the default dataset, whole images at the "
-                 "shared resolution policy. Wall times: 1 torch thread (the default), other work may share the box.")
+                 "shared resolution policy. Wall times: the recipe's torch threads (one until 2026-12-06, one per "
+                 "core since), other work may share the box.")
         kinds = [r["student"].get("test_per_kind") for r in same]
         if kinds and None not in kinds:
             notes += (" Student test SRCC by kind, mean over these seeds: " + ", ".join(

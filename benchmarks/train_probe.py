@@ -10,6 +10,7 @@ memory, and prints the validation SRCC (whole images) every ``--eval`` steps; va
     python benchmarks/train_probe.py bb1e2 --lr 0.01 --head-lr 0.003   # backbone lr 1e-2, head 3e-3
     python benchmarks/train_probe.py pre40 --pre 0.4                   # distortion classification only at first
     python benchmarks/train_probe.py --layout-speed                    # s/step contiguous vs channels-last
+    python benchmarks/train_probe.py --thread-speed                    # s/step of the default pair, 1 vs all threads
 
 Needs the prepared dataset (``dvc repro prepare``); decoded images are cached under ``.cache/``.
 One thread, as the recipe. Results go to ``--out`` (default ``.cache/probe/<name>.json``); numbers are printed,
@@ -138,6 +139,29 @@ def layout_speed(repeats: int = 5) -> None:
         print(f"{name:14s} train step {np.median(times[1:]):.3f} s   eval 16 images {ev:.3f} s", flush=True)
 
 
+def thread_speed(repeats: int = 6) -> None:
+    """Seconds per training step (32 crops of 128 px, channels-last, MSE, AdamW) of params.yaml's teacher and
+    student on one thread and on one per core; the median of ``repeats`` steps after two warm-up steps."""
+    from mobileiqa.config import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    for threads in sorted({1, torch.get_num_threads() if torch.get_num_threads() > 1 else os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        for name in (params.models.teacher, params.models.student):
+            torch.manual_seed(0)
+            model = create_model(name).to(memory_format=torch.channels_last)
+            opt = torch.optim.AdamW(model.parameters(), 1e-3)
+            x = torch.randn(32, 3, 128, 128).contiguous(memory_format=torch.channels_last)
+            times = []
+            for _ in range(repeats + 2):
+                t = time.perf_counter()
+                (model.features(x).score - 0.5).pow(2).mean().backward()
+                opt.step()
+                opt.zero_grad()
+                times.append(time.perf_counter() - t)
+            print(f"{name:42s} {threads} thread(s): train step {np.median(times[2:]):.3f} s", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("name", nargs="?", default="probe")
@@ -157,7 +181,11 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--cache", type=Path, help="decoded-image pickle (default .cache/probe_images-<manifest hash>.pkl)")
     p.add_argument("--layout-speed", action="store_true")
+    p.add_argument("--thread-speed", action="store_true")
     a = p.parse_args()
+    if a.thread_speed:  # before one thread is set: torch's default is one per core
+        thread_speed()
+        return
     torch.set_num_threads(1)
     if a.layout_speed:
         layout_speed()

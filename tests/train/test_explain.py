@@ -15,7 +15,7 @@ from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.models.explain import ExplainHeads
 from mobileiqa.train.batches import split_images
 from mobileiqa.train.explain import ExplainImages, explain_terms, train_explain_heads
-from mobileiqa.train.losses import spread_loss
+from mobileiqa.train.losses import map_loss, spread_loss
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
@@ -94,6 +94,21 @@ def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
     _, elsewhere, *_ = data[(0, False, False, 0.9, 0.0)]
     assert torch.allclose(hflipped, target.flip(1)) and torch.allclose(vflipped, target.flip(0))
     assert not torch.allclose(elsewhere, target)
+
+
+def test_the_map_loss_rewards_the_order_inside_each_image_however_flat():
+    torch.manual_seed(0)
+    target = torch.rand(2, 4, 4) * torch.tensor([1.0, 0.05])[:, None, None] + 0.5  # one steep, one nearly flat map
+    level = target.mean(dim=(1, 2), keepdim=True)
+    ordered = level + 0.1 * (target - level) / (target - level).std(dim=(1, 2), keepdim=True)
+    reversed_ = 2 * level - ordered  # the same level and contrast, every cell's order inverted
+    assert float(map_loss(target, target)) < 1e-2
+    # the nearly flat image counts as much as the steep one: reversing only its order costs about as much
+    flat_reversed = torch.stack([ordered[0], reversed_[1]])
+    steep_reversed = torch.stack([reversed_[0], ordered[1]])
+    gap_flat = float(map_loss(flat_reversed, target) - map_loss(ordered, target))
+    gap_steep = float(map_loss(steep_reversed, target) - map_loss(ordered, target))
+    assert gap_flat > 0.5 and gap_steep > 0.5
 
 
 def test_the_spread_loss_ranks_the_order_whatever_its_scale():

@@ -76,7 +76,8 @@ class ExplainHeads(nn.Module):
     backbone stages of ``stage_channels`` channels (one LDA grid per stage)."""
 
     INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # (feature caches' key)
-    DESIGN = f"{INPUTS}; map: global context; spread: rank-trained order, fitted scale"  # (benchmark rows' key)
+    # (benchmark rows' key)
+    DESIGN = f"{INPUTS}; map: global context, Pearson loss; spread: rank-trained order, fitted scale"
 
     def __init__(self, width: int, stage_channels: Sequence[int], grid: int,
                  config: ExplainConfig | None = None) -> None:
@@ -106,7 +107,7 @@ class ExplainHeads(nn.Module):
     def map_inputs(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
         """What the map head reads, ``(B, (S + 1) C + sum(stage channels), G, G)``: every LDA grid
         ``lda (B, S, C, G, G)``, the fused grid ``(B, C, G, G)`` and every backbone stage map of ``maps``
-        average-pooled to the grid."""
+        average-pooled to the grid (maps already pooled to it, :meth:`IQANet.grid_maps`, pass through unchanged)."""
         pooled = (self.pool(m, self.grid) for m in maps)
         return torch.cat([lda.flatten(1, 2), fused, *pooled], dim=1)
 

@@ -143,14 +143,25 @@ class IQANet(nn.Module):
             raise ValueError("this model has no explanation heads (attach_explain_heads, then train them with "
                              "mobileiqa.train.explain)")
         maps = self.stage_maps(x)
-        return self.explanation(self.head_features(maps), maps)
+        grids = self.grid_maps(maps)
+        return self.explanation(self.head_features(grids), grids, maps)
 
-    def explanation(self, f: IQAFeatures, maps: Sequence[Tensor]) -> Explanation:
-        """The explanation heads applied to features ``f`` and the backbone's stage ``maps`` they came from (which
-        the heads read, detached, and never change)."""
+    def grid_maps(self, maps: Sequence[Tensor]) -> list[Tensor]:
+        """With a pool-first LDA and explanation heads: every stage map average-pooled to the grid, once — the LDA
+        blocks pool the grid again (the identity, so the score is unchanged) and the map head reads the same grids,
+        so no full-resolution map is pooled twice (in an exported graph the pooling of the full-resolution maps was
+        most of the heads' cost). Otherwise the maps as they are."""
+        if not self.config.lda_pool_first or self.explain_heads is None:
+            return list(maps)
+        return [self.explain_heads.pool(m, self.config.grid) for m in maps]
+
+    def explanation(self, f: IQAFeatures, grids: Sequence[Tensor], maps: Sequence[Tensor]) -> Explanation:
+        """The explanation heads applied to features ``f``, the stage maps pooled to the grid (``grids``, from
+        :meth:`grid_maps`; full-resolution maps do too) and the backbone's full-resolution stage ``maps``, all
+        read detached: the heads never change them."""
         fused, opinions, lda = f.fused.detach(), f.opinions.detach(), f.lda.detach()
-        maps = [m.detach() for m in maps]
-        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(lda, fused, maps),
+        grids, maps = [g.detach() for g in grids], [m.detach() for m in maps]
+        return Explanation(score=f.score, quality_map=self.explain_heads.quality_map(lda, fused, grids),
                            spread=self.explain_heads.spread(fused, opinions, maps))
 
     def forward(self, x: Tensor) -> Tensor:

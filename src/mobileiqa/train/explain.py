@@ -127,8 +127,9 @@ def _cache(model: IQANet, data: ExplainImages, sampler, device, layout, desc: st
     heads = model.explain_heads
     for x, targets, has, std, idx in tqdm(loader, desc=desc, unit="batch", leave=False):
         stages = model.stage_maps(x.to(device).contiguous(memory_format=layout))
-        f = model.head_features(stages)
-        parts["map_in"].append(heads.map_inputs(f.lda, f.fused, stages).half().cpu())
+        grids = model.grid_maps(stages)
+        f = model.head_features(grids)
+        parts["map_in"].append(heads.map_inputs(f.lda, f.fused, grids).half().cpu())
         parts["spread_in"].append(heads.spread_inputs(f.fused, f.opinions, stages).float().cpu())
         for k, v in (("map", targets), ("has_map", has), ("std", std), ("index", idx)):
             parts[k].append(v)

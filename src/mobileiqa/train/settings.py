@@ -106,7 +106,7 @@ class ExplainTrainConfig:
     lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
-    map_weight: float = 1.0  # quality map: MSE + MSE of the per-image centred maps (the map's within-image contrast)
+    map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
 
