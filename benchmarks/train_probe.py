@@ -145,7 +145,7 @@ def thread_speed(repeats: int = 6) -> None:
     from mobileiqa.config import load_params
 
     params = load_params(ROOT / "params.yaml")
-    for threads in sorted({1, torch.get_num_threads() if torch.get_num_threads() > 1 else os.cpu_count() or 1}):
+    for threads in sorted({1, torch.get_num_threads()}):  # called before any thread count is set: one per core
         torch.set_num_threads(threads)
         for name in (params.models.teacher, params.models.student):
             torch.manual_seed(0)

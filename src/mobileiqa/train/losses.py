@@ -50,8 +50,8 @@ def map_loss(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
     """Quality-map loss of ``(B, G, G)`` maps: MSE (the level) plus ``1 - r``, the mean over images of the Pearson
     correlation ``r`` of predicted and target cells within each image (the contrast inside one image, what its
     Spearman measures, however flat or steep its targets are; a flat target, whose correlation is undefined, adds
-    nothing). Probe on cached whole-image features (docs/TRAINING.md): test map Spearman 0.55 against 0.51 for MSE
-    plus the MSE of the per-image centred maps."""
+    a constant 1 and no gradient). Probe on cached whole-image features (docs/TRAINING.md): test map Spearman
+    0.55 against 0.51 for MSE plus the MSE of the per-image centred maps."""
     pc = (pred - pred.mean(dim=(1, 2), keepdim=True)).flatten(1)
     tc = (target - target.mean(dim=(1, 2), keepdim=True)).flatten(1)
     r = (pc * tc).sum(dim=1) / (pc.norm(dim=1) * tc.norm(dim=1) + eps)

@@ -117,8 +117,8 @@ class ExplainTrainConfig:
         if self.crop < 0:
             raise ValueError(f"distill_student.explain.crop must be 0 (whole images) or > 0, got {self.crop}")
         if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
-            raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0")
-
+            raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0; "
+                             f"got lr={self.lr}, map_weight={self.map_weight}, spread_weight={self.spread_weight}")
 
 
 @dataclass(frozen=True)
