@@ -71,7 +71,9 @@ def main() -> None:
                      work / "quadrants.png")
     eval_s = time.perf_counter() - t1
     m = acc["map"] if isinstance(acc["map"], dict) else {}
-    heads = f"{ExplainHeads.DESIGN}; {cfg.views} view(s) of {f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}"
+    fine = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""  # (rows before it existed: 1x)
+    heads = (f"{ExplainHeads.DESIGN}{fine}; {cfg.views} view(s) of "
+             f"{f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}")
     row = {"student": args.label or str(args.model), "seed": args.seed, "heads": heads, "views": cfg.views,
            "epochs": cfg.epochs,
            "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "best_epoch": trained["best_epoch"],

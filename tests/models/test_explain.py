@@ -90,7 +90,7 @@ def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
         model.explain_heads.map_out.bias.fill_(0.7)
     both = save_model(model, TINY_STUDENT, tmp_path / "both.pt")
     loaded, ckpt = load_model(both)
-    assert ckpt["explain"] == {"hidden": 8}
+    assert ckpt["explain"] == {"hidden": 8, "fine": 2}
     x = _images(2)
     assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
     old, ckpt = load_model(plain)
@@ -113,9 +113,34 @@ def test_heads_of_an_earlier_input_layout_are_dropped_with_a_warning_and_the_sco
     assert torch.equal(loaded(x), model.eval()(x))
 
 
+def test_the_map_is_the_mean_of_the_fine_grid_the_head_mixes_on():
+    model = spread_model(TINY_STUDENT)
+    heads = model.attach_explain_heads(ExplainConfig(hidden=8, fine=2))
+    with torch.no_grad():
+        f = model.eval().features(_images(2))
+        inputs = heads.map_inputs(f.lda, f.fused, model.stage_maps(_images(2)))
+        fine = heads.fine_map_from(inputs)
+        g = model.config.grid
+        assert fine.shape == (2, 2 * g, 2 * g)
+        blocks = fine.reshape(2, g, 2, g, 2).mean(dim=(2, 4))
+        assert torch.allclose(heads.map_from(inputs), blocks, atol=1e-6)
+        assert float((fine[:, ::2, ::2] - fine[:, 1::2, 1::2]).abs().max()) > 0  # cells vary inside a grid cell
+        one = ExplainHeads(heads.width, heads.stage_channels, g, ExplainConfig(hidden=8, fine=1))
+        one.load_state_dict(heads.state_dict())  # the same weights, mixing on the grid itself
+        assert one.fine_map_from(inputs).shape == (2, g, g)
+        assert not torch.allclose(one.map_from(inputs), heads.map_from(inputs))
+
+
+def test_heads_saved_before_the_fine_grid_keep_mixing_on_the_grid():
+    assert ExplainConfig.from_dict({"hidden": 8}) == ExplainConfig(hidden=8, fine=1)
+    assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).fine == 2
+
+
 def test_explain_config_rejects_bad_values():
     with pytest.raises(ValueError, match="hidden"):
         ExplainConfig(hidden=0)
+    with pytest.raises(ValueError, match="fine"):
+        ExplainConfig(fine=0)
     with pytest.raises(KeyError, match="width"):
         ExplainConfig.from_dict({"width": 3})
 

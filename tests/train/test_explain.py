@@ -59,7 +59,7 @@ def test_the_heads_learn_and_report_their_validation(explained):
 
     def loss(heads) -> float:  # over every cached view at once (a tiny set's epoch means swing with its batches)
         with torch.no_grad():
-            return float(explain_terms(heads.map_from(views["map_in"].float()), heads.spread_order(views["spread_in"]),
+            return float(explain_terms(heads.fine_map_from(views["map_in"].float()), heads.spread_order(views["spread_in"]),
                                        views["map"], views["has_map"].bool(), views["std"], cfg, variance)["loss"])
 
     assert loss(trained) < loss(start)

@@ -10,7 +10,10 @@ Both read the network's features *after* the score has been computed from them a
   statistics that tell the distortion type apart, which the score-trained head features hardly keep).
 
 The map head mixes each cell with its 3x3 neighbours and with the image's mean features (a blur costs a textured
-cell, noise a flat one: the local error depends on what the distortion is as much as on the cell).
+cell, noise a flat one: the local error depends on what the distortion is as much as on the cell). It does so on a
+grid ``fine`` times finer than the features' (each cell's features repeated, so the 3x3 mixing learns where inside
+a cell its neighbours' influence lands), is trained on targets of that finer grid too, and averages back to the
+grid: the quality map keeps the model's grid.
 
 Each head standardises its input with per-channel statistics fixed from the training features (buffers, so they
 travel with the weights). They are trained on detached features after the model itself
@@ -40,17 +43,20 @@ class ExplainConfig:
     """Sizes of the two heads (recorded in checkpoints and exported metadata)."""
 
     hidden: int = 64  # channels of the map head, width of the spread head's hidden layer
+    fine: int = 2  # the map head mixes cells on a fine x finer grid (trained on targets of that grid), then averages
 
     def __post_init__(self) -> None:
-        if self.hidden < 1:
-            raise ValueError(f"ExplainConfig.hidden must be >= 1, got {self.hidden}")
+        for name in ("hidden", "fine"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ExplainConfig.{name} must be >= 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> ExplainConfig:
-        return cls(**known_fields(cls, data))
+        # heads saved before ``fine`` existed mixed cells on the grid itself
+        return cls(**{"fine": 1, **known_fields(cls, data)})
 
 
 @dataclass
@@ -69,6 +75,11 @@ def spatial_std(x: Tensor) -> Tensor:
     mean = x.mean(dim=(2, 3))
     square = torch.linalg.vector_norm(x, dim=(2, 3)).square() / (x.shape[-2] * x.shape[-1])
     return (square - mean.square()).clamp_min(0).sqrt()
+
+
+def coarse_map(fine_map: Tensor, k: int) -> Tensor:
+    """``(B, kH, kW)`` → ``(B, H, W)``: the mean of each ``k x k`` block of cells (``k = 1``: the map itself)."""
+    return fine_map if k == 1 else F.avg_pool2d(fine_map[:, None], k)[:, 0]
 
 
 class ExplainHeads(nn.Module):
@@ -111,12 +122,19 @@ class ExplainHeads(nn.Module):
         pooled = (self.pool(m, self.grid) for m in maps)
         return torch.cat([lda.flatten(1, 2), fused, *pooled], dim=1)
 
-    def map_from(self, inputs: Tensor) -> Tensor:
-        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""
+    def fine_map_from(self, inputs: Tensor) -> Tensor:
+        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, kG, kG)`` in [0, 1] on the ``k = config.fine`` times
+        finer grid (what the map's fine target trains)."""
         x = F.gelu(self.map_in((inputs - self.map_mean) / self.map_std))
+        if self.config.fine > 1:  # after the 1x1 conv and GELU, which commute with repeating cells: k^2 x cheaper
+            x = F.interpolate(x, scale_factor=self.config.fine, mode="nearest")
         context = self.map_context(x.mean(dim=(2, 3)))[:, :, None, None]  # what the image is: a cell's error
         x = F.gelu(self.map_mix(x) + context) + x  # depends on the distortion as much as on the cell's content
         return self.map_out(x).squeeze(1).sigmoid()
+
+    def map_from(self, inputs: Tensor) -> Tensor:
+        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""
+        return coarse_map(self.fine_map_from(inputs), self.config.fine)
 
     def quality_map(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
         """``lda (B, S, C, G, G)``, ``fused (B, C, G, G)`` and the backbone's stage ``maps`` → ``(B, G, G)`` in

@@ -34,7 +34,7 @@ from mobileiqa.data.local_targets import LocalTargets, window_target
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics.spatial import map_spearman
 from mobileiqa.models.checkpoint import atomic_torch_save, load_model, save_model
-from mobileiqa.models.explain import ExplainConfig
+from mobileiqa.models.explain import ExplainConfig, coarse_map
 from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.preprocess import normalise
 from mobileiqa.train.batches import split_images
@@ -77,13 +77,19 @@ def collate_explain(batch):
     return torch.stack(x), torch.stack(maps), torch.tensor(has), torch.stack(std), torch.tensor(idx)
 
 
-def explain_terms(quality_map: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
+def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
                   cfg: ExplainTrainConfig, std_variance: float) -> dict[str, Tensor]:
-    """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it); the
-    spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
+    """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it). The
+    map term compares the head's map on its ``cfg.fine`` times finer grid (:meth:`ExplainHeads.fine_map_from`)
+    with the target of that grid, and their means on the model's grid (what the head outputs); the spread term
+    ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
-        terms["loss_map"] = cfg.map_weight * map_loss(quality_map[has_map], target_map[has_map])
+        pred, target = fine_map[has_map], target_map[has_map]
+        loss = map_loss(pred, target)
+        if cfg.fine > 1:
+            loss = loss + map_loss(coarse_map(pred, cfg.fine), coarse_map(target, cfg.fine))
+        terms["loss_map"] = cfg.map_weight * loss
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
         terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
@@ -165,7 +171,8 @@ def _val_metrics(model: IQANet, val: dict, device) -> dict[str, float]:
     if bool(val["has_map"].any()):
         preds = torch.cat([heads.map_from(f.to(device).float()).cpu()
                            for f in val["map_in"][val["has_map"]].split(64)])
-        mean = map_spearman(preds.numpy(), val["map"][val["has_map"]].numpy())["mean"]  # None: every map flat
+        targets = coarse_map(val["map"][val["has_map"]], heads.config.fine)  # the cached targets are fine
+        mean = map_spearman(preds.numpy(), targets.numpy())["mean"]  # None: every map flat
         metrics["val_map_srcc"] = float("nan") if mean is None else float(mean)
     known = torch.isfinite(val["std"])
     if int(known.sum()) > 2:
@@ -192,7 +199,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     frame = read_manifest(dataset.manifest)
     targets = LocalTargets.load(dataset.root)
     torch.manual_seed(cfg.seed)  # the heads' initialisation; nothing else draws from it
-    heads = model.attach_explain_heads(ExplainConfig(hidden=cfg.hidden))
+    heads = model.attach_explain_heads(ExplainConfig(hidden=cfg.hidden, fine=cfg.fine))
     model.requires_grad_(False).eval()
     heads.requires_grad_(True)
     layout = memory_format(recipe)
@@ -200,9 +207,10 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     images = split_images(dataset, frame, "train", recipe.resolution, cfg.crop, recipe.cache_images,
                           norm=model.normalisation)
-    train = ExplainImages(images, targets, model.config.grid)
+    target_grid = model.config.grid * cfg.fine  # the map head's fine grid
+    train = ExplainImages(images, targets, target_grid)
     val = ExplainImages(split_images(dataset, frame, "val", recipe.resolution, norm=model.normalisation), targets,
-                        model.config.grid)
+                        target_grid)
     has_std = bool(torch.isfinite(train.std).any())
     if targets is None and not has_std:
         raise ValueError(f"{dataset.root}: no local targets and no mos_std column, so the explanation heads have "
@@ -212,7 +220,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     key = {"inputs": heads.INPUTS, "model": _frozen_digest(model),
            "dataset": dataset.manifest_sha256, "views": cfg.views,
            "seed": cfg.seed, "crop": cfg.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
-           "targets": None if targets is None else targets.digest}
+           "targets": None if targets is None else targets.digest, "target_grid": target_grid}
     with caching_threads(recipe.cache_threads):
         views = _train_views(model, train, recipe, cfg, device, layout, folder, key)
         val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(),
@@ -228,7 +236,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.map_from(map_in.float()), heads.spread_order(spread_in), maps, has, std, cfg,
+        return explain_terms(heads.fine_map_from(map_in.float()), heads.spread_order(spread_in), maps, has, std, cfg,
                              std_variance)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)

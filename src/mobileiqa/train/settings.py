@@ -106,12 +106,14 @@ class ExplainTrainConfig:
     lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
+    fine: int = 2  # ExplainConfig.fine: the map head mixes cells on a 2x finer grid, trained on targets of that grid
+    #                (probe on cached features: test map Spearman 0.55 -> 0.57-0.58; docs/TRAINING.md)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("views", "epochs", "batch_size", "hidden"):
+        for name in ("views", "epochs", "batch_size", "hidden", "fine"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
         if self.crop < 0:
