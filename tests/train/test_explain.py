@@ -59,8 +59,9 @@ def test_the_heads_learn_and_report_their_validation(explained):
 
     def loss(heads) -> float:  # over every cached view at once (a tiny set's epoch means swing with its batches)
         with torch.no_grad():
-            return float(explain_terms(heads.fine_map_from(views["map_in"].float()), heads.spread_order(views["spread_in"]),
-                                       views["map"], views["has_map"].bool(), views["std"], cfg, variance)["loss"])
+            return float(explain_terms(heads.fine_map_from(views["map_in"].float()),
+                                       heads.spread_order(views["spread_in"]), views["map"],
+                                       views["has_map"].bool(), views["std"], cfg, variance)["loss"])
 
     assert loss(trained) < loss(start)
     assert metrics["trained"] == ["quality_map", "spread"]
@@ -94,6 +95,36 @@ def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
     _, elsewhere, *_ = data[(0, False, False, 0.9, 0.0)]
     assert torch.allclose(hflipped, target.flip(1)) and torch.allclose(vflipped, target.flip(0))
     assert not torch.allclose(elsewhere, target)
+
+
+def test_a_batch_without_targets_gives_a_zero_loss_with_a_graph(tiny_params):
+    cfg = tiny_params.distill_student.explain
+    fine = torch.rand(3, 4, 4, requires_grad=True)
+    terms = explain_terms(fine, torch.zeros(3), torch.rand(3, 4, 4), torch.zeros(3, dtype=torch.bool),
+                          torch.full((3,), float("nan")), cfg, 1.0)
+    assert set(terms) == {"loss"} and float(terms["loss"]) == 0.0
+    terms["loss"].backward()
+    assert fine.grad is not None
+
+
+def test_the_map_term_weighs_the_fine_grid_and_its_means(tiny_params):
+    cfg = tiny_params.distill_student.explain
+    target = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(2))
+    has, std = torch.ones(2, dtype=torch.bool), torch.full((2,), float("nan"))
+    # each 2x2 block's cells swapped inside the block: wrong on the fine grid, right in the block means
+    swapped = target.reshape(2, 2, 2, 2, 2).flip(2).flip(4).reshape(2, 4, 4)
+    fine = explain_terms(swapped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=2), 1.0)
+    means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (swapped, target)]
+    assert float(map_loss(*means)) < 1e-4  # the block means agree
+    assert float(map_loss(swapped, target)) > 0.1  # the fine cells do not
+    assert float(fine["loss_map"]) == pytest.approx(float(map_loss(swapped, target)), abs=1e-4)
+    flipped = target.flip(1).flip(2)  # wrong in the block means too: both terms count
+    means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (flipped, target)]
+    both = explain_terms(flipped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=2), 1.0)
+    assert float(map_loss(*means)) > 0.1
+    assert float(both["loss_map"]) == pytest.approx(float(map_loss(flipped, target) + map_loss(*means)), abs=1e-5)
+    one = explain_terms(swapped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=1), 1.0)
+    assert float(one["loss_map"]) == pytest.approx(float(map_loss(swapped, target)))
 
 
 def test_the_map_loss_rewards_the_order_inside_each_image_however_flat():

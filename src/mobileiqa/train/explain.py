@@ -93,7 +93,7 @@ def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, ha
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
         terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
-    terms["loss"] = sum(terms.values()) if terms else quality_map.sum() * 0.0
+    terms["loss"] = sum(terms.values()) if terms else fine_map.sum() * 0.0
     return terms
 
 
