@@ -107,7 +107,7 @@ class ExplainTrainConfig:
     batch_size: int = 32
     hidden: int = 64  # ExplainConfig.hidden
     fine: int = 2  # ExplainConfig.fine: the map head mixes cells on a 2x finer grid, trained on targets of that grid
-    #                (probe on cached features: test map Spearman 0.55 -> 0.57-0.58; docs/TRAINING.md)
+    #                (test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; docs/TRAINING.md)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
