@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
@@ -50,6 +51,12 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     unseen = test["dist_type"].astype(str).map(group_of).eq("noise").to_numpy()
     assert row["unseen_srcc"] == pytest.approx(srcc(scores[unseen], mos[unseen]), abs=1e-9)
     assert row["seen_srcc"] == pytest.approx(srcc(scores[~unseen], mos[~unseen]), abs=1e-9)
+    # the all-splits figure: the group's images of every split, none of which was trained on
+    every = pd.concat([split_frame(read_manifest(dataset.manifest), dataset.root, s) for s in ("train", "val", "test")])
+    every = every[every["dist_type"].astype(str).map(group_of).eq("noise").to_numpy()]
+    assert row["unseen_all_n"] == len(every) > row["unseen_n"]
+    all_scores = Predictor.from_path(run / "model" / "model.pt")(list(every["file"]))
+    assert row["unseen_all_srcc"] == pytest.approx(srcc(all_scores, every["mos"].to_numpy()), abs=1e-9)
     assert json.loads((tmp_path / "generalisation.json").read_text())["groups"] == [row]
     assert "| noise |" in (tmp_path / "generalisation.md").read_text()
 
@@ -58,6 +65,14 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
 
     monkeypatch.setattr(generalisation, "run_group", no_training)
     assert leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))["groups"] == [row]
+    # a row cached before the all-splits figure is completed from its saved model, still without training
+    (cached,) = (tmp_path / "cache").glob("noise-*.json")
+    old = {k: v for k, v in row.items() if not k.startswith("unseen_all")}
+    cached.write_text(json.dumps(old))
+    again = leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))
+    assert again["groups"][0]["unseen_all_srcc"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
+    assert json.loads(cached.read_text())["unseen_all_n"] == row["unseen_all_n"]
+    assert again["mean_unseen_all_srcc"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
     with pytest.raises(ValueError, match="'nois' is an unknown distortion group"):
         leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
 
