@@ -108,15 +108,15 @@ def score_group(dataset: PreparedDataset, manifest: pd.DataFrame, group: str, wo
     others = pd.concat([split_frame(manifest, dataset.root, s) for s in ("train", "val")], ignore_index=True)
     held = others[seen_unseen(others, group)[1]]  # dropped from training by holdout_manifest
     predictor = Predictor.from_path(work / "model" / "model.pt", reduced_decode=False)
-    files = list(test["file"]) + list(held["file"])
-    scores = score_in_chunks(predictor, files, 16, f"score without {group}")
+    scored = pd.concat([test, held], ignore_index=True)  # the test split first, then the group's other images
+    scores = score_in_chunks(predictor, list(scored["file"]), 16, f"score without {group}")
+    mos = scored["mos"].to_numpy(np.float64)
     seen, unseen = seen_unseen(test, group)
-    mos = np.concatenate([test["mos"].to_numpy(np.float64), held["mos"].to_numpy(np.float64)])
     every = np.concatenate([unseen, np.ones(len(held), bool)])
-    seen = np.concatenate([seen, np.zeros(len(held), bool)])
-    unseen = np.concatenate([unseen, np.zeros(len(held), bool)])
+    test_scores, test_mos = scores[:len(test)], mos[:len(test)]
     return {"unseen_n": int(unseen.sum()), "seen_n": int(seen.sum()),
-            "unseen_srcc": srcc(scores[unseen], mos[unseen]), "seen_srcc": srcc(scores[seen], mos[seen]),
+            "unseen_srcc": srcc(test_scores[unseen], test_mos[unseen]),
+            "seen_srcc": srcc(test_scores[seen], test_mos[seen]),
             "unseen_all_n": int(every.sum()), "unseen_all_srcc": srcc(scores[every], mos[every])}
 
 
@@ -130,7 +130,8 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
     dataset = PreparedDataset.load(dataset_dir)
     out_dir = Path(out_dir)
     rows = []
-    available = present_groups(read_manifest(dataset.manifest))
+    manifest = read_manifest(dataset.manifest)
+    available = present_groups(manifest)
     sets = [name for name, members in families.GROUP_SETS.items() if set(members) & set(available)]
     for group in groups or g.groups or available:
         if group not in available + sets:
@@ -143,7 +144,7 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
             work = out_dir / "runs" / group
             if "unseen_all_srcc" not in row and (work / "model" / "model.pt").is_file():
                 # a row cached before the all-splits figure: completed from its saved model, without training
-                row = {**row, **score_group(dataset, read_manifest(dataset.manifest), group, work)}
+                row = {**row, **score_group(dataset, manifest, group, work)}
                 write_json(cached, row)
             rows.append(row)
             continue

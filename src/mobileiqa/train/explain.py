@@ -171,8 +171,7 @@ def _val_metrics(model: IQANet, val: dict, device) -> dict[str, float]:
     if bool(val["has_map"].any()):
         preds = torch.cat([heads.map_from(f.to(device).float()).cpu()
                            for f in val["map_in"][val["has_map"]].split(64)])
-        targets = coarse_map(val["map"][val["has_map"]], heads.config.fine)  # the cached targets are fine
-        mean = map_spearman(preds.numpy(), targets.numpy())["mean"]  # None: every map flat
+        mean = map_spearman(preds.numpy(), val["map"][val["has_map"]].numpy())["mean"]  # None: every map flat
         metrics["val_map_srcc"] = float("nan") if mean is None else float(mean)
     known = torch.isfinite(val["std"])
     if int(known.sum()) > 2:
@@ -226,6 +225,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
         val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(),
                                                          recipe.eval_batch_size or recipe.batch_size, shuffle=False),
                             device, layout, "explain: val features")
+    val_inputs["map"] = coarse_map(val_inputs["map"], cfg.fine)  # validated on the model's grid, what it outputs
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
     sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)

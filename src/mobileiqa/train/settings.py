@@ -105,9 +105,9 @@ class ExplainTrainConfig:
     epochs: int = 30  # one-cycle epochs over the cached views (the heads alone: seconds each)
     lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
-    hidden: int = 64  # ExplainConfig.hidden
-    fine: int = 2  # ExplainConfig.fine: the map head mixes cells on a 2x finer grid, trained on targets of that grid
-    #                (test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; docs/TRAINING.md)
+    hidden: int = 64  # ExplainConfig.hidden (a literal: this module is imported without torch)
+    fine: int = 2  # ExplainConfig.fine: the map head mixes cells on a finer grid, trained on targets of that grid
+    #                (2x: test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; TRAINING.md)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
