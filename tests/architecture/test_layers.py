@@ -19,8 +19,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "config": ("mobileiqa.config",),
     "domain": ("mobileiqa.data", "mobileiqa.models", "mobileiqa.train", "mobileiqa.eval", "mobileiqa.export",
                "mobileiqa.tracking", "mobileiqa.predict"),
-    "leaf": ("mobileiqa.atomic", "mobileiqa.environment", "mobileiqa.preprocess", "mobileiqa.scale",
-             "mobileiqa.schema"),
+    "leaf": ("mobileiqa.atomic", "mobileiqa.environment", "mobileiqa.explain_spec", "mobileiqa.preprocess",
+             "mobileiqa.scale", "mobileiqa.schema"),
 }
 RANK = {layer: rank for rank, layer in enumerate(reversed(LAYERS))}
 # Inside the domain, bottom up: a package imports only the packages before it.

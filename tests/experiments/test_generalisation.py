@@ -57,6 +57,18 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     assert row["unseen_all_n"] == len(every) > row["unseen_n"]
     all_scores = Predictor.from_path(run / "model" / "model.pt")(list(every["file"]))
     assert row["unseen_all_srcc"] == pytest.approx(srcc(all_scores, every["mos"].to_numpy()), abs=1e-9)
+    written = pd.read_csv(run / "scores.csv")  # every scored image, for analyses without scoring again
+    assert int(written["unseen"].sum()) == row["unseen_all_n"] and int(written["seen"].sum()) == row["seen_n"]
+    noise = written[written["unseen"]].set_index("image_id").loc[every["image_id"], "score"].to_numpy()
+    assert noise == pytest.approx(all_scores, abs=1e-5)
+    # a held-out set also scores each member group on its own, the figure a one-group run gives
+    unseen = written[written["unseen"]]
+    by = generalisation.by_group(unseen["dist_type"], unseen["score"].to_numpy(), unseen["mos"].to_numpy(), "kadid")
+    assert list(by) == ["noise"] and by["noise"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
+    mixed = written[written["split"] == "test"]  # every group of the test split, each on its own
+    by = generalisation.by_group(mixed["dist_type"], mixed["score"].to_numpy(), mixed["mos"].to_numpy(), "kadid")
+    blur = mixed[mixed["dist_type"].map(group_of) == "blur"]
+    assert len(by) >= 3 and by["blur"] == pytest.approx(srcc(blur["score"].to_numpy(), blur["mos"].to_numpy()))
     assert json.loads((tmp_path / "generalisation.json").read_text())["groups"] == [row]
     assert "| noise |" in (tmp_path / "generalisation.md").read_text()
 

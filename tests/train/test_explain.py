@@ -61,7 +61,8 @@ def test_the_heads_learn_and_report_their_validation(explained):
         with torch.no_grad():
             return float(explain_terms(heads.fine_map_from(views["map_in"].float()),
                                        heads.spread_order(views["spread_in"]), views["map"],
-                                       views["has_map"].bool(), views["std"], cfg, variance)["loss"])
+                                       views["has_map"].bool(), views["std"], cfg, variance,
+                                       heads.config.fine)["loss"])
 
     assert loss(trained) < loss(start)
     assert metrics["trained"] == ["quality_map", "spread"]
@@ -101,7 +102,7 @@ def test_a_batch_without_targets_gives_a_zero_loss_with_a_graph(tiny_params):
     cfg = tiny_params.distill_student.explain
     fine = torch.rand(3, 4, 4, requires_grad=True)
     terms = explain_terms(fine, torch.zeros(3), torch.rand(3, 4, 4), torch.zeros(3, dtype=torch.bool),
-                          torch.full((3,), float("nan")), cfg, 1.0)
+                          torch.full((3,), float("nan")), cfg, 1.0, 1)
     assert set(terms) == {"loss"} and float(terms["loss"]) == 0.0
     terms["loss"].backward()
     assert fine.grad is not None
@@ -113,17 +114,17 @@ def test_the_map_term_weighs_the_fine_grid_and_its_means(tiny_params):
     has, std = torch.ones(2, dtype=torch.bool), torch.full((2,), float("nan"))
     # each 2x2 block's cells swapped inside the block: wrong on the fine grid, right in the block means
     swapped = target.reshape(2, 2, 2, 2, 2).flip(2).flip(4).reshape(2, 4, 4)
-    fine = explain_terms(swapped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=2), 1.0)
+    fine = explain_terms(swapped, torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
     means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (swapped, target)]
     assert float(map_loss(*means)) < 1e-4  # the block means agree
     assert float(map_loss(swapped, target)) > 0.1  # the fine cells do not
     assert float(fine["loss_map"]) == pytest.approx(float(map_loss(swapped, target)), abs=1e-4)
     flipped = target.flip(1).flip(2)  # wrong in the block means too: both terms count
     means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (flipped, target)]
-    both = explain_terms(flipped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=2), 1.0)
+    both = explain_terms(flipped, torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
     assert float(map_loss(*means)) > 0.1
     assert float(both["loss_map"]) == pytest.approx(float(map_loss(flipped, target) + map_loss(*means)), abs=1e-5)
-    one = explain_terms(swapped, torch.zeros(2), target, has, std, dataclasses.replace(cfg, fine=1), 1.0)
+    one = explain_terms(swapped, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
     assert float(one["loss_map"]) == pytest.approx(float(map_loss(swapped, target)))
 
 

@@ -224,3 +224,45 @@ def test_eval_every_validates_every_nth_epoch_and_the_last_and_picks_best_among_
     assert len(calls) == 3 and trainer.state.best_epoch == 1
     with pytest.raises(ValueError, match="eval_every"):
         LoopConfig(epochs=1, eval_every=0)
+
+
+def test_ema_validates_keeps_and_resumes_the_moving_average_of_the_weights(tmp_path):
+    """Plain SGD on ``w * x`` with a constant gradient moves the weight by the same step every batch, so the
+    average after each step is known in closed form; validation, ``best.pt`` and ``last.pt`` must hold it."""
+    def run(epochs: int, folder, resume: bool = False):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.constant_(model.weight, 1.0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        seen = []
+
+        def evaluate():
+            seen.append(float(model.weight))
+            return {"val_srcc": float(len(seen))}  # every validation is the best so far: best.pt = the last one
+
+        batches = [(torch.ones(1, 1), torch.ones(1), torch.zeros(1))] * 2
+        trainer = Trainer(model, opt, None, batches, _ListSampler(batches), lambda b: {"loss": model(b[0]).sum()},
+                          evaluate, LoopConfig(epochs=epochs, ema=0.9, progress=False), folder)
+        if resume:
+            assert trainer.resume()
+        trainer.fit()
+        return trainer, model, seen
+
+    expected, w, ema = [], 1.0, 1.0
+    for step in range(6):  # 3 epochs x 2 batches: each step w -= 0.1, then the average follows with a warmed decay
+        w -= 0.1
+        decay = min(0.9, (1 + step) / (10 + step))
+        ema = decay * ema + (1 - decay) * w
+        if step % 2:
+            expected.append(ema)
+    trainer, model, seen = run(3, tmp_path / "whole")
+    assert seen == pytest.approx(expected, abs=1e-6)  # validated on the average, not the live weight
+    assert float(model.weight) == pytest.approx(w)  # the live weights are back after each validation
+    best = torch.load(trainer.best_path, weights_only=True)["model"]["weight"]
+    assert float(best) == pytest.approx(expected[-1], abs=1e-6) and abs(expected[-1] - w) > 0.05
+    # stopped after 2 epochs and resumed for the 3rd: the same average
+    run(2, tmp_path / "halves")
+    _, _, seen = run(3, tmp_path / "halves", resume=True)
+    assert seen == pytest.approx(expected[-1:], abs=1e-6)
+    with pytest.raises(ValueError, match="ema"):
+        LoopConfig(epochs=1, ema=1.0)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mobileiqa.atomic import json_digest, write_json, write_text
+from mobileiqa.atomic import json_digest, write_csv, write_json, write_text
 from mobileiqa.data import families
 from mobileiqa.data.manifest import PreparedDataset, read_manifest, write_manifest
 from mobileiqa.environment import machine_id
@@ -103,7 +103,9 @@ def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_
 
 def score_group(dataset: PreparedDataset, manifest: pd.DataFrame, group: str, work: Path) -> dict:
     """Seen and unseen SRCC of the model that ``run_group`` trained in ``work`` without ``group``: on the test split,
-    and unseen on the group's single-distortion images of every split (``unseen_all_*``)."""
+    and unseen on the group's single-distortion images of every split (``unseen_all_*``). A set of groups (``kadid``,
+    ``phone``) also gets each member's unseen SRCC on every split (``unseen_by_group``), the figure a one-group run
+    gives. Every scored image is written to ``work/scores.csv`` (split, type, MOS, score, seen/unseen)."""
     test = split_frame(manifest, dataset.root, "test")
     others = pd.concat([split_frame(manifest, dataset.root, s) for s in ("train", "val")], ignore_index=True)
     held = others[seen_unseen(others, group)[1]]  # dropped from training by holdout_manifest
@@ -114,10 +116,23 @@ def score_group(dataset: PreparedDataset, manifest: pd.DataFrame, group: str, wo
     seen, unseen = seen_unseen(test, group)
     every = np.concatenate([unseen, np.ones(len(held), bool)])
     test_scores, test_mos = scores[:len(test)], mos[:len(test)]
-    return {"unseen_n": int(unseen.sum()), "seen_n": int(seen.sum()),
-            "unseen_srcc": srcc(test_scores[unseen], test_mos[unseen]),
-            "seen_srcc": srcc(test_scores[seen], test_mos[seen]),
-            "unseen_all_n": int(every.sum()), "unseen_all_srcc": srcc(scores[every], mos[every])}
+    write_csv(work / "scores.csv", scored[["image_id", "split", "dist_type", "mos"]].assign(
+        score=scores, seen=np.concatenate([seen, np.zeros(len(held), bool)]), unseen=every), float_format=None)
+    row = {"unseen_n": int(unseen.sum()), "seen_n": int(seen.sum()),
+           "unseen_srcc": srcc(test_scores[unseen], test_mos[unseen]),
+           "seen_srcc": srcc(test_scores[seen], test_mos[seen]),
+           "unseen_all_n": int(every.sum()), "unseen_all_srcc": srcc(scores[every], mos[every])}
+    if group in families.GROUP_SETS:
+        row["unseen_by_group"] = by_group(scored["dist_type"][every], scores[every], mos[every], group)
+    return row
+
+
+def by_group(dist_types: pd.Series, scores: np.ndarray, mos: np.ndarray, held_out: str) -> dict[str, float]:
+    """The SRCC of each group of the set ``held_out`` over its single-distortion images among ``dist_types`` (groups
+    with fewer than 3 images left out)."""
+    member = dist_types.astype(str).map(group_of).to_numpy()
+    return {g: srcc(scores[member == g], mos[member == g])
+            for g in families.groups_in(held_out) if (member == g).sum() > 2}
 
 
 def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -142,8 +157,9 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
         if cached.is_file():
             row = json.loads(cached.read_text())
             work = out_dir / "runs" / group
-            if "unseen_all_srcc" not in row and (work / "model" / "model.pt").is_file():
-                # a row cached before the all-splits figure: completed from its saved model, without training
+            stale = "unseen_all_srcc" not in row or (group in families.GROUP_SETS and "unseen_by_group" not in row)
+            if stale and (work / "model" / "model.pt").is_file():
+                # a row cached before the all-splits figures: completed from its saved model, without training
                 row = {**row, **score_group(dataset, manifest, group, work)}
                 write_json(cached, row)
             rows.append(row)

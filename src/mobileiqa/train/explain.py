@@ -78,17 +78,17 @@ def collate_explain(batch):
 
 
 def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
-                  cfg: ExplainTrainConfig, std_variance: float) -> dict[str, Tensor]:
+                  cfg: ExplainTrainConfig, std_variance: float, fine: int) -> dict[str, Tensor]:
     """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it). The
-    map term compares the head's map on its ``cfg.fine`` times finer grid (:meth:`ExplainHeads.fine_map_from`)
-    with the target of that grid, and their means on the model's grid (what the head outputs); the spread term
-    ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
+    map term compares the head's map on its ``fine`` times finer grid (the heads' ``config.fine``;
+    :meth:`ExplainHeads.fine_map_from`) with the target of that grid, and their means on the model's grid (what the
+    head outputs); the spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
         pred, target = fine_map[has_map], target_map[has_map]
         loss = map_loss(pred, target)
-        if cfg.fine > 1:
-            loss = loss + map_loss(coarse_map(pred, cfg.fine), coarse_map(target, cfg.fine))
+        if fine > 1:
+            loss = loss + map_loss(coarse_map(pred, fine), coarse_map(target, fine))
         terms["loss_map"] = cfg.map_weight * loss
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
@@ -191,9 +191,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     t0 = time.perf_counter()
     model_path, out_dir = Path(model_path), Path(out_dir)
     model, ckpt = load_model(model_path)
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    device = select_device(recipe.device)
+    device = select_device(recipe.device, recipe.threads)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
     targets = LocalTargets.load(dataset.root)
@@ -206,7 +204,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     images = split_images(dataset, frame, "train", recipe.resolution, cfg.crop, recipe.cache_images,
                           norm=model.normalisation)
-    target_grid = model.config.grid * cfg.fine  # the map head's fine grid
+    target_grid = model.config.grid * heads.config.fine  # the map head's fine grid
     train = ExplainImages(images, targets, target_grid)
     val = ExplainImages(split_images(dataset, frame, "val", recipe.resolution, norm=model.normalisation), targets,
                         target_grid)
@@ -225,7 +223,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
         val_inputs = _cache(model, val, SizeBatchSampler(val.images.sizes(),
                                                          recipe.eval_batch_size or recipe.batch_size, shuffle=False),
                             device, layout, "explain: val features")
-    val_inputs["map"] = coarse_map(val_inputs["map"], cfg.fine)  # validated on the model's grid, what it outputs
+    val_inputs["map"] = coarse_map(val_inputs["map"], heads.config.fine)  # validated on the model's grid
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
     sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -237,7 +235,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
         return explain_terms(heads.fine_map_from(map_in.float()), heads.spread_order(spread_in), maps, has, std, cfg,
-                             std_variance)
+                             std_variance, heads.config.fine)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
     trainer = Trainer(heads, optimizer, scheduler, _Batches(views, sampler), sampler, step,

@@ -66,10 +66,13 @@ class LoopConfig:
     step_scheduler: bool = False  # step the scheduler after every optimiser step (onecycle), not every epoch
     progress: bool = True
     eval_every: int = 1  # validate after every N-th epoch of the run and after the last (others can't be best)
+    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights with this decay
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
             raise ValueError(f"LoopConfig.eval_every must be >= 1, got {self.eval_every}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"LoopConfig.ema is a decay in [0, 1) (0 = off), got {self.ema}")
 
     def validates(self, epoch: int) -> bool:
         """Whether epoch ``epoch`` (0-based, counted over the whole run) ends with a validation pass."""
@@ -103,8 +106,11 @@ def caching_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def select_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; anything else is taken as given (``cpu``, ``cuda:1``...)."""
+def select_device(preference: str = "auto", threads: int = 0) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is taken as given (``cpu``, ``cuda:1``...). ``threads``
+    > 0 also sets the torch CPU threads of the run (a recipe's ``threads``; 0 leaves them as they are)."""
+    if threads:
+        torch.set_num_threads(threads)
     if preference != "auto":
         return torch.device(preference)
     if torch.cuda.is_available():
@@ -129,6 +135,7 @@ class Trainer:
         self.autocast = autocast or contextlib.nullcontext
         self.state = LoopState()
         self.history: list[dict[str, float]] = []
+        self.ema: dict[str, Tensor] | None = None  # the averaged state (config.ema > 0), started at fit()
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     @property
@@ -152,6 +159,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "rng": torch.get_rng_state(),
             "history": self.history,
+            **({"ema": self.ema} if self.ema is not None else {}),
         }, path)
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
@@ -167,6 +175,7 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"])
         self.state = LoopState(**ckpt["state"])
         self.history = list(ckpt["history"])
+        self.ema = ckpt.get("ema")
         return True
 
     def continue_from(self, earlier: Trainer) -> None:
@@ -179,31 +188,66 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_torch_save(torch.load(earlier.best_path, map_location="cpu", weights_only=True), self.best_path)
 
+    # -- weight averaging ----------------------------------------------------------------------------------
+    def _update_ema(self) -> None:
+        """One step of the moving average (every float tensor of the state, BatchNorm statistics too), its decay
+        warmed up as ``(1 + step) / (10 + step)`` so the first steps do not hold on to the starting weights."""
+        decay = min(self.config.ema, (1 + self.state.step) / (10 + self.state.step))
+        with torch.no_grad():
+            for key, value in self._module().state_dict().items():
+                if value.is_floating_point():
+                    self.ema[key].lerp_(value.detach(), 1 - decay)
+                else:
+                    self.ema[key].copy_(value)
+
+    @contextlib.contextmanager
+    def averaged(self):
+        """The block sees the averaged weights in the trained module (when ``config.ema`` > 0), then the live ones
+        again: validation, the best epoch's weights and the final model are the average's."""
+        if self.ema is None:
+            yield
+            return
+        module = self._module()
+        live = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        module.load_state_dict(self.ema)
+        try:
+            yield
+        finally:
+            module.load_state_dict(live)
+
     # -- the loop ------------------------------------------------------------------------------------------
     def fit(self) -> LoopState:
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.ema and self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in self._module().state_dict().items()}
         while self.state.epoch < cfg.epochs:
             self._train_epoch()
-            metrics = {**mean_across_ranks(self._epoch_means),
-                       **(self.eval_fn() if cfg.validates(self.state.epoch) else {}),
-                       "lr": self.optimizer.param_groups[0]["lr"]}
-            if self.scheduler is not None and not cfg.step_scheduler:
-                self.scheduler.step()
-            metrics["epoch"] = self.state.epoch
-            self.history.append(metrics)
-            self.logger.log_metrics(metrics, step=self.state.epoch)
-            if cfg.progress and is_main_process():
-                keys = [k for k in ("train_loss", "val_srcc", "val_plcc") if k in metrics]
-                shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)
-                tqdm.write(f"epoch {self.state.epoch + 1}/{cfg.epochs}: {shown}")
-            value = metrics.get(cfg.select_metric, float("nan"))
-            if not math.isnan(value) and value > self.state.best_metric:
-                self.state.best_metric, self.state.best_epoch = value, self.state.epoch
-                self._save_best()
+            with self.averaged():
+                self._close_epoch()
             self.state.epoch, self.state.batch, self.state.sums, self.state.count = self.state.epoch + 1, 0, {}, 0
             self.save(self.last_path)
         return self.state
+
+    def _close_epoch(self) -> None:
+        """Validate (when due), log, and keep the epoch's weights if they are the best so far."""
+        cfg = self.config
+        metrics = {**mean_across_ranks(self._epoch_means),
+                   **(self.eval_fn() if cfg.validates(self.state.epoch) else {}),
+                   "lr": self.optimizer.param_groups[0]["lr"]}
+        if self.scheduler is not None and not cfg.step_scheduler:
+            self.scheduler.step()
+        metrics["epoch"] = self.state.epoch
+        self.history.append(metrics)
+        self.logger.log_metrics(metrics, step=self.state.epoch)
+        if cfg.progress and is_main_process():
+            keys = [k for k in ("train_loss", "val_srcc", "val_plcc") if k in metrics]
+            shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)
+            tqdm.write(f"epoch {self.state.epoch + 1}/{cfg.epochs}: {shown}")
+        value = metrics.get(cfg.select_metric, float("nan"))
+        if not math.isnan(value) and value > self.state.best_metric:
+            self.state.best_metric, self.state.best_epoch = value, self.state.epoch
+            self._save_best()
 
     def _save_best(self) -> None:
         if is_main_process():
@@ -235,6 +279,8 @@ class Trainer:
                     self.optimizer.zero_grad(set_to_none=True)
                     if self.scheduler is not None and cfg.step_scheduler:
                         self.scheduler.step()
+                    if self.ema is not None:
+                        self._update_ema()
                     st.step += 1
                     if cfg.checkpoint_every_steps and st.step % cfg.checkpoint_every_steps == 0:
                         self.save(self.last_path)

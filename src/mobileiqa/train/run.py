@@ -60,9 +60,7 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
     """Seed, threads, device (and the torchrun process group), and the train/val splits normalised with ``norm``
     (the trained model's :class:`~mobileiqa.preprocess.Normalisation`)."""
     torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = select_device(cfg.device)
+    device = select_device(cfg.device, cfg.threads)
     d = distributed.init(device)
     dataset = PreparedDataset.load(dataset_dir)
     frame = read_manifest(dataset.manifest)
@@ -135,7 +133,7 @@ def run_loop(ctx: RunContext, trainable: nn.Module, make_step, scored: nn.Module
     loop = LoopConfig(epochs=cfg.epochs + cfg.head_epochs, accumulate=cfg.accumulate,
                       max_grad_norm=cfg.max_grad_norm or None,
                       checkpoint_every_steps=cfg.checkpoint_every_steps, step_scheduler=cfg.scheduler == "onecycle",
-                      eval_every=cfg.val_every)
+                      eval_every=cfg.val_every, ema=cfg.ema)
     steps_per_epoch = -(-len(sampler) // cfg.accumulate)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     trainer = Trainer(net, optimizer, scheduler, loader, sampler, make_step(net), evaluate, loop,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mobileiqa.explain_spec import ExplainConfig
 from mobileiqa.preprocess import ResolutionPolicy
 
 
@@ -24,6 +25,7 @@ class TrainConfig:
     scheduler: str = "onecycle"  # cosine (per epoch) | onecycle (per optimiser step) | none
     t_max: int = 0  # cosine period in epochs; 0 = epochs
     warmup: float = 0.1  # onecycle: fraction of the steps spent warming up to lr
+    ema: float = 0.0  # > 0: an exponential moving average of the weights (this decay per step) is validated and kept
     loss: str = "mse"  # mse | mae
     flips: bool = True  # random horizontal + vertical flips
     crop: int = 128  # train on random crop x crop windows (native scale); 0 = whole images. Validation: whole
@@ -79,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"head_mixup is a Beta concentration >= 0 (0 = off), got {self.head_mixup}")
         if not 0 < self.warmup < 1:
             raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema is a decay per optimiser step in [0, 1) (0 = off), got {self.ema}")
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,8 @@ class ExplainTrainConfig:
     epochs: int = 30  # one-cycle epochs over the cached views (the heads alone: seconds each)
     lr: float = 1e-3  # one-cycle peak lr
     batch_size: int = 32
-    hidden: int = 64  # ExplainConfig.hidden (a literal: this module is imported without torch)
-    fine: int = 2  # ExplainConfig.fine: the map head mixes cells on a finer grid, trained on targets of that grid
+    hidden: int = ExplainConfig.hidden  # channels of the map head, width of the spread head
+    fine: int = ExplainConfig.fine  # the map head mixes cells on a finer grid, trained on targets of that grid
     #                (2x: test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; TRAINING.md)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
