@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mobileiqa.atomic import json_digest
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import srcc
@@ -166,3 +167,13 @@ def test_kadid_phone_and_held_out_set_figures_are_reported_apart(tmp_path):
 def test_held_out_sets_need_their_groups_in_the_dataset(prepared_tiny, tiny_params, tmp_path):
     with pytest.raises(ValueError, match="'phone' has no images in .*choose from blur.*kadid"):
         leave_one_group_out(_fast(tiny_params), prepared_tiny, tmp_path, groups=("phone",))
+
+
+def test_the_cache_key_leaves_out_recipe_fields_added_later_while_they_are_off(prepared_tiny, tiny_params):
+    """Rows cached before ``ema`` existed stay valid while it is off; turning it on is a new recipe."""
+    dataset, cfg = PreparedDataset.load(prepared_tiny), dataclasses.replace(tiny_params.train_teacher, ema=0.0)
+    before = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "ema"}  # the recipe as it was cached
+    old = json_digest({"manifest": dataset.manifest_sha256, "model": "m", "weights": None, "group": "noise",
+                       "train": before})
+    assert generalisation._cache_key(dataset, "m", None, cfg, "noise") == old
+    assert generalisation._cache_key(dataset, "m", None, dataclasses.replace(cfg, ema=0.99), "noise") != old

@@ -80,9 +80,15 @@ def seen_unseen(test: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]
     return ~touched, touched & ~mixed
 
 
+# recipe fields added after rows were cached: at these values they change nothing, so they stay out of the key
+# (the rows cached before them remain valid)
+_NEUTRAL = {"ema": 0.0}
+
+
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:
+    train = {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in _NEUTRAL and v == _NEUTRAL[k])}
     return json_digest({"manifest": dataset.manifest_sha256, "model": model, "weights": weights, "group": group,
-                        "train": dataclasses.asdict(cfg)})
+                        "train": train})
 
 
 def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_dir: str | os.PathLike,
