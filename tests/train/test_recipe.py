@@ -191,3 +191,21 @@ def test_val_every_must_be_positive():
     assert TrainConfig(val_every=3).val_every == 3
     with pytest.raises(ValueError, match="val_every"):
         TrainConfig(val_every=0)
+
+
+@pytest.mark.parametrize("scheduler", ["onecycle", "cosine"])
+def test_every_schedule_peaks_at_each_groups_own_lr(scheduler):
+    """The backbone's group trains at ``lr * backbone_lr_scale`` under every schedule (one-cycle once gave every
+    group the same peak, so the scale changed nothing)."""
+    from mobileiqa.train.optim import build_optimizer, build_scheduler, param_groups
+
+    model = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
+    cfg = TrainConfig(epochs=4, scheduler=scheduler, lr=0.01, backbone_lr_scale=0.25)
+    opt = build_optimizer(param_groups(model, cfg), cfg)
+    sched = build_scheduler(opt, cfg, 10)
+    peaks = [0.0, 0.0]
+    for _ in range(40 if scheduler == "onecycle" else 4):
+        peaks = [max(p, g["lr"]) for p, g in zip(peaks, opt.param_groups, strict=True)]
+        opt.step()
+        sched.step()
+    assert peaks[0] == pytest.approx(0.01, rel=0.02) and peaks[1] == pytest.approx(0.0025, rel=0.02)

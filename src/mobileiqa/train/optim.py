@@ -53,7 +53,8 @@ def freeze_blocks(backbone: nn.Module, n: int) -> int:
 
 def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
     """The lr schedule; ``onecycle`` steps once per optimiser step (``steps_per_epoch`` of them per epoch), the
-    others once per epoch (see :attr:`~.loop.LoopConfig.step_scheduler`)."""
+    others once per epoch (see :attr:`~.loop.LoopConfig.step_scheduler`). Every schedule peaks at each parameter
+    group's own lr (the backbone's ``lr * backbone_lr_scale``)."""
     if cfg.scheduler == "none":
         return None
     if cfg.scheduler == "onecycle":
@@ -62,7 +63,10 @@ def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int = 1):
             return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
         # torch divides by (warmup·total − 1) — zero at exactly one warm-up step — so keep at least two
         pct = cfg.warmup if cfg.warmup * total > 1.5 else min(2.0 / total, 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct)
+        # one peak per group: a single max_lr would give every group the same one (until 2026-12-07 it did, so
+        # backbone_lr_scale changed nothing under this schedule)
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total, pct_start=pct)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or cfg.epochs)
 
 

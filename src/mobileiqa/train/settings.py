@@ -15,7 +15,7 @@ class TrainConfig:
     """A training recipe: the ``train_teacher`` section, and ``distill_student.train``."""
 
     # defaults = the CPU recipe (docs/TRAINING.md): a short end-to-end fine-tune of a pretrained backbone on random
-    # crops, backbone at half the head's lr, plain MSE
+    # crops, backbone and head at the same lr, plain MSE
     epochs: int = 9
     batch_size: int = 32
     accumulate: int = 1  # gradient accumulation: optimiser step every N batches
@@ -52,7 +52,9 @@ class TrainConfig:
     head_batch_size: int = 32
     head_mixup: float = 0.0  # head phase: + the score loss on a mixup of the batch (Beta(a, a) weights); 0 = off
     cache_threads: int = 0  # torch threads while caching backbone features; 0 = ``threads``
-    backbone_lr_scale: float = 0.5  # end-to-end phase: backbone lr = lr x this (the head keeps lr)
+    # end-to-end phase: backbone lr = lr x this (the head keeps lr). 1.0: the one-cycle schedule ignored the scale
+    # until 2026-12-07, so every recorded figure trained the backbone at the full lr (docs/TRAINING.md)
+    backbone_lr_scale: float = 1.0
     freeze_bn: bool = False  # end-to-end phase: BatchNorm layers of the backbone keep their statistics (eval mode)
     freeze_blocks: int = -1  # end-to-end phase: stem + the first N backbone blocks get no gradient; -1 = none
 
