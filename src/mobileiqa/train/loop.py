@@ -223,7 +223,8 @@ class Trainer:
             self.ema = {k: v.detach().clone() for k, v in self._module().state_dict().items()}
         while self.state.epoch < cfg.epochs:
             self._train_epoch()
-            with self.averaged():
+            # the average is swapped in only where it is read: a validation and perhaps best.pt
+            with self.averaged() if cfg.validates(self.state.epoch) else contextlib.nullcontext():
                 self._close_epoch()
             self.state.epoch, self.state.batch, self.state.sums, self.state.count = self.state.epoch + 1, 0, {}, 0
             self.save(self.last_path)
