@@ -72,8 +72,10 @@ def main() -> None:
     eval_s = time.perf_counter() - t1
     m = acc["map"] if isinstance(acc["map"], dict) else {}
     fine = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""  # (rows before it existed: 1x)
-    heads = (f"{ExplainHeads.DESIGN}{fine}; {cfg.views} view(s) of "
-             f"{f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}")
+    regular = (f"; spread dropout {cfg.spread_dropout:g}, weight decay {cfg.spread_weight_decay:g}"
+               if cfg.spread_dropout or cfg.spread_weight_decay != params.distill_student.train.weight_decay else "")
+    heads = (f"{ExplainHeads.describe(cfg.heads())}; {ExplainHeads.TRAINING}{fine}{regular}; {cfg.views} view(s) "
+             f"of {f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}")
     row = {"student": args.label or str(args.model), "seed": args.seed, "heads": heads, "views": cfg.views,
            "epochs": cfg.epochs,
            "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "best_epoch": trained["best_epoch"],

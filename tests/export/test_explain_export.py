@@ -17,7 +17,7 @@ from mobileiqa.export.prune import prune_outputs
 from mobileiqa.export.runtime import output_names, run, run_all, session
 from mobileiqa.models.checkpoint import load_model
 from mobileiqa.preprocess import ResolutionPolicy
-from tests.export.heads import HIDDEN, explained_model
+from tests.export.heads import HEADS, explained_model
 
 OUTPUTS = ["score", "quality_map", "spread"]
 FILES = ("model.onnx", "model.ort", "model.int8.onnx", "model.int8.ort")
@@ -53,7 +53,7 @@ def test_metadata_declares_the_outputs_in_every_file(explained_export, explained
     model, _ = load_model(explained_checkpoint)
     for name in FILES:
         meta = read_metadata(out / name)
-        assert meta.explain == ExplainOutputs(grid=model.config.grid, heads={"hidden": HIDDEN, "fine": 2}), name
+        assert meta.explain == ExplainOutputs(grid=model.config.grid, heads=HEADS.to_dict()), name
         assert meta.outputs == tuple(OUTPUTS)
         declared = json.loads(read_props(out / name)["mobileiqa.outputs"])
         assert declared["quality_map"]["shape"] == ["batch", model.config.grid, model.config.grid]
@@ -62,7 +62,7 @@ def test_metadata_declares_the_outputs_in_every_file(explained_export, explained
         assert "row 0 = top" in declared["quality_map"]["layout"]
         assert "disagree" in declared["spread"]["meaning"]
         assert "not a confidence interval" in declared["spread"]["meaning"]
-        assert declared["explain_heads"] == {"hidden": HIDDEN, "fine": 2}
+        assert declared["explain_heads"] == HEADS.to_dict()
     assert report["metadata"]["outputs"]["spread"]["minimum"] == 0.0
     assert "quality_map" in onnx.load(str(out / "model.onnx")).doc_string
 

@@ -8,7 +8,14 @@ import torch
 
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model, save_model
-from mobileiqa.models.explain import ExplainConfig, ExplainHeads, spatial_std
+from mobileiqa.models.explain import (
+    ExplainConfig,
+    ExplainHeads,
+    channel_correlation,
+    spatial_moments,
+    spatial_std,
+    upper_pairs,
+)
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
@@ -61,25 +68,53 @@ def test_spread_inputs_read_the_disagreement_of_the_opinions():
     agree = torch.ones(2, 3, 4, 3, 3)
     differ = agree.clone()
     differ[:, 0] = 3.0
-    assert torch.equal(ExplainHeads.spread_inputs(fused, agree, [])[:, 4:], torch.zeros(2, 4))
-    assert bool((ExplainHeads.spread_inputs(fused, differ, [])[:, 4:] > 0.9).all())  # std of (3, 1, 1) = 0.943
-    single = ExplainHeads.spread_inputs(fused, differ[:, :1], [])
+    heads = ExplainHeads(4, [], grid=3)
+    assert torch.equal(heads.spread_inputs(fused, agree, [])[:, 4:], torch.zeros(2, 4))
+    assert bool((heads.spread_inputs(fused, differ, [])[:, 4:] > 0.9).all())  # std of (3, 1, 1) = 0.943
+    single = heads.spread_inputs(fused, differ[:, :1], [])
     assert single.shape == (2, 8) and not bool(single[:, 4:].any())
 
 
-def test_the_heads_read_every_backbone_stage_pooled_to_the_grid_and_its_spatial_spread():
+def test_the_heads_read_every_backbone_stage_pooled_to_the_grid_and_its_spatial_moments():
     fused, opinions, lda = torch.zeros(2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3)
     flat = torch.full((2, 5, 12, 12), 0.5)
     rough = flat.clone()
-    rough[:, :, :6] = 1.5  # top half brighter: pooled rows differ, spatial std 0.5
-    maps = ExplainHeads(4, [5, 5], grid=3).map_inputs(lda, fused, [flat, rough])
+    rough[:, :, :6] = 1.5  # top half brighter: pooled rows differ, spatial std 0.5, mean 1.0
+    heads = ExplainHeads(4, [5, 5], grid=3, config=ExplainConfig(corr_stages=()))
+    maps = heads.map_inputs(lda, fused, [flat, rough])
     assert maps.shape == (2, 4 * 3 + 5 + 5, 3, 3)
     assert torch.allclose(maps[:, 12:17], torch.full((2, 5, 3, 3), 0.5))
     assert torch.allclose(maps[:, 17:, 0], torch.full((2, 5, 3), 1.5))
     assert torch.allclose(maps[:, 17:, 2], torch.full((2, 5, 3), 0.5))
-    spread = ExplainHeads.spread_inputs(fused, opinions, [flat, rough])
-    assert spread.shape == (2, 8 + 10)
-    assert torch.equal(spread[:, 8:13], torch.zeros(2, 5)) and torch.allclose(spread[:, 13:], torch.full((2, 5), 0.5))
+    spread = heads.spread_inputs(fused, opinions, [flat, rough])
+    assert spread.shape == (2, 8 + 10 + 10)  # pooled + disagreement, the stds, then the means
+    assert torch.equal(spread[:, 8:13], torch.zeros(2, 5))
+    assert torch.allclose(spread[:, 13:18], torch.full((2, 5), 0.5))
+    assert torch.allclose(spread[:, 18:23], torch.full((2, 5), 0.5))  # the means: 0.5 flat, 1.0 half 0.5 half 1.5
+    assert torch.allclose(spread[:, 23:], torch.ones(2, 5))
+    without = ExplainHeads(4, [5, 5], grid=3, config=ExplainConfig(stage_means=False, corr_stages=()))
+    assert torch.equal(without.spread_inputs(fused, opinions, [flat, rough]), spread[:, :18])
+
+
+def test_channel_correlations_of_a_stage_are_pearson_over_space_and_zero_for_a_flat_channel():
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(2, 1, 9, 7, generator=g)
+    noise = torch.randn(2, 1, 9, 7, generator=g)
+    x = torch.cat([base, 2 * base + 1, -base, noise, torch.full_like(base, 4.0)], dim=1)  # 5 channels
+    mean, std = spatial_moments(x)
+    corr = channel_correlation(x, mean, std, upper_pairs(5))
+    assert corr.shape == (2, 10)  # pairs (0,1) (0,2) (0,3) (0,4) (1,2) ... (3,4), row by row
+    assert torch.allclose(corr[:, 0], torch.ones(2), atol=1e-5)
+    assert torch.allclose(corr[:, 1], -torch.ones(2), atol=1e-5)
+    expected = [float(torch.corrcoef(torch.stack([base[i].flatten(), noise[i].flatten()]))[0, 1]) for i in range(2)]
+    assert torch.allclose(corr[:, 2], torch.tensor(expected), atol=1e-5)
+    assert torch.equal(corr[:, 3], torch.zeros(2))  # a constant channel correlates with nothing
+    heads = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(corr_stages=(1, 2)))  # no stage 2: skipped
+    assert heads.corr_stages == (1,)
+    fused, opinions = torch.zeros(2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3)
+    spread = heads.spread_inputs(fused, opinions, [torch.rand(2, 3, 6, 6, generator=g), x])
+    assert spread.shape == (2, 8 + 2 * (3 + 5) + 10) and torch.allclose(spread[:, -10:], corr)
+    assert heads.spread_mean.shape == (1, spread.shape[1])
 
 
 def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
@@ -90,7 +125,8 @@ def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
         model.explain_heads.map_out.bias.fill_(0.7)
     both = save_model(model, TINY_STUDENT, tmp_path / "both.pt")
     loaded, ckpt = load_model(both)
-    assert ckpt["explain"] == {"hidden": 8, "fine": 2}
+    assert ckpt["explain"] == {"hidden": 8, "fine": 2, "stage_means": True, "corr_stages": [2],
+                               "spread_dropout": 0.5}
     x = _images(2)
     assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
     old, ckpt = load_model(plain)
@@ -131,9 +167,13 @@ def test_the_map_is_the_mean_of_the_fine_grid_the_head_mixes_on():
         assert not torch.allclose(one.map_from(inputs), heads.map_from(inputs))
 
 
-def test_heads_saved_before_the_fine_grid_keep_mixing_on_the_grid():
-    assert ExplainConfig.from_dict({"hidden": 8}) == ExplainConfig(hidden=8, fine=1)
+def test_heads_saved_before_the_fine_grid_and_the_spread_statistics_keep_their_layout():
+    old = ExplainConfig(hidden=8, fine=1, stage_means=False, corr_stages=(), spread_dropout=0.0)
+    assert ExplainConfig.from_dict({"hidden": 8}) == old
     assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).fine == 2
+    assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).corr_stages == ()
+    saved = ExplainConfig(corr_stages=(1, 2)).to_dict()
+    assert saved["corr_stages"] == [1, 2] and ExplainConfig.from_dict(saved) == ExplainConfig(corr_stages=(1, 2))
 
 
 def test_explain_config_rejects_bad_values():
@@ -141,6 +181,10 @@ def test_explain_config_rejects_bad_values():
         ExplainConfig(hidden=0)
     with pytest.raises(ValueError, match="fine"):
         ExplainConfig(fine=0)
+    with pytest.raises(ValueError, match="corr_stages"):
+        ExplainConfig(corr_stages=(2, 2))
+    with pytest.raises(ValueError, match="spread_dropout"):
+        ExplainConfig(spread_dropout=1.0)
     with pytest.raises(KeyError, match="width"):
         ExplainConfig.from_dict({"width": 3})
 

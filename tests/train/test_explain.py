@@ -14,7 +14,7 @@ from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.models.explain import ExplainHeads
 from mobileiqa.train.batches import split_images
-from mobileiqa.train.explain import ExplainImages, explain_terms, train_explain_heads
+from mobileiqa.train.explain import ExplainImages, explain_terms, head_param_groups, train_explain_heads
 from mobileiqa.train.losses import map_loss, spread_loss
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
@@ -29,7 +29,8 @@ def explained(tiny_dataset, tiny_params, tmp_path_factory):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     path = save_model(model, TINY_STUDENT, out / "model.pt")
     recipe = tiny_params.distill_student.train
-    cfg = dataclasses.replace(tiny_params.distill_student.explain, views=1, epochs=4, lr=1e-2)
+    cfg = dataclasses.replace(tiny_params.distill_student.explain, views=1, epochs=4, lr=1e-2,
+                              corr_stages=(1,))  # the tiny backbone has 2 stages: correlations of the second
     metrics = train_explain_heads(path, folder, recipe, cfg, out)
     return before, path, metrics, folder, out, recipe, cfg
 
@@ -51,9 +52,9 @@ def test_the_score_and_every_model_weight_stay_bit_identical(explained):
 def test_the_heads_learn_and_report_their_validation(explained):
     _, path, metrics, _, out, _, cfg = explained
     views = torch.load(out / "checkpoints" / "explain" / "views.pt", weights_only=True)["views"]
-    trained = load_model(path)[0].explain_heads
+    trained = load_model(path)[0].explain_heads.eval()
     torch.manual_seed(cfg.seed)  # the heads as training started: the same seeded init and input statistics
-    start = ExplainHeads(trained.width, trained.stage_channels, trained.grid, trained.config)
+    start = ExplainHeads(trained.width, trained.stage_channels, trained.grid, trained.config).eval()
     start.fit_input_stats(views["map_in"], views["spread_in"])
     variance = float(np.nanvar(views["std"].numpy()))
 
@@ -69,6 +70,17 @@ def test_the_heads_learn_and_report_their_validation(explained):
     assert {"val_map_srcc", "val_spread_srcc", "val_explain"} <= set(metrics)
     assert np.isfinite(metrics["val_explain"])
     assert metrics["spread_scale"]["gain"] > 0
+
+
+def test_the_spread_head_trains_at_its_own_weight_decay(tiny_params):
+    cfg = dataclasses.replace(tiny_params.distill_student.explain, spread_weight_decay=0.3)
+    heads = ExplainHeads(4, [3, 5, 6], grid=3, config=cfg.heads())
+    assert heads.corr_stages == cfg.corr_stages == (2,) and heads.spread_fc1.in_features == 8 + 2 * 14 + 15
+    rest, spread = head_param_groups(heads, cfg)
+    assert {id(p) for p in spread["params"]} == {id(p) for n, p in heads.named_parameters() if n.startswith("spread")}
+    assert len(rest["params"]) + len(spread["params"]) == len(list(heads.parameters()))
+    opt = torch.optim.AdamW(head_param_groups(heads, cfg), lr=1e-3, weight_decay=1e-4)
+    assert [g["weight_decay"] for g in opt.param_groups] == [1e-4, 0.3]
 
 
 def test_a_rerun_reads_the_cached_views_back(explained):

@@ -6,8 +6,10 @@ Both read the network's features *after* the score has been computed from them a
   grid, ``(B, (S + 1) C + sum(stage channels), G, G)`` (the LDA grids keep the local detail of every stage, the
   fused grid what the score is made of, the pooled stage maps what the LDA blocks compress away);
 - the spread head sees the fused grid pooled, the disagreement of the opinion MALs (their standard deviation over
-  opinions, pooled) and the spatial standard deviation of every backbone stage channel (texture, noise and colour
-  statistics that tell the distortion type apart, which the score-trained head features hardly keep).
+  opinions, pooled), the spatial standard deviation and mean of every backbone stage channel and the correlations
+  between the channels of a few stages (``config.corr_stages``): texture, noise and colour statistics that tell the
+  distortion type apart, which the score-trained head features hardly keep (the annotators' disagreement is mostly
+  a property of the type).
 
 The map head mixes each cell with its 3x3 neighbours and with the image's mean features (a blur costs a textured
 cell, noise a flat one: the local error depends on what the distortion is as much as on the cell). It does so on a
@@ -47,13 +49,35 @@ class Explanation:
     spread: Tensor  # (B,) >= 0, normalised MOS units
 
 
-def spatial_std(x: Tensor) -> Tensor:
-    """``(B, C, H, W)`` → ``(B, C)``: the population standard deviation of each channel over space, from the mean
-    and the mean square (two reads of a full-resolution map — ONNX ReduceMean and ReduceL2 — where ``Tensor.std``
-    exports as five ops with two map-sized temporaries: at 1907x1231 that was most of the heads' latency)."""
+def spatial_moments(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(B, C, H, W)`` → the mean and the population standard deviation of each channel over space, ``(B, C)``
+    each, from the mean and the mean square (two reads of a full-resolution map — ONNX ReduceMean and ReduceL2 —
+    where ``Tensor.std`` exports as five ops with two map-sized temporaries: at 1907x1231 that was most of the heads'
+    latency)."""
     mean = x.mean(dim=(2, 3))
     square = torch.linalg.vector_norm(x, dim=(2, 3)).square() / (x.shape[-2] * x.shape[-1])
-    return (square - mean.square()).clamp_min(0).sqrt()
+    return mean, (square - mean.square()).clamp_min(0).sqrt()
+
+
+def spatial_std(x: Tensor) -> Tensor:
+    """``(B, C, H, W)`` → ``(B, C)``: the population standard deviation of each channel over space."""
+    return spatial_moments(x)[1]
+
+
+def upper_pairs(channels: int) -> Tensor:
+    """The flat indices ``i * C + j`` (``i < j``) of a ``C x C`` matrix's strict upper triangle, row by row."""
+    i, j = torch.triu_indices(channels, channels, offset=1)
+    return i * channels + j
+
+
+def channel_correlation(x: Tensor, mean: Tensor, std: Tensor, pairs: Tensor) -> Tensor:
+    """``(B, C, H, W)`` with its :func:`spatial_moments` → ``(B, len(pairs))``: the Pearson correlation over space
+    of every pair of channels (flat indices ``pairs`` of the ``C x C`` matrix, :func:`upper_pairs`); 0 where a
+    channel is constant. One ``(C, HW) x (HW, C)`` MatMul: no diagonal or triangle op in an exported graph."""
+    centred = (x - mean[:, :, None, None]).flatten(2)
+    covariance = centred @ centred.transpose(1, 2) / centred.shape[-1]
+    scale = (std[:, :, None] * std[:, None, :]).clamp_min(1e-12)
+    return (covariance / scale).flatten(1).index_select(1, pairs)
 
 
 def coarse_map(fine_map: Tensor, k: int) -> Tensor:
@@ -65,9 +89,8 @@ class ExplainHeads(nn.Module):
     """The two heads of a network whose LDA and MAL features are ``width`` wide on a ``grid`` x ``grid`` grid, over
     backbone stages of ``stage_channels`` channels (one LDA grid per stage)."""
 
-    INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # (feature caches' key)
-    # (benchmark rows' key)
-    DESIGN = f"{INPUTS}; map: global context, Pearson loss; spread: rank-trained order, fitted scale"
+    INPUTS = "map: lda+fused+stages pooled; spread: fused pooled+opinion std+stage std"  # (see ``describe``)
+    TRAINING = "map: global context, Pearson loss; spread: rank-trained order, fitted scale"
 
     def __init__(self, width: int, stage_channels: Sequence[int], grid: int,
                  config: ExplainConfig | None = None) -> None:
@@ -79,7 +102,12 @@ class ExplainHeads(nn.Module):
         # shape-built equivalent (mobileiqa.export.onnx.adaptive_avg_pool), as it does for the LDA blocks
         self.pool = F.adaptive_avg_pool2d
         c = width * (len(self.stage_channels) + 1) + sum(self.stage_channels)
-        s = 2 * width + sum(self.stage_channels)
+        # the stages of config.corr_stages this backbone has (a 2-stage test backbone has no stage 2: none)
+        self.corr_stages = tuple(i for i in self.config.corr_stages if i < len(self.stage_channels))
+        for i in self.corr_stages:  # constant flat indices of each correlation matrix's upper triangle
+            self.register_buffer(f"pairs_{i}", upper_pairs(self.stage_channels[i]), persistent=False)
+        s = (2 * width + sum(self.stage_channels) * (2 if self.config.stage_means else 1)
+             + sum(len(getattr(self, f"pairs_{i}")) for i in self.corr_stages))
         self.register_buffer("map_mean", torch.zeros(1, c, 1, 1))
         self.register_buffer("map_std", torch.ones(1, c, 1, 1))
         self.register_buffer("spread_mean", torch.zeros(1, s))
@@ -91,8 +119,17 @@ class ExplainHeads(nn.Module):
         self.map_mix = nn.Conv2d(h, h, kernel_size=3, padding=1)
         self.map_context = nn.Linear(h, h)  # the whole image's mean features, added to every cell
         self.map_out = nn.Conv2d(h, 1, kernel_size=1)
+        self.spread_drop = nn.Dropout(self.config.spread_dropout)
         self.spread_fc1 = nn.Linear(s, h)
         self.spread_fc2 = nn.Linear(h, 1)
+
+    @classmethod
+    def describe(cls, config: ExplainConfig) -> str:
+        """What heads of ``config`` read, in words (the feature caches' key; with :attr:`TRAINING`, the benchmark
+        rows'): :attr:`INPUTS` and the spread's extra statistics."""
+        extra = ["stage mean"] if config.stage_means else []
+        extra += [f"channel corr of stage {i}" for i in config.corr_stages]
+        return "+".join([cls.INPUTS, *extra])
 
     def map_inputs(self, lda: Tensor, fused: Tensor, maps: Sequence[Tensor]) -> Tensor:
         """What the map head reads, ``(B, (S + 1) C + sum(stage channels), G, G)``: every LDA grid
@@ -120,22 +157,27 @@ class ExplainHeads(nn.Module):
         [0, 1]."""
         return self.map_from(self.map_inputs(lda, fused, maps))
 
-    @staticmethod
-    def spread_inputs(fused: Tensor, opinions: Tensor, maps: Sequence[Tensor]) -> Tensor:
-        """What the spread head reads, ``(B, 2C + sum(stage channels))``: the fused grid pooled, the opinion MALs'
-        disagreement (their standard deviation over opinions, pooled; zeros with a single opinion) and the spatial
-        standard deviation of every channel of every backbone stage map."""
+    def spread_inputs(self, fused: Tensor, opinions: Tensor, maps: Sequence[Tensor]) -> Tensor:
+        """What the spread head reads, ``(B, s)``: the fused grid pooled, the opinion MALs' disagreement (their
+        standard deviation over opinions, pooled; zeros with a single opinion), the spatial standard deviation of
+        every channel of every backbone stage map, then (``config.stage_means``) their spatial means, then the
+        channel correlations of each stage of ``config.corr_stages`` that the backbone has."""
         pooled = fused.mean(dim=(2, 3))
         if opinions.shape[1] < 2:
             disagreement = torch.zeros_like(pooled)
         else:
             disagreement = opinions.std(dim=1, unbiased=False).mean(dim=(2, 3))
-        return torch.cat([pooled, disagreement, *(spatial_std(m) for m in maps)], dim=1)
+        moments = [spatial_moments(m) for m in maps]
+        parts = [pooled, disagreement, *(std for _, std in moments)]
+        if self.config.stage_means:
+            parts += [mean for mean, _ in moments]
+        parts += [channel_correlation(maps[i], *moments[i], getattr(self, f"pairs_{i}")) for i in self.corr_stages]
+        return torch.cat(parts, dim=1)
 
     def spread_order(self, inputs: Tensor) -> Tensor:
         """``(B, s)`` from :meth:`spread_inputs` → ``(B,)``: the spread head's unitless order score (higher = more
         disagreement; what its ranking loss trains)."""
-        x = (inputs - self.spread_mean) / self.spread_std
+        x = self.spread_drop((inputs - self.spread_mean) / self.spread_std)
         return self.spread_fc2(F.gelu(self.spread_fc1(x))).squeeze(1)
 
     def spread_from(self, inputs: Tensor) -> Tensor:

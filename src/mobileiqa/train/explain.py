@@ -34,7 +34,7 @@ from mobileiqa.data.local_targets import LocalTargets, window_target
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics.spatial import map_spearman
 from mobileiqa.models.checkpoint import atomic_torch_save, load_model, save_model
-from mobileiqa.models.explain import ExplainConfig, coarse_map
+from mobileiqa.models.explain import ExplainHeads, coarse_map
 from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.preprocess import normalise
 from mobileiqa.train.batches import split_images
@@ -95,6 +95,14 @@ def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, ha
         terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
     terms["loss"] = sum(terms.values()) if terms else fine_map.sum() * 0.0
     return terms
+
+
+def head_param_groups(heads: ExplainHeads, cfg: ExplainTrainConfig) -> list[dict]:
+    """The heads' optimiser groups: the map head at the recipe's weight decay, the spread head at
+    ``cfg.spread_weight_decay`` (its inputs number in the thousands for ~2,000 training images: it overfits)."""
+    spread = [p for name, p in heads.named_parameters() if name.startswith("spread_")]
+    rest = [p for name, p in heads.named_parameters() if not name.startswith("spread_")]
+    return [{"params": rest}, {"params": spread, "weight_decay": cfg.spread_weight_decay}]
 
 
 def _frozen_digest(model: IQANet) -> str:
@@ -196,7 +204,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     frame = read_manifest(dataset.manifest)
     targets = LocalTargets.load(dataset.root)
     torch.manual_seed(cfg.seed)  # the heads' initialisation; nothing else draws from it
-    heads = model.attach_explain_heads(ExplainConfig(hidden=cfg.hidden, fine=cfg.fine))
+    heads = model.attach_explain_heads(cfg.heads())
     model.requires_grad_(False).eval()
     heads.requires_grad_(True)
     layout = memory_format(recipe)
@@ -214,7 +222,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
                          "nothing to learn from; set distill_student.explain.enabled: false")
     std_variance = float(np.nanvar(train.std.numpy())) if has_std else 1.0
     folder = out_dir / "checkpoints" / CHECKPOINTS
-    key = {"inputs": heads.INPUTS, "model": _frozen_digest(model),
+    key = {"inputs": heads.describe(heads.config), "model": _frozen_digest(model),
            "dataset": dataset.manifest_sha256, "views": cfg.views,
            "seed": cfg.seed, "crop": cfg.crop, "flips": recipe.flips, "resolution": recipe.resolution.to_dict(),
            "targets": None if targets is None else targets.digest, "target_grid": target_grid}
@@ -227,7 +235,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
     head_recipe = dataclasses.replace(recipe, batch_size=cfg.batch_size, seed=cfg.seed, epochs=cfg.epochs,
                                       lr=cfg.lr, scheduler="onecycle")
     sampler = SizeBatchSampler([(1, 1)] * len(views["map_in"]), cfg.batch_size, shuffle=True, seed=cfg.seed)
-    optimizer = build_optimizer(heads.parameters(), head_recipe, lr=cfg.lr)
+    optimizer = build_optimizer(head_param_groups(heads, cfg), head_recipe, lr=cfg.lr)
     scheduler = build_scheduler(optimizer, head_recipe, len(sampler))
 
     heads.fit_input_stats(views["map_in"] if targets is not None else None, views["spread_in"] if has_std else None)

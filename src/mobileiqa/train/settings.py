@@ -114,6 +114,10 @@ class ExplainTrainConfig:
     hidden: int = ExplainConfig.hidden  # channels of the map head, width of the spread head
     fine: int = ExplainConfig.fine  # the map head mixes cells on a finer grid, trained on targets of that grid
     #                (2x: test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; TRAINING.md)
+    stage_means: bool = ExplainConfig.stage_means  # the spread head also reads each stage channel's spatial mean
+    corr_stages: tuple[int, ...] = ExplainConfig.corr_stages  # ... and the channel correlations of these stages
+    spread_dropout: float = ExplainConfig.spread_dropout  # dropout on the spread head's inputs while training
+    spread_weight_decay: float = 0.1  # AdamW weight decay of the spread head (the map head: the recipe's)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
@@ -124,9 +128,18 @@ class ExplainTrainConfig:
                 raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
         if self.crop < 0:
             raise ValueError(f"distill_student.explain.crop must be 0 (whole images) or > 0, got {self.crop}")
+        if self.spread_weight_decay < 0:
+            raise ValueError("distill_student.explain.spread_weight_decay must be >= 0, got "
+                             f"{self.spread_weight_decay}")
         if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
             raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0; "
                              f"got lr={self.lr}, map_weight={self.map_weight}, spread_weight={self.spread_weight}")
+        self.heads()  # the heads' own checks (corr_stages, spread_dropout), named by their keys here
+
+    def heads(self) -> ExplainConfig:
+        """The :class:`ExplainConfig` of the heads this recipe trains."""
+        return ExplainConfig(hidden=self.hidden, fine=self.fine, stage_means=self.stage_means,
+                             corr_stages=self.corr_stages, spread_dropout=self.spread_dropout)
 
 
 @dataclass(frozen=True)
