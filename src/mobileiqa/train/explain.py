@@ -252,6 +252,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
         trainer.resume()
     trainer.fit()
     heads.load_state_dict(torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"])
+    heads.eval()  # no dropout from here on: the spread's scale is fitted on what inference computes
     best = trainer.history[trainer.state.best_epoch]
     if has_std:  # the ranking loss trained the order: put it on mos_std's scale (monotone, the order is kept)
         known = torch.isfinite(views["std"])
