@@ -100,9 +100,10 @@ def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, ha
 def head_param_groups(heads: ExplainHeads, cfg: ExplainTrainConfig) -> list[dict]:
     """The heads' optimiser groups: the map head at the recipe's weight decay, the spread head at
     ``cfg.spread_weight_decay`` (its inputs number in the thousands for ~2,000 training images: it overfits)."""
-    spread = [p for name, p in heads.named_parameters() if name.startswith("spread_")]
-    rest = [p for name, p in heads.named_parameters() if not name.startswith("spread_")]
-    return [{"params": rest}, {"params": spread, "weight_decay": cfg.spread_weight_decay}]
+    groups = {True: [], False: []}
+    for name, p in heads.named_parameters():
+        groups[name.startswith("spread_")].append(p)
+    return [{"params": groups[False]}, {"params": groups[True], "weight_decay": cfg.spread_weight_decay}]
 
 
 def _frozen_digest(model: IQANet) -> str:

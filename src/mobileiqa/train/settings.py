@@ -134,7 +134,7 @@ class ExplainTrainConfig:
         if self.lr <= 0 or self.map_weight < 0 or self.spread_weight < 0 or not self.map_weight + self.spread_weight:
             raise ValueError("distill_student.explain: lr must be > 0 and map_weight/spread_weight >= 0, not both 0; "
                              f"got lr={self.lr}, map_weight={self.map_weight}, spread_weight={self.spread_weight}")
-        self.heads()  # the heads' own checks (corr_stages, spread_dropout), named by their keys here
+        self.heads()  # the heads' own checks (corr_stages, spread_dropout); the loader prefixes this section's key
 
     def heads(self) -> ExplainConfig:
         """The :class:`ExplainConfig` of the heads this recipe trains."""
