@@ -15,6 +15,8 @@ class ExplainConfig:
 
     hidden: int = 64  # channels of the map head, width of the spread head's hidden layer
     fine: int = 2  # the map head mixes cells on a fine x finer grid (trained on targets of that grid), then averages
+    map_members: int = 1  # independently initialised map heads side by side (grouped convs), each trained on the
+    #                       targets, their maps averaged: an ensemble inside one graph
     # the spread head also reads every stage channel's spatial mean, and the correlations between the channels of
     # these stages (texture statistics that tell the distortion type apart; c(c - 1)/2 inputs for c channels; a
     # stage the backbone lacks is skipped)
@@ -23,7 +25,7 @@ class ExplainConfig:
     spread_dropout: float = 0.5  # dropout on the spread head's standardised inputs while it trains
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "fine"):
+        for name in ("hidden", "fine", "map_members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ExplainConfig.{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "corr_stages", tuple(int(i) for i in self.corr_stages))
@@ -37,7 +39,7 @@ class ExplainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExplainConfig:
-        # heads saved before ``fine`` existed mixed cells on the grid itself; before the stage means and channel
-        # correlations, the spread head read neither (and had no dropout)
-        old = {"fine": 1, "stage_means": False, "corr_stages": (), "spread_dropout": 0.0}
+        # heads saved before ``fine`` existed mixed cells on the grid itself (and had one map member); before the
+        # stage means and channel correlations, the spread head read neither (and had no dropout)
+        old = {"fine": 1, "map_members": 1, "stage_means": False, "corr_stages": (), "spread_dropout": 0.0}
         return cls(**{**old, **known_fields(cls, data)})

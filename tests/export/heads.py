@@ -11,7 +11,8 @@ from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
 HIDDEN = 8
-HEADS = ExplainConfig(hidden=HIDDEN, corr_stages=(1,))  # the tiny backbone's second stage: correlations exported too
+# the tiny backbone's second stage: correlations exported too; two map members: grouped convs exported too
+HEADS = ExplainConfig(hidden=HIDDEN, map_members=2, corr_stages=(1,))
 
 
 def explained_model(name: str = TINY_STUDENT, seed: int = 0) -> torch.nn.Module:

@@ -120,12 +120,12 @@ def test_channel_correlations_of_a_stage_are_pearson_over_space_and_zero_for_a_f
 def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
     model = spread_model(TINY_STUDENT)
     plain = save_model(model, TINY_STUDENT, tmp_path / "plain.pt")
-    model.attach_explain_heads(ExplainConfig(hidden=8))
+    model.attach_explain_heads(ExplainConfig(hidden=8, map_members=2))
     with torch.no_grad():
         model.explain_heads.map_out.bias.fill_(0.7)
     both = save_model(model, TINY_STUDENT, tmp_path / "both.pt")
     loaded, ckpt = load_model(both)
-    assert ckpt["explain"] == {"hidden": 8, "fine": 2, "stage_means": True, "corr_stages": [2],
+    assert ckpt["explain"] == {"hidden": 8, "fine": 2, "map_members": 2, "stage_means": True, "corr_stages": [2],
                                "spread_dropout": 0.5}
     x = _images(2)
     assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
@@ -167,8 +167,42 @@ def test_the_map_is_the_mean_of_the_fine_grid_the_head_mixes_on():
         assert not torch.allclose(one.map_from(inputs), heads.map_from(inputs))
 
 
+def test_the_map_is_the_mean_of_its_members_each_initialised_apart():
+    model = spread_model(TINY_STUDENT)
+    torch.manual_seed(0)
+    heads = model.attach_explain_heads(ExplainConfig(hidden=8, map_members=3)).eval()
+    with torch.no_grad():
+        f = model.eval().features(_images(2))
+        inputs = heads.map_inputs(f.lda, f.fused, model.stage_maps(_images(2)))
+        members = heads.member_maps_from(inputs)
+        g = model.config.grid
+        assert members.shape == (2, 3, 2 * g, 2 * g)
+        assert torch.allclose(heads.fine_map_from(inputs), members.mean(dim=1))
+        assert float((members[:, 0] - members[:, 1]).abs().max()) > 1e-3  # not three copies of one head
+        # member 1 alone: its slice of every grouped conv is a one-member head of its own
+        one = ExplainHeads(heads.width, heads.stage_channels, g, ExplainConfig(hidden=8, map_members=1)).eval()
+        state = heads.state_dict()
+        part = {k: v for k, v in state.items() if not k.startswith("map_")}
+        part.update({"map_mean": state["map_mean"], "map_std": state["map_std"]})
+        for name in ("map_in", "map_mix", "map_context", "map_out"):
+            rows = state[f"{name}.weight"].shape[0] // 3
+            part[f"{name}.weight"] = state[f"{name}.weight"][rows:2 * rows]
+            part[f"{name}.bias"] = state[f"{name}.bias"][rows:2 * rows]
+        one.load_state_dict(part)
+        assert torch.allclose(one.fine_map_from(inputs), members[:, 1], atol=1e-6)
+
+
+def test_a_one_member_map_head_saved_with_a_linear_context_loads():
+    heads = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(hidden=8, corr_stages=()))
+    state = heads.state_dict()
+    state["map_context.weight"] = state["map_context.weight"][:, :, 0, 0]  # as nn.Linear(h, h) saved it
+    again = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(hidden=8, corr_stages=()))
+    again.load_state_dict(state)
+    assert torch.equal(again.map_context.weight, heads.map_context.weight)
+
+
 def test_heads_saved_before_the_fine_grid_and_the_spread_statistics_keep_their_layout():
-    old = ExplainConfig(hidden=8, fine=1, stage_means=False, corr_stages=(), spread_dropout=0.0)
+    old = ExplainConfig(hidden=8, fine=1, map_members=1, stage_means=False, corr_stages=(), spread_dropout=0.0)
     assert ExplainConfig.from_dict({"hidden": 8}) == old
     assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).fine == 2
     assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).corr_stages == ()
@@ -181,6 +215,8 @@ def test_explain_config_rejects_bad_values():
         ExplainConfig(hidden=0)
     with pytest.raises(ValueError, match="fine"):
         ExplainConfig(fine=0)
+    with pytest.raises(ValueError, match="map_members"):
+        ExplainConfig(map_members=0)
     with pytest.raises(ValueError, match="corr_stages"):
         ExplainConfig(corr_stages=(2, 2))
     with pytest.raises(ValueError, match="spread_dropout"):

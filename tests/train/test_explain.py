@@ -60,7 +60,7 @@ def test_the_heads_learn_and_report_their_validation(explained):
 
     def loss(heads) -> float:  # over every cached view at once (a tiny set's epoch means swing with its batches)
         with torch.no_grad():
-            return float(explain_terms(heads.fine_map_from(views["map_in"].float()),
+            return float(explain_terms(heads.member_maps_from(views["map_in"].float()),
                                        heads.spread_order(views["spread_in"]), views["map"],
                                        views["has_map"].bool(), views["std"], cfg, variance,
                                        heads.config.fine)["loss"])
@@ -112,7 +112,7 @@ def test_targets_follow_the_crop_and_the_flips(tiny_dataset, tiny_params):
 
 def test_a_batch_without_targets_gives_a_zero_loss_with_a_graph(tiny_params):
     cfg = tiny_params.distill_student.explain
-    fine = torch.rand(3, 4, 4, requires_grad=True)
+    fine = torch.rand(3, 1, 4, 4, requires_grad=True)
     terms = explain_terms(fine, torch.zeros(3), torch.rand(3, 4, 4), torch.zeros(3, dtype=torch.bool),
                           torch.full((3,), float("nan")), cfg, 1.0, 1)
     assert set(terms) == {"loss"} and float(terms["loss"]) == 0.0
@@ -126,18 +126,34 @@ def test_the_map_term_weighs_the_fine_grid_and_its_means(tiny_params):
     has, std = torch.ones(2, dtype=torch.bool), torch.full((2,), float("nan"))
     # each 2x2 block's cells swapped inside the block: wrong on the fine grid, right in the block means
     swapped = target.reshape(2, 2, 2, 2, 2).flip(2).flip(4).reshape(2, 4, 4)
-    fine = explain_terms(swapped, torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
+    fine = explain_terms(swapped[:, None], torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
     means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (swapped, target)]
     assert float(map_loss(*means)) < 1e-4  # the block means agree
     assert float(map_loss(swapped, target)) > 0.1  # the fine cells do not
     assert float(fine["loss_map"]) == pytest.approx(float(map_loss(swapped, target)), abs=1e-4)
     flipped = target.flip(1).flip(2)  # wrong in the block means too: both terms count
     means = [m.reshape(2, 2, 2, 2, 2).mean(dim=(2, 4)) for m in (flipped, target)]
-    both = explain_terms(flipped, torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
+    both = explain_terms(flipped[:, None], torch.zeros(2), target, has, std, cfg, 1.0, fine=2)
     assert float(map_loss(*means)) > 0.1
     assert float(both["loss_map"]) == pytest.approx(float(map_loss(flipped, target) + map_loss(*means)), abs=1e-5)
-    one = explain_terms(swapped, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
+    one = explain_terms(swapped[:, None], torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
     assert float(one["loss_map"]) == pytest.approx(float(map_loss(swapped, target)))
+
+
+def test_each_map_member_is_trained_on_the_targets_not_only_their_mean(tiny_params):
+    cfg = tiny_params.distill_student.explain
+    target = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(3))
+    has, std = torch.ones(2, dtype=torch.bool), torch.full((2,), float("nan"))
+    low, high = target - 0.2, target + 0.2  # each member off by a level, their mean on the target
+    members = torch.stack([low, high], dim=1)
+    terms = explain_terms(members, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
+    expected = (map_loss(low, target) + map_loss(high, target)) / 2
+    assert float(terms["loss_map"]) == pytest.approx(float(expected), abs=1e-6)
+    assert float(map_loss(members.mean(dim=1), target)) < 1e-6 < float(expected)  # the mean alone would be perfect
+    flipped = torch.stack([low, high.flip(2)], dim=1)  # one member's order wrong: only its own term grows
+    worse = explain_terms(flipped, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
+    assert float(worse["loss_map"]) == pytest.approx(float(map_loss(low, target) + map_loss(high.flip(2), target)) / 2,
+                                                     abs=1e-6)
 
 
 def test_the_map_loss_rewards_the_order_inside_each_image_however_flat():

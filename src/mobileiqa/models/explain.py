@@ -15,7 +15,8 @@ The map head mixes each cell with its 3x3 neighbours and with the image's mean f
 cell, noise a flat one: the local error depends on what the distortion is as much as on the cell). It does so on a
 grid ``fine`` times finer than the features' (each cell's features repeated, so the 3x3 mixing learns where inside
 a cell its neighbours' influence lands), is trained on targets of that finer grid too, and averages back to the
-grid: the quality map keeps the model's grid.
+grid: the quality map keeps the model's grid. ``map_members`` such heads, initialised apart and each trained on the
+targets, run side by side as grouped convolutions and their maps are averaged (an ensemble in one graph).
 
 Each head standardises its input with per-channel statistics fixed from the training features (buffers, so they
 travel with the weights). They are trained on detached features after the model itself
@@ -115,13 +116,23 @@ class ExplainHeads(nn.Module):
         # spread = softplus(gain * order + bias): the order is trained by ranking, gain and bias fitted afterwards
         self.register_buffer("spread_gain", torch.ones(1))
         self.register_buffer("spread_bias", torch.zeros(1))
-        self.map_in = nn.Conv2d(c, h, kernel_size=1)
-        self.map_mix = nn.Conv2d(h, h, kernel_size=3, padding=1)
-        self.map_context = nn.Linear(h, h)  # the whole image's mean features, added to every cell
-        self.map_out = nn.Conv2d(h, 1, kernel_size=1)
+        # ``config.map_members`` map heads side by side: one input conv wide enough for all, then each member's
+        # channels mixed, given context and read out on their own (grouped convs); their maps are averaged
+        k = self.config.map_members
+        self.map_in = nn.Conv2d(c, k * h, kernel_size=1)
+        self.map_mix = nn.Conv2d(k * h, k * h, kernel_size=3, padding=1, groups=k)
+        # the whole image's mean features, added to every cell (a 1x1 conv on the pooled grid: grouped per member)
+        self.map_context = nn.Conv2d(k * h, k * h, kernel_size=1, groups=k)
+        self.map_out = nn.Conv2d(k * h, k, kernel_size=1, groups=k)
         self.spread_drop = nn.Dropout(self.config.spread_dropout)
         self.spread_fc1 = nn.Linear(s, h)
         self.spread_fc2 = nn.Linear(h, 1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + "map_context.weight"
+        if key in state_dict and state_dict[key].dim() == 2:  # saved when the context was an nn.Linear (one member)
+            state_dict[key] = state_dict[key][:, :, None, None]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def describe(cls, config: ExplainConfig) -> str:
@@ -138,15 +149,21 @@ class ExplainHeads(nn.Module):
         pooled = (self.pool(m, self.grid) for m in maps)
         return torch.cat([lda.flatten(1, 2), fused, *pooled], dim=1)
 
-    def fine_map_from(self, inputs: Tensor) -> Tensor:
-        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, kG, kG)`` in [0, 1] on the ``k = config.fine`` times
-        finer grid (what the map's fine target trains)."""
+    def member_maps_from(self, inputs: Tensor) -> Tensor:
+        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, M, kG, kG)`` in [0, 1]: the map of each of the
+        ``M = config.map_members`` members on the ``k = config.fine`` times finer grid (what each member's loss
+        trains on the fine target)."""
         x = F.gelu(self.map_in((inputs - self.map_mean) / self.map_std))
         if self.config.fine > 1:  # after the 1x1 conv and GELU, which commute with repeating cells: k^2 x cheaper
             x = F.interpolate(x, scale_factor=self.config.fine, mode="nearest")
-        context = self.map_context(x.mean(dim=(2, 3)))[:, :, None, None]  # what the image is: a cell's error
+        context = self.map_context(x.mean(dim=(2, 3), keepdim=True))  # what the image is: a cell's error
         x = F.gelu(self.map_mix(x) + context) + x  # depends on the distortion as much as on the cell's content
-        return self.map_out(x).squeeze(1).sigmoid()
+        return self.map_out(x).sigmoid()
+
+    def fine_map_from(self, inputs: Tensor) -> Tensor:
+        """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, kG, kG)`` in [0, 1] on the ``k = config.fine`` times
+        finer grid: the mean of the members' maps."""
+        return self.member_maps_from(inputs).mean(dim=1)
 
     def map_from(self, inputs: Tensor) -> Tensor:
         """``(B, c, G, G)`` from :meth:`map_inputs` → ``(B, G, G)`` in [0, 1]."""

@@ -77,15 +77,18 @@ def collate_explain(batch):
     return torch.stack(x), torch.stack(maps), torch.tensor(has), torch.stack(std), torch.tensor(idx)
 
 
-def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
+def explain_terms(member_maps: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
                   cfg: ExplainTrainConfig, std_variance: float, fine: int) -> dict[str, Tensor]:
     """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it). The
-    map term compares the head's map on its ``fine`` times finer grid (the heads' ``config.fine``;
-    :meth:`ExplainHeads.fine_map_from`) with the target of that grid, and their means on the model's grid (what the
-    head outputs); the spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
+    map term compares each member's map ``(B, M, kG, kG)`` on its ``fine`` times finer grid (the heads'
+    ``config.fine``; :meth:`ExplainHeads.member_maps_from`) with the target of that grid, and their means on the
+    model's grid (what the head outputs), averaged over the members (each is trained on the targets on its own, not
+    only their mean); the spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
-        pred, target = fine_map[has_map], target_map[has_map]
+        members = member_maps.shape[1]
+        pred = member_maps[has_map].flatten(0, 1)  # (B' M, kG, kG), each image's members in a row
+        target = target_map[has_map].repeat_interleave(members, dim=0)
         loss = map_loss(pred, target)
         if fine > 1:
             loss = loss + map_loss(coarse_map(pred, fine), coarse_map(target, fine))
@@ -93,7 +96,7 @@ def explain_terms(fine_map: Tensor, spread_order: Tensor, target_map: Tensor, ha
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
         terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
-    terms["loss"] = sum(terms.values()) if terms else fine_map.sum() * 0.0
+    terms["loss"] = sum(terms.values()) if terms else member_maps.sum() * 0.0
     return terms
 
 
@@ -243,8 +246,8 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.fine_map_from(map_in.float()), heads.spread_order(spread_in), maps, has, std, cfg,
-                             std_variance, heads.config.fine)
+        return explain_terms(heads.member_maps_from(map_in.float()), heads.spread_order(spread_in), maps, has, std,
+                             cfg, std_variance, heads.config.fine)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
     trainer = Trainer(heads, optimizer, scheduler, _Batches(views, sampler), sampler, step,

@@ -114,6 +114,7 @@ class ExplainTrainConfig:
     hidden: int = ExplainConfig.hidden  # channels of the map head, width of the spread head
     fine: int = ExplainConfig.fine  # the map head mixes cells on a finer grid, trained on targets of that grid
     #                (2x: test map Spearman 0.551 -> 0.570 over 3 students, benchmarks/explain_heads.py; TRAINING.md)
+    map_members: int = ExplainConfig.map_members  # map heads side by side, each trained, their maps averaged
     stage_means: bool = ExplainConfig.stage_means  # the spread head also reads each stage channel's spatial mean
     corr_stages: tuple[int, ...] = ExplainConfig.corr_stages  # ... and the channel correlations of these stages
     spread_dropout: float = ExplainConfig.spread_dropout  # dropout on the spread head's inputs while training
@@ -123,7 +124,7 @@ class ExplainTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("views", "epochs", "batch_size", "hidden", "fine"):
+        for name in ("views", "epochs", "batch_size", "hidden", "fine", "map_members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
         if self.crop < 0:
@@ -138,7 +139,8 @@ class ExplainTrainConfig:
 
     def heads(self) -> ExplainConfig:
         """The :class:`ExplainConfig` of the heads this recipe trains."""
-        return ExplainConfig(hidden=self.hidden, fine=self.fine, stage_means=self.stage_means,
+        return ExplainConfig(hidden=self.hidden, fine=self.fine, map_members=self.map_members,
+                             stage_means=self.stage_means,
                              corr_stages=self.corr_stages, spread_dropout=self.spread_dropout)
 
 
