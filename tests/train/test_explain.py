@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from mobileiqa.data.local_targets import LocalTargets
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
@@ -15,7 +16,7 @@ from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.models.explain import ExplainHeads
 from mobileiqa.train.batches import split_images
 from mobileiqa.train.explain import ExplainImages, explain_terms, head_param_groups, train_explain_heads
-from mobileiqa.train.losses import map_loss, spread_loss
+from mobileiqa.train.losses import map_loss, spread_loss, within_image_ranks
 from tests.conftest import TINY_STUDENT
 from tests.modelgen import spread_model
 
@@ -121,7 +122,7 @@ def test_a_batch_without_targets_gives_a_zero_loss_with_a_graph(tiny_params):
 
 
 def test_the_map_term_weighs_the_fine_grid_and_its_means(tiny_params):
-    cfg = tiny_params.distill_student.explain
+    cfg = dataclasses.replace(tiny_params.distill_student.explain, map_ranks=False)  # the values' own order
     target = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(2))
     has, std = torch.ones(2, dtype=torch.bool), torch.full((2,), float("nan"))
     # each 2x2 block's cells swapped inside the block: wrong on the fine grid, right in the block means
@@ -147,13 +148,13 @@ def test_each_map_member_is_trained_on_the_targets_not_only_their_mean(tiny_para
     low, high = target - 0.2, target + 0.2  # each member off by a level, their mean on the target
     members = torch.stack([low, high], dim=1)
     terms = explain_terms(members, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
-    expected = (map_loss(low, target) + map_loss(high, target)) / 2
+    expected = (map_loss(low, target, cfg.map_ranks) + map_loss(high, target, cfg.map_ranks)) / 2
     assert float(terms["loss_map"]) == pytest.approx(float(expected), abs=1e-6)
-    assert float(map_loss(members.mean(dim=1), target)) < 1e-6 < float(expected)  # the mean alone would be perfect
+    assert float(map_loss(members.mean(dim=1), target)) < 1e-6 < float(expected)  # the mean alone: perfect (values)
     flipped = torch.stack([low, high.flip(2)], dim=1)  # one member's order wrong: only its own term grows
     worse = explain_terms(flipped, torch.zeros(2), target, has, std, cfg, 1.0, fine=1)
-    assert float(worse["loss_map"]) == pytest.approx(float(map_loss(low, target) + map_loss(high.flip(2), target)) / 2,
-                                                     abs=1e-6)
+    assert float(worse["loss_map"]) == pytest.approx(
+        float(map_loss(low, target, cfg.map_ranks) + map_loss(high.flip(2), target, cfg.map_ranks)) / 2, abs=1e-6)
 
 
 def test_the_map_loss_rewards_the_order_inside_each_image_however_flat():
@@ -186,3 +187,19 @@ def test_the_fitted_spread_scale_keeps_the_order_and_matches_the_targets():
     assert abs(float(heads.spread_gain) - 0.5) < 1e-4 and abs(float(heads.spread_bias) + 2.5) < 1e-4
     heads.fit_spread_scale(order, target.flip(0))  # an order that ranks backwards is not turned round
     assert float(heads.spread_gain) > 0
+
+
+def test_ranks_within_each_image_average_their_ties():
+    maps = torch.tensor([[[0.3, 0.1], [0.2, 0.9]], [[0.5, 0.5], [0.1, 0.5]]])
+    assert within_image_ranks(maps).tolist() == [[[2.0, 0.0], [1.0, 3.0]], [[2.0, 2.0], [0.0, 2.0]]]
+    assert torch.equal(within_image_ranks(torch.full((1, 2, 2), 0.4)), torch.full((1, 2, 2), 1.5))
+
+
+def test_the_rank_map_loss_scores_the_order_and_not_the_spacing():
+    target = torch.tensor([[[0.0, 0.01], [0.02, 1.0]]])  # one cell far above the others
+    even = torch.tensor([[[0.0, 1 / 3], [2 / 3, 1.0]]])  # the same order, evenly spaced
+    mse = F.mse_loss(even, target)
+    assert float(map_loss(even, target, ranks=True)) == pytest.approx(float(mse), abs=1e-5)  # r = 1 with the ranks
+    assert float(map_loss(even, target)) > float(mse) + 0.05  # the values' own correlation is well below 1
+    swapped = torch.tensor([[[1 / 3, 0.0], [2 / 3, 1.0]]])  # two cells out of order: the rank term sees it
+    assert float(map_loss(swapped, target, ranks=True)) > float(F.mse_loss(swapped, target)) + 0.05

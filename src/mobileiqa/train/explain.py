@@ -89,9 +89,9 @@ def explain_terms(member_maps: Tensor, spread_order: Tensor, target_map: Tensor,
         members = member_maps.shape[1]
         pred = member_maps[has_map].flatten(0, 1)  # (B' M, kG, kG), each image's members in a row
         target = target_map[has_map].repeat_interleave(members, dim=0)
-        loss = map_loss(pred, target)
+        loss = map_loss(pred, target, cfg.map_ranks)
         if fine > 1:
-            loss = loss + map_loss(coarse_map(pred, fine), coarse_map(target, fine))
+            loss = loss + map_loss(coarse_map(pred, fine), coarse_map(target, fine), cfg.map_ranks)
         terms["loss_map"] = cfg.map_weight * loss
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):

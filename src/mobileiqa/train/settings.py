@@ -120,6 +120,7 @@ class ExplainTrainConfig:
     spread_dropout: float = ExplainConfig.spread_dropout  # dropout on the spread head's inputs while training
     spread_weight_decay: float = 0.1  # AdamW weight decay of the spread head (the map head: the recipe's)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
+    map_ranks: bool = True  # ... the correlation with the target cells' ranks in their image (what Spearman scores)
     spread_weight: float = 1.0  # spread: pairwise ranking loss against mos_std (losses.spread_loss); scale fitted after
     seed: int = 0
 
