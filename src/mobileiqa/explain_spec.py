@@ -15,7 +15,7 @@ class ExplainConfig:
 
     hidden: int = 64  # channels of the map head, width of the spread head's hidden layer
     fine: int = 2  # the map head mixes cells on a fine x finer grid (trained on targets of that grid), then averages
-    map_members: int = 1  # independently initialised map heads side by side (grouped convs), each trained on the
+    map_members: int = 3  # independently initialised map heads side by side (grouped convs), each trained on the
     #                       targets, their maps averaged: an ensemble inside one graph
     # the spread head also reads every stage channel's spatial mean, and the correlations between the channels of
     # these stages (texture statistics that tell the distortion type apart; c(c - 1)/2 inputs for c channels; a

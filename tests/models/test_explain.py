@@ -193,10 +193,11 @@ def test_the_map_is_the_mean_of_its_members_each_initialised_apart():
 
 
 def test_a_one_member_map_head_saved_with_a_linear_context_loads():
-    heads = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(hidden=8, corr_stages=()))
+    one = ExplainConfig(hidden=8, map_members=1, corr_stages=())
+    heads = ExplainHeads(4, [3, 5], grid=3, config=one)
     state = heads.state_dict()
     state["map_context.weight"] = state["map_context.weight"][:, :, 0, 0]  # as nn.Linear(h, h) saved it
-    again = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(hidden=8, corr_stages=()))
+    again = ExplainHeads(4, [3, 5], grid=3, config=one)
     again.load_state_dict(state)
     assert torch.equal(again.map_context.weight, heads.map_context.weight)
 
