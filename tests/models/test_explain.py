@@ -3,6 +3,8 @@ the model, checkpoints with and without them."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -190,6 +192,22 @@ def test_the_map_is_the_mean_of_its_members_each_initialised_apart():
             part[f"{name}.bias"] = state[f"{name}.bias"][rows:2 * rows]
         one.load_state_dict(part)
         assert torch.allclose(one.fine_map_from(inputs), members[:, 1], atol=1e-6)
+
+
+def test_a_checkpoint_of_one_member_heads_with_a_linear_context_loads_with_its_heads(tmp_path):
+    model = spread_model(TINY_STUDENT)
+    model.attach_explain_heads(ExplainConfig(hidden=8, map_members=1))
+    path = save_model(model, TINY_STUDENT, tmp_path / "linear.pt")
+    ckpt = torch.load(path, weights_only=True)
+    key = "explain_heads.map_context.weight"
+    ckpt["state_dict"][key] = ckpt["state_dict"][key][:, :, 0, 0]  # as the heads of 2026-12-07 saved it
+    torch.save(ckpt, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "earlier layout" warning: the heads are kept
+        loaded, meta = load_model(path)
+    assert meta["explain"]["map_members"] == 1
+    x = _images(2)
+    assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
 
 
 def test_a_one_member_map_head_saved_with_a_linear_context_loads():

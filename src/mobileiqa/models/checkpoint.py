@@ -77,6 +77,7 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[IQANet, dic
     state = ckpt.pop("state_dict")
     if ckpt.get("explain") is not None:
         heads = model.attach_explain_heads(ExplainConfig.from_dict(ckpt["explain"]))
+        heads.upgrade_state(state, HEADS)
         if not _heads_fit(heads, state):
             warnings.warn(f"{path}: its explanation heads read an earlier layout of inputs; loading the model without "
                           "them (the score is unaffected). Train them anew: rerun the distill_student stage, or "

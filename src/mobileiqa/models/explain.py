@@ -128,10 +128,17 @@ class ExplainHeads(nn.Module):
         self.spread_fc1 = nn.Linear(s, h)
         self.spread_fc2 = nn.Linear(h, 1)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+    @staticmethod
+    def upgrade_state(state: dict, prefix: str = "") -> dict:
+        """Bring the head tensors (under ``prefix``) of a state dict saved by an earlier layout to today's, in place:
+        a one-member map head's context was an ``nn.Linear`` (a 2-D weight), now a 1x1 conv (the same numbers)."""
         key = prefix + "map_context.weight"
-        if key in state_dict and state_dict[key].dim() == 2:  # saved when the context was an nn.Linear (one member)
-            state_dict[key] = state_dict[key][:, :, None, None]
+        if key in state and state[key].dim() == 2:
+            state[key] = state[key][:, :, None, None]
+        return state
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        self.upgrade_state(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
