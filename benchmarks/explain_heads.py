@@ -74,15 +74,13 @@ def main() -> None:
     fine = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""  # (rows before it existed: 1x)
     fine += f"; {cfg.map_members} map members averaged" if cfg.map_members > 1 else ""  # (before: 1)
     fine += "; map order term against the target's ranks" if cfg.map_ranks else ""  # (before: its values)
-    fine += "; each head at its own best epoch"  # (before 2026-12-07's members: one epoch for both)
     regular = (f"; spread dropout {cfg.spread_dropout:g}, weight decay {cfg.spread_weight_decay:g}"
                if cfg.spread_dropout or cfg.spread_weight_decay != params.distill_student.train.weight_decay else "")
     heads = (f"{ExplainHeads.describe(cfg.heads())}; {ExplainHeads.TRAINING}{fine}{regular}; {cfg.views} view(s) "
              f"of {f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}")
     row = {"student": args.label or str(args.model), "seed": args.seed, "heads": heads, "views": cfg.views,
            "epochs": cfg.epochs,
-           "train_s": round(train_s, 1), "eval_s": round(eval_s, 1),
-           "best_epoch": "{map}/{spread}".format(**trained["best_epoch"]),  # each head's own (map/spread)
+           "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "best_epoch": trained["best_epoch"],
            "val_map_srcc": trained.get("val_map_srcc"), "val_spread_srcc": trained.get("val_spread_srcc"),
            "map_srcc": m.get("mean"), "map_srcc_median": m.get("median"), "map_per_kind": m.get("per_kind"),
            "spread_srcc": acc["spread"]["srcc"], "pointing": point["accuracy"], "pointing_n": point["count"],

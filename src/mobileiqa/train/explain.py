@@ -9,8 +9,8 @@ deterministic, its features are computed once: ``explain.views`` randomly flippe
 alike), cached in ``checkpoints/explain/views.pt`` (the map head's inputs in half precision); the heads then train
 ``explain.epochs`` one-cycle epochs over the cache (checkpointed there too: resumable). Validation uses
 whole val images, also computed once: the mean per-image Spearman between predicted and target maps
-(``val_map_srcc``) and the SRCC of the spread against ``mos_std`` (``val_spread_srcc``); each head keeps its
-weights of the epoch where its own figure is highest (``best_map.pt``, ``best_spread.pt``).
+(``val_map_srcc``) and the SRCC of the spread against ``mos_std`` (``val_spread_srcc``); the best epoch has the
+highest mean of the two.
 """
 
 from __future__ import annotations
@@ -100,50 +100,13 @@ def explain_terms(member_maps: Tensor, spread_order: Tensor, target_map: Tensor,
     return terms
 
 
-# each head's validation figure: its weights are kept at the epoch where it is best (the heads share no tensor)
-HEAD_METRICS = {"map": "val_map_srcc", "spread": "val_spread_srcc"}
-
-
-def head_of(name: str) -> str:
-    """Which head (a key of :data:`HEAD_METRICS`) an :class:`ExplainHeads` tensor ``name`` belongs to."""
-    return "spread" if name.startswith("spread_") else "map"
-
-
 def head_param_groups(heads: ExplainHeads, cfg: ExplainTrainConfig) -> list[dict]:
     """The heads' optimiser groups: the map head at the recipe's weight decay, the spread head at
     ``cfg.spread_weight_decay`` (its inputs number in the thousands for ~2,000 training images: it overfits)."""
-    groups = {"map": [], "spread": []}
+    groups = {True: [], False: []}
     for name, p in heads.named_parameters():
-        groups[head_of(name)].append(p)
-    return [{"params": groups["map"]}, {"params": groups["spread"], "weight_decay": cfg.spread_weight_decay}]
-
-
-def _keep_best_heads(heads: ExplainHeads, metrics: dict[str, float], history: list[dict], epoch: int,
-                     folder: Path) -> None:
-    """Save each head's tensors (``folder/best_map.pt``, ``best_spread.pt``) when this epoch's ``metrics`` beat its
-    figure in every earlier epoch of ``history``: the heads are independent, so each keeps its own best epoch
-    (a joint choice gave one of them up to 0.01 of validation figure). On disk, so a resumed run keeps them."""
-    for head, key in HEAD_METRICS.items():
-        value = metrics.get(key, math.nan)
-        earlier = [h[key] for h in history if math.isfinite(h.get(key, math.nan))]
-        if math.isfinite(value) and (not earlier or value > max(earlier)):
-            state = {k: v for k, v in heads.state_dict().items() if head_of(k) == head}
-            atomic_torch_save({"model": state, "epoch": epoch, key: value}, folder / f"best_{head}.pt")
-
-
-def _best_heads(heads: ExplainHeads, trainer: Trainer, folder: Path) -> dict[str, int]:
-    """Load each head's tensors of its own best epoch (:func:`_keep_best_heads`; the joint best epoch's where a
-    head never had a finite figure) into ``heads``; returns the epoch of each."""
-    state = torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"]
-    epochs = dict.fromkeys(HEAD_METRICS, trainer.state.best_epoch)
-    for head in HEAD_METRICS:
-        path = folder / f"best_{head}.pt"
-        if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            state.update(saved["model"])
-            epochs[head] = int(saved["epoch"])
-    heads.load_state_dict(state)
-    return epochs
+        groups[name.startswith("spread_")].append(p)
+    return [{"params": groups[False]}, {"params": groups[True], "weight_decay": cfg.spread_weight_decay}]
 
 
 def _frozen_digest(model: IQANet) -> str:
@@ -286,31 +249,22 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
         return explain_terms(heads.member_maps_from(map_in.float()), heads.spread_order(spread_in), maps, has, std,
                              cfg, std_variance, heads.config.fine)
 
-    def validate() -> dict[str, float]:
-        metrics = _val_metrics(model, val_inputs, device)
-        _keep_best_heads(heads, metrics, trainer.history, trainer.state.epoch, folder)
-        return metrics
-
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)
-    trainer = Trainer(heads, optimizer, scheduler, _Batches(views, sampler), sampler, step, validate, loop, folder,
-                      logger)
+    trainer = Trainer(heads, optimizer, scheduler, _Batches(views, sampler), sampler, step,
+                      lambda: _val_metrics(model, val_inputs, device), loop, folder, logger)
     if resume:
         trainer.resume()
-    else:  # a fresh run: no head of an earlier run in this folder may be chosen
-        for head in HEAD_METRICS:
-            (folder / f"best_{head}.pt").unlink(missing_ok=True)
     trainer.fit()
-    epochs = _best_heads(heads, trainer, folder)
+    heads.load_state_dict(torch.load(trainer.best_path, map_location="cpu", weights_only=True)["model"])
     heads.eval()  # no dropout from here on: the spread's scale is fitted on what inference computes
-    best = {key: trainer.history[epochs[head]].get(key, math.nan) for head, key in HEAD_METRICS.items()}
-    best["val_explain"] = float(np.mean([v for v in best.values() if math.isfinite(v)] or [math.nan]))
+    best = trainer.history[trainer.state.best_epoch]
     if has_std:  # the ranking loss trained the order: put it on mos_std's scale (monotone, the order is kept)
         known = torch.isfinite(views["std"])
         with torch.no_grad():
             order = torch.cat([heads.spread_order(x.to(device)).cpu() for x in views["spread_in"][known].split(256)])
         heads.fit_spread_scale(order, views["std"][known])
     trained = [name for name, ok in (("quality_map", targets is not None), ("spread", has_std)) if ok]
-    metrics = {"best_epoch": epochs, "trained": trained, "views": len(views["map_in"]),
+    metrics = {"best_epoch": trainer.state.best_epoch, "trained": trained, "views": len(views["map_in"]),
                **{k: v for k, v in best.items() if k.startswith("val_")},
                "spread_scale": {"gain": float(heads.spread_gain), "bias": float(heads.spread_bias)},
                "seconds": round(time.perf_counter() - t0, 1), "history": trainer.history}
