@@ -71,12 +71,13 @@ def main() -> None:
                      work / "quadrants.png")
     eval_s = time.perf_counter() - t1
     m = acc["map"] if isinstance(acc["map"], dict) else {}
-    fine = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""  # (rows before it existed: 1x)
-    fine += f"; {cfg.map_members} map members averaged" if cfg.map_members > 1 else ""  # (before: 1)
-    fine += "; map order term against the target's ranks" if cfg.map_ranks else ""  # (before: its values)
+    # (rows from before each option existed: 1x grid, one member, the order term against the target's values)
+    extras = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""
+    extras += f"; {cfg.map_members} map members averaged" if cfg.map_members > 1 else ""
+    extras += "; map order term against the target's ranks" if cfg.map_ranks else ""
     regular = (f"; spread dropout {cfg.spread_dropout:g}, weight decay {cfg.spread_weight_decay:g}"
                if cfg.spread_dropout or cfg.spread_weight_decay != params.distill_student.train.weight_decay else "")
-    heads = (f"{ExplainHeads.describe(cfg.heads())}; {ExplainHeads.TRAINING}{fine}{regular}; {cfg.views} view(s) "
+    heads = (f"{ExplainHeads.describe(cfg.heads())}; {ExplainHeads.TRAINING}{extras}{regular}; {cfg.views} view(s) "
              f"of {f'{cfg.crop}-px crops' if cfg.crop else 'whole images'}")
     row = {"student": args.label or str(args.model), "seed": args.seed, "heads": heads, "views": cfg.views,
            "epochs": cfg.epochs,

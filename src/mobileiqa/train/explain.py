@@ -86,12 +86,11 @@ def explain_terms(member_maps: Tensor, spread_order: Tensor, target_map: Tensor,
     only their mean); the spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
-        members = member_maps.shape[1]
-        pred = member_maps[has_map].flatten(0, 1)  # (B' M, kG, kG), each image's members in a row
-        target = target_map[has_map].repeat_interleave(members, dim=0)
+        pred, target = member_maps[has_map], target_map[has_map]  # (B', M, kG, kG) against (B', kG, kG)
         loss = map_loss(pred, target, cfg.map_ranks)
         if fine > 1:
-            loss = loss + map_loss(coarse_map(pred, fine), coarse_map(target, fine), cfg.map_ranks)
+            coarse = coarse_map(pred.flatten(0, 1), fine).unflatten(0, pred.shape[:2])
+            loss = loss + map_loss(coarse, coarse_map(target, fine), cfg.map_ranks)
         terms["loss_map"] = cfg.map_weight * loss
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
