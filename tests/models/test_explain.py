@@ -13,7 +13,8 @@ from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.models.explain import (
     ExplainConfig,
     ExplainHeads,
-    channel_correlation,
+    GRAM_CHANNELS,
+    correlated_moments,
     spatial_moments,
     spatial_std,
     upper_pairs,
@@ -103,8 +104,10 @@ def test_channel_correlations_of_a_stage_are_pearson_over_space_and_zero_for_a_f
     base = torch.randn(2, 1, 9, 7, generator=g)
     noise = torch.randn(2, 1, 9, 7, generator=g)
     x = torch.cat([base, 2 * base + 1, -base, noise, torch.full_like(base, 4.0)], dim=1)  # 5 channels
-    mean, std = spatial_moments(x)
-    corr = channel_correlation(x, mean, std, upper_pairs(5))
+    mean, std, corr = correlated_moments(x, upper_pairs(5))
+    assert torch.allclose(mean, x.mean(dim=(2, 3)))
+    assert torch.allclose(std, x.std(dim=(2, 3), unbiased=False), atol=1e-5)  # the centred Gram's diagonal
+    assert torch.equal(std[:, 4], torch.zeros(2))
     assert corr.shape == (2, 10)  # pairs (0,1) (0,2) (0,3) (0,4) (1,2) ... (3,4), row by row
     assert torch.allclose(corr[:, 0], torch.ones(2), atol=1e-5)
     assert torch.allclose(corr[:, 1], -torch.ones(2), atol=1e-5)
@@ -245,6 +248,8 @@ def test_explain_config_rejects_bad_values():
 
 
 def test_spatial_std_is_the_population_std_over_space():
-    x = torch.rand(2, 5, 31, 17, generator=torch.Generator().manual_seed(4)) * 3 + 1
-    assert torch.allclose(spatial_std(x), x.std(dim=(2, 3), unbiased=False), atol=1e-5)
-    assert torch.equal(spatial_std(torch.full((1, 2, 4, 4), 7.0)), torch.zeros(1, 2))
+    # both ways to the mean square: a narrow map's Gram diagonal, a wider map's ReduceL2
+    for channels in (5, GRAM_CHANNELS + 1):
+        x = torch.rand(2, channels, 31, 17, generator=torch.Generator().manual_seed(4)) * 3 + 1
+        assert torch.allclose(spatial_std(x), x.std(dim=(2, 3), unbiased=False), atol=1e-5)
+        assert torch.equal(spatial_std(torch.full((1, channels, 4, 4), 7.0)), torch.zeros(1, channels))
