@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import shlex
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-
-import numpy as np
 
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.environment import machine_id
@@ -33,27 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def profile(path: Path, width: int, height: int, repeats: int) -> tuple[float, dict[str, float]]:
     """Mean wall ms per forward and mean ms per operator type (kernel time of the nodes)."""
-    import onnxruntime as ort
+    from mobileiqa.export.latency import profile_nodes
 
-    from mobileiqa.export.runtime import INPUT, OUTPUT
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 3
-    with tempfile.TemporaryDirectory() as tmp:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = str(Path(tmp) / "ort")
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
-        for _ in range(repeats + 1):  # the first run warms up and is excluded below
-            sess.run([OUTPUT], {INPUT: x})
-        events = json.loads(Path(sess.end_profiling()).read_text())
-    runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])[1:]
+    wall, nodes = profile_nodes(path, width, height, threads=1, repeats=repeats)
     per_op: dict[str, float] = defaultdict(float)
-    first_run_end = min(e["ts"] + e["dur"] for e in events if e.get("name") == "model_run")
-    for e in events:
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] > first_run_end:
-            per_op[e.get("args", {}).get("op_name", "?")] += e["dur"] / 1000 / repeats
-    wall = float(np.mean([e["dur"] for e in runs])) / 1000 if runs else float("nan")
+    for (op, _), ms in nodes.items():
+        per_op[op] += ms
     return wall, dict(per_op)
 
 

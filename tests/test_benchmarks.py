@@ -292,3 +292,27 @@ def test_dataset_build_keeps_one_row_per_label_and_summarises_phone_labels(tmp_p
     text = render(machine)
     assert "| phone | 3 | 200 | 96 | all | 1 | 2 | 20 / 5 | 1 | 2.0 min |" in text and "| 0.700, 95% |" in text
     assert "- default: `python benchmarks/dataset_build.py --old` (2026-11-26)" in text
+
+
+def test_heads_latency_times_the_heads_per_round_and_keeps_one_row_per_label(tmp_path):
+    import runpy
+
+    from mobileiqa.export.exporter import build_metadata
+    from mobileiqa.export.onnx import export_onnx
+    from tests.export.heads import explained_model
+
+    net = explained_model()
+    exported = export_onnx(net, tmp_path / "model.onnx", build_metadata("tiny", net, {}, "t", None))
+    results, doc = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+    main = runpy.run_path(str(ROOT / "benchmarks/heads_latency.py"), run_name="heads_latency")["main"]
+    common = ["--size", "96x64", "--repeats", "3", "--profile-repeats", "1", "--results", str(results),
+              "--doc", str(doc)]
+    main([str(exported), "--rounds", "2", "--label", "a", *common])
+    main([str(exported), "--rounds", "1", "--label", "a", *common])  # the same label: its row is replaced
+    main([str(exported), "--rounds", "1", "--label", "b", *common])
+    rows = json.loads(next(results.glob("*/heads_latency.json")).read_text())["rows"]
+    assert [(r["label"], r["rounds"]) for r in rows] == [("a", 1), ("b", 1)]
+    row = rows[0]
+    assert row["ms_score_only"] > 0 and row["kernel_ms"] > 0 and row["kernel_pct_median"] > 0
+    assert " to " in row["cost_pct_range"] and "Reorder" not in row["kernel_ops"]
+    assert "heads latency" in doc.read_text().lower()

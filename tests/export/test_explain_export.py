@@ -13,6 +13,7 @@ import torch
 
 from mobileiqa.export import onnx as onnx_export
 from mobileiqa.export.metadata import ExplainOutputs, ExportMetadata, read_metadata, read_props
+from mobileiqa.export.latency import own_kernel_ms
 from mobileiqa.export.prune import prune_outputs
 from mobileiqa.export.runtime import output_names, run, run_all, session
 from mobileiqa.models.checkpoint import load_model
@@ -112,6 +113,20 @@ def test_the_heads_latency_cost_is_recorded(explained_export):
     assert "cost_pct" in cost and cost["machine"] and (cost["width"], cost["height"]) == (160, 128)
     assert 0 < cost["min_ms_with_heads"] <= cost["ms_with_heads"] and cost["min_ms_score_only"] > 0
     assert not list(explained_export[0].glob("score_only*"))  # the pruned copy is not shipped
+    # the profiled kernel time of the heads' own nodes (export.latency_profile_repeats, 3 by default)
+    assert cost["kernel_ms"] > 0 and cost["kernel_pct"] == pytest.approx(
+        100 * cost["kernel_ms"] / cost["ms_score_only"], rel=0.01)
+    ops = {op: float(ms) for op, ms in (part.rsplit(" ", 1) for part in cost["kernel_ops"].split(", "))}
+    assert 1 <= len(ops) <= 5 and sum(ops.values()) <= cost["kernel_ms"] + 0.05 * len(ops)  # the largest five
+    assert not {"ReorderInput", "ReorderOutput"} & set(ops)
+
+
+def test_own_kernel_time_counts_the_nodes_the_reduced_graph_lacks_without_layout_conversions():
+    full = {("Conv", "/backbone/conv"): 10.0, ("ReduceMean", "/ReduceMean_3"): 2.0, ("Conv", "/map_in/Conv"): 0.5,
+            ("ReorderOutput", "ReorderOutput_token_9"): 7.0, ("Gemm", "/spread_fc1/Gemm"): 0.25}
+    reduced = {("Conv", "/backbone/conv"): 11.0, ("ReorderOutput", "ReorderOutput_token_4"): 6.0}
+    own = own_kernel_ms(full, reduced)
+    assert own == {"ReduceMean": 2.0, "Conv": 0.5, "Gemm": 0.25} and list(own) == ["ReduceMean", "Conv", "Gemm"]
 
 
 def test_pruning_to_the_score_keeps_the_score_and_drops_the_heads(explained_export, tmp_path):

@@ -133,6 +133,10 @@ def test_card_has_every_section():
     assert "## Explanations" not in card  # a version without explanation heads
     explained = render_card("mobileiqa-student", ev, {"latency": {"explain_heads": {"cost_pct": 0.4}}})
     assert "## Explanations" in explained and "not a confidence interval" in explained and "add 0.4 %" in explained
+    assert "own operators" not in explained  # no profile recorded
+    profiled = render_card("mobileiqa-student", ev,
+                           {"latency": {"explain_heads": {"cost_pct": 3.5, "kernel_pct": 2.4}}})
+    assert "add 3.5 %" in profiled and "their own operators take 2.4 % of the score's time" in profiled
 
 
 def test_pyfunc_inputs(tmp_path: Path):

@@ -171,15 +171,18 @@ def _heads_cost(onnx_path: Path, stage: Path, cfg) -> dict:
     score_only = prune_outputs(onnx_path, stage / "score_only.onnx", keep=(OUTPUT,))
     try:
         cost = measure_cost(onnx_path, score_only, cfg.latency_width, cfg.latency_height, cfg.latency_threads,
-                            cfg.latency_repeats)
+                            cfg.latency_repeats, cfg.latency_profile_repeats)
     finally:
         score_only.unlink(missing_ok=True)
     return {"ms_with_heads": cost["ms_full"], "ms_score_only": cost["ms_reduced"], "cost_ms": cost["cost_ms"],
             "cost_pct": cost["cost_pct"], "min_ms_with_heads": cost["min_ms_full"],
             "min_ms_score_only": cost["min_ms_reduced"], "width": cost["width"], "height": cost["height"],
             "threads": cost["threads"], "repeats": cost["repeats"], "machine": cost["machine"],
+            **{k: cost[k] for k in ("kernel_ms", "kernel_pct", "kernel_ops") if k in cost},
             "method": "onnxruntime CPU, fp32 .onnx: the full graph vs the graph pruned to score, medians of "
-                      "interleaved runs; cost_pct is of the score-only latency"}
+                      "interleaved runs; cost_pct is of the score-only latency; kernel_ms (with "
+                      "latency_profile_repeats > 0): ORT-profiled kernel time of the nodes the pruned graph lacks, "
+                      "layout conversions left out; kernel_pct is of the score-only latency"}
 
 
 def _ship(stage: Path, out_dir: Path, shipped: list[str]) -> dict[str, str]:

@@ -44,7 +44,8 @@ class Format:
 
 
 #: Options every request accepts (the latency probe recorded in export.json).
-COMMON_OPTIONS = ("latency_width", "latency_height", "latency_threads", "latency_repeats")
+COMMON_OPTIONS = ("latency_width", "latency_height", "latency_threads", "latency_repeats",
+                  "latency_profile_repeats")
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx", ("model.onnx",), "fp32 ONNX with dynamic batch/height/width and embedded metadata",

@@ -14,14 +14,19 @@ INPUT, OUTPUT = "image", "score"
 QUALITY_MAP, SPREAD = "quality_map", "spread"  # the explanation heads' outputs
 
 
-def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True):
-    """An onnxruntime CPU session on an ``.onnx`` or ``.ort`` file."""
+def session(path: str | os.PathLike, threads: int = 1, optimize: bool = True,
+            profile_prefix: str | os.PathLike | None = None):
+    """An onnxruntime CPU session on an ``.onnx`` or ``.ort`` file; ``profile_prefix``: with ORT's profiler on,
+    its trace written to a file of that prefix when ``end_profiling()`` is called."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.fspath(profile_prefix)
     if not optimize:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

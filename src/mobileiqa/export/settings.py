@@ -32,6 +32,9 @@ class ExportConfig:
     latency_height: int = PHOTO_HEIGHT
     latency_threads: int = 1
     latency_repeats: int = 9  # the median of this many timed runs
+    # explanation heads: ORT-profiled forwards of the full and the score-only graph, whose node kernel times give
+    # the heads' own cost (steadier than the difference of two medians on a busy machine); 0 = no profile
+    latency_profile_repeats: int = 3
 
     def __post_init__(self) -> None:
         check_formats(self.formats)
@@ -51,6 +54,9 @@ class ExportConfig:
         for name in ("calibration_images", "latency_threads", "latency_repeats"):
             if getattr(self, name) < 1:
                 raise ValueError(f"export.{name} must be >= 1, got {getattr(self, name)}")
+        if self.latency_profile_repeats < 0:
+            raise ValueError(f"export.latency_profile_repeats must be >= 0 (0 = no profile), "
+                             f"got {self.latency_profile_repeats}")
         if self.drift_max_images < 0:
             raise ValueError(f"export.drift_max_images must be >= 0 (0 = whole split), got {self.drift_max_images}")
         if min(self.latency_width, self.latency_height) < MIN_SIDE:

@@ -97,7 +97,9 @@ def render_card(name: str, ev: Evidence, export: dict | None = None, export_dir:
     lines += ["", "## Intended use", "", INTENDED_USE, "", "## Limitations", "", LIMITATIONS, ""]
     heads = ((export or {}).get("latency") or {}).get("explain_heads")
     if isinstance(heads, dict):
-        cost = heads.get("cost_pct")
+        cost, kernel = heads.get("cost_pct"), heads.get("kernel_pct")
+        own = "" if kernel is None else f"; their own operators take {_f(kernel, 1)} % of the score's time"
         lines += ["## Explanations", "", EXPLANATIONS,
-                  f"- The two heads add {_f(cost, 1)} % to the export-time latency (full graph vs score only).", ""]
+                  f"- The two heads add {_f(cost, 1)} % to the export-time latency (full graph vs score only{own}).",
+                  ""]
     return "\n".join(lines)
