@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mobileiqa.export import onnx as onnx_export
-from mobileiqa.export.metadata import ExplainOutputs, ExportMetadata, read_metadata, read_props
 from mobileiqa.export.latency import own_kernel_ms
+from mobileiqa.export.metadata import ExplainOutputs, ExportMetadata, read_metadata, read_props
 from mobileiqa.export.prune import prune_outputs
 from mobileiqa.export.runtime import output_names, run, run_all, session
 from mobileiqa.models.checkpoint import load_model

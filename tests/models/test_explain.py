@@ -11,11 +11,10 @@ import torch
 from mobileiqa.models import create_model
 from mobileiqa.models.checkpoint import load_model, save_model
 from mobileiqa.models.explain import (
+    GRAM_CHANNELS,
     ExplainConfig,
     ExplainHeads,
-    GRAM_CHANNELS,
     correlated_moments,
-    spatial_moments,
     spatial_std,
     upper_pairs,
 )
