@@ -36,6 +36,11 @@ def test_render_puts_known_and_other_result_kinds_in_one_document(tmp_path):
     (machine / "serve_load.json").write_text(json.dumps({
         "machine": "box-a", "command": "python benchmarks/serve_load.py", "date": "2026-11-26",
         "rows": [{"clients": 50, "errors": 0, "p50_ms": 12.5, "extra": {"nested": 1}}]}))
+    command = "python benchmarks/heads_latency.py m.pt"
+    (machine / "heads_latency.json").write_text(json.dumps({  # rows repeating the file's command say it once
+        "machine": "box-a", "command": command, "date": "2026-11-27",
+        "rows": [{"label": "a", "cost": 1.5, "command": command, "date": "2026-11-26"},
+                 {"label": "b", "cost": 2.5, "command": command, "date": "2026-11-27"}]}))
     (machine / "model_compute.json").write_text(json.dumps({
         "machine": "box-a", "command": "python benchmarks/model_compute.py", "date": "2026-11-26", "torch": "2",
         "threads": 1, "rows": [{"model": "m", "params_m": 1.0, "width": 8, "height": 8, "gmacs": 0.1,
@@ -44,6 +49,7 @@ def test_render_puts_known_and_other_result_kinds_in_one_document(tmp_path):
     assert text.index("## Model compute") < text.index("## Serve load")
     assert "| clients | errors | p50_ms |" in text and "| 50 | 0 | 12.5 |" in text
     assert "`python benchmarks/serve_load.py`" in text and "nested" not in text
+    assert "| label | cost | date |" in text and "| a | 1.5 | 2026-11-26 |" in text  # the dates differ: kept
 
 
 def test_model_compute_measures_torch_onnxruntime_and_exported_files_and_plots_latency(tmp_path):

@@ -97,7 +97,8 @@ def _cell(value) -> str:
 
 
 def _generic_section(kind: str, data: dict) -> list[str]:
-    """Any other result file: its notes, then its ``rows`` (list of flat dicts) as a table."""
+    """Any other result file: its notes, then its ``rows`` (list of flat dicts) as a table (less the columns whose
+    every value is the file's own value of that key)."""
     lines = [f"### {kind.replace('_', ' ').capitalize()} — `{data.get('machine', '?')}`", ""]
     if data.get("command"):
         lines.append(f"Command: `{data['command']}`  ")
@@ -108,6 +109,8 @@ def _generic_section(kind: str, data: dict) -> list[str]:
     rows = [r for r in data.get("rows", []) if isinstance(r, dict)]
     if rows:
         keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict | list)))
+        # a column every row shares with the file's own field (its command, its date) is said once, above
+        keys = [k for k in keys if k not in data or any(r.get(k) != data[k] for r in rows)]
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(_cell(r.get(k)) for k in keys) + " |" for r in rows]
     return [*lines, ""]
