@@ -189,6 +189,8 @@ def main() -> None:
     args = ap.parse_args()
     seeds = [] if args.seed is None else [f"train_teacher.seed={args.seed}", f"distill_student.train.seed={args.seed}"]
     params = load_params(args.params, args.overlay, ["tracking.enabled=false", *seeds, *args.overrides])
+    # the default recipe, read now: an edit of params.yaml during an hour-long run must not re-label its row
+    default = recipe_digest(load_params(args.params, args.overlay, ["tracking.enabled=false"]))
     dataset = Path(args.dataset)
     work = Path(args.existing or args.work)
 
@@ -238,7 +240,6 @@ def main() -> None:
     print(f"seed {run['seed']}: student test SRCC {run['student']['test_srcc']:.4f} (floor: mean of 3 seeds >= 0.72, "
           f"no seed < 0.68; within 0.03 of the teacher: gap {gap:+.4f})")
     out = Path(args.out or ROOT / "benchmarks" / "results" / machine_id() / "train_cpu.json")
-    default = recipe_digest(load_params(args.params, args.overlay, ["tracking.enabled=false"]))
     result = merge(out, run, default)
     write_json(out, result)
     print(result["notes"])

@@ -113,8 +113,12 @@ def test_channel_correlations_of_a_stage_are_pearson_over_space_and_zero_for_a_f
     expected = [float(torch.corrcoef(torch.stack([base[i].flatten(), noise[i].flatten()]))[0, 1]) for i in range(2)]
     assert torch.allclose(corr[:, 2], torch.tensor(expected), atol=1e-5)
     assert torch.equal(corr[:, 3], torch.zeros(2))  # a constant channel correlates with nothing
-    heads = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(corr_stages=(1, 2)))  # no stage 2: skipped
+    with pytest.warns(UserWarning, match=r"stage\(s\) \[2\] are skipped"):
+        heads = ExplainHeads(4, [3, 5], grid=3, config=ExplainConfig(corr_stages=(1, 2)))  # no stage 2: skipped
     assert heads.corr_stages == (1,)
+    with warnings.catch_warnings():  # the default (stage 2) on a 2-stage test backbone is skipped quietly
+        warnings.simplefilter("error")
+        assert ExplainHeads(4, [3, 5], grid=3).corr_stages == ()
     fused, opinions = torch.zeros(2, 4, 3, 3), torch.zeros(2, 2, 4, 3, 3)
     spread = heads.spread_inputs(fused, opinions, [torch.rand(2, 3, 6, 6, generator=g), x])
     assert spread.shape == (2, 8 + 2 * (3 + 5) + 10) and torch.allclose(spread[:, -10:], corr)

@@ -31,6 +31,7 @@ travel with the weights). They are trained on detached features after the model 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,8 +128,15 @@ class ExplainHeads(nn.Module):
         # shape-built equivalent (mobileiqa.export.onnx.adaptive_avg_pool), as it does for the LDA blocks
         self.pool = F.adaptive_avg_pool2d
         c = width * (len(self.stage_channels) + 1) + sum(self.stage_channels)
-        # the stages of config.corr_stages this backbone has (a 2-stage test backbone has no stage 2: none)
+        # the stages of config.corr_stages this backbone has (a 2-stage test backbone has no stage 2: none); a
+        # stage asked for explicitly (not the default) that the backbone lacks is said
         self.corr_stages = tuple(i for i in self.config.corr_stages if i < len(self.stage_channels))
+        missing = sorted(set(self.config.corr_stages) - set(self.corr_stages))
+        if missing and self.config.corr_stages != ExplainConfig().corr_stages:
+            warnings.warn(f"explain corr_stages {list(self.config.corr_stages)}: the backbone has "
+                          f"{len(self.stage_channels)} stages (0-{len(self.stage_channels) - 1}), so stage(s) "
+                          f"{missing} are skipped; set distill_student.explain.corr_stages to stages it has",
+                          stacklevel=2)
         for i in self.corr_stages:  # constant flat indices of each correlation matrix's upper triangle
             self.register_buffer(f"pairs_{i}", upper_pairs(self.stage_channels[i]), persistent=False)
         s = (2 * width + sum(self.stage_channels) * (2 if self.config.stage_means else 1)
