@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> None:
+    import onnx
+
     from mobileiqa.atomic import write_json, write_text
     from mobileiqa.environment import machine_id
     from mobileiqa.eval.report import render
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from mobileiqa.export.latency import measure_cost
     from mobileiqa.export.onnx import export_onnx
     from mobileiqa.export.prune import prune_outputs
-    from mobileiqa.export.runtime import OUTPUT
+    from mobileiqa.export.runtime import OUTPUT, QUALITY_MAP
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help=".pt checkpoints with explanation heads (or exported .onnx files)")
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
                     raise SystemExit(f"{model}: has no explanation heads (train with "
                                      "distill_student.explain.enabled, or benchmarks/explain_heads.py)")
                 full = export_onnx(net, Path(tmp) / f"m{i}.onnx", build_metadata(name, net, meta, version, None))
+            elif QUALITY_MAP not in (outputs := [o.name for o in onnx.load(str(full)).graph.output]):
+                raise SystemExit(f"{model}: has no explanation outputs (outputs: {outputs}); export a checkpoint "
+                                 "with heads (`mobileiqa export --model MODEL.pt`) or pass the .pt itself")
             graphs.append((full, prune_outputs(full, Path(tmp) / f"m{i}.score.onnx", keep=(OUTPUT,))))
         rounds: list[list[dict]] = [[] for _ in graphs]
         for r in range(args.rounds):

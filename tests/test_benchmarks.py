@@ -322,3 +322,19 @@ def test_heads_latency_times_the_heads_per_round_and_keeps_one_row_per_label(tmp
     assert row["ms_score_only"] > 0 and row["kernel_ms"] > 0 and row["kernel_pct_median"] > 0
     assert " to " in row["cost_pct_range"] and "Reorder" not in row["kernel_ops"]
     assert "heads latency" in doc.read_text().lower()
+
+
+def test_heads_latency_refuses_a_graph_without_explanation_outputs_naming_it(tmp_path):
+    import runpy
+
+    import pytest
+
+    from mobileiqa.export.exporter import build_metadata, load_source
+    from mobileiqa.export.onnx import export_onnx
+
+    net, name, meta, version = load_source("mobileiqa_student_mobilenetv3_small_050_tiny")  # no heads
+    plain = export_onnx(net, tmp_path / "plain.onnx", build_metadata(name, net, meta, version, None))
+    main = runpy.run_path(str(ROOT / "benchmarks/heads_latency.py"), run_name="heads_latency")["main"]
+    with pytest.raises(SystemExit, match=r"plain\.onnx: has no explanation outputs"):
+        main([str(plain), "--size", "96x64", "--results", str(tmp_path / "r"), "--doc", str(tmp_path / "B.md")])
+    assert not (tmp_path / "r").exists()

@@ -35,6 +35,10 @@ import numpy as np
 from mobileiqa.environment import machine_id, status_kb
 from mobileiqa.export.runtime import run_all, session
 
+# ORT's layout conversions (to and from its blocked NCHWc format): numbered afresh in each session, so those of
+# two graphs cannot be matched by name; a pruned graph converts the same backbone maps as the full one
+LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput"})
+
 
 def _input(width: int, height: int) -> np.ndarray:
     return np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
@@ -86,11 +90,6 @@ def measure_cost(full: str | os.PathLike, reduced: str | os.PathLike, width: int
         out.update(kernel_ms=round(kernel, 2), kernel_pct=round(100 * kernel / (1000 * b), 2),
                    kernel_ops=", ".join(f"{op} {ms:.1f}" for op, ms in list(own.items())[:5]))
     return out
-
-
-# ORT's layout conversions (to and from its blocked NCHWc format): numbered afresh in each session, so those of
-# two graphs cannot be matched by name; a pruned graph converts the same backbone maps as the full one
-LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput"})
 
 
 def profile_nodes(path: str | os.PathLike, width: int, height: int, threads: int = 1,

@@ -59,13 +59,12 @@ def within_image_ranks(maps: Tensor) -> Tensor:
 def map_loss(pred: Tensor, target: Tensor, ranks: bool = False, eps: float = 1e-6) -> Tensor:
     """Quality-map loss of ``(B, G, G)`` maps (``pred`` may also be ``(B, M, G, G)``: M maps of each image, each
     against its image's target, the means taken over all of them): MSE (the level) plus ``1 - r``, the mean over
-    images of the Pearson
-    correlation ``r`` of predicted and target cells within each image (the contrast inside one image, what its
-    Spearman measures, however flat or steep its targets are; a flat target, whose correlation is undefined, adds
-    a constant 1 and no gradient). With ``ranks`` the correlation is with the target cells' ranks in their image
-    (:func:`within_image_ranks`): the order the per-image Spearman scores, with no pull towards the target's own
-    spacing. Probes on cached whole-image features (docs/TRAINING.md): test map Spearman 0.55 against 0.51 for MSE
-    plus the MSE of the per-image centred maps; against ranks 0.580 against 0.567 (3 seeds)."""
+    images of the Pearson correlation ``r`` of predicted and target cells within each image (the contrast inside
+    one image, what its Spearman measures, however flat or steep its targets are; a flat target, whose correlation
+    is undefined, adds a constant 1 and no gradient). With ``ranks`` the correlation is with the target cells'
+    ranks in their image (:func:`within_image_ranks`): the order the per-image Spearman scores, with no pull towards
+    the target's own spacing. Probes on cached whole-image features (docs/TRAINING.md): test map Spearman 0.55
+    against 0.51 for MSE plus the MSE of the per-image centred maps; against ranks 0.580 against 0.567 (3 seeds)."""
     order = within_image_ranks(target) if ranks else target  # once per image, however many maps it has
     if pred.dim() == target.dim() + 1:
         target, order = target[:, None], order[:, None]
