@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mobileiqa.atomic import json_digest
+from mobileiqa.data import families
 from mobileiqa.data.distortions import DISTORTIONS, GROUPS
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics import srcc
@@ -64,12 +65,19 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     assert noise == pytest.approx(all_scores, abs=1e-5)
     # a held-out set also scores each member group on its own, the figure a one-group run gives
     unseen = written[written["unseen"]]
-    by = generalisation.by_group(unseen["dist_type"], unseen["score"].to_numpy(), unseen["mos"].to_numpy(), "kadid")
+    by = generalisation.by_group(unseen["dist_type"], unseen["score"].to_numpy(), unseen["mos"].to_numpy(),
+                                  families.groups_in("kadid"))
     assert list(by) == ["noise"] and by["noise"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
     mixed = written[written["split"] == "test"]  # every group of the test split, each on its own
-    by = generalisation.by_group(mixed["dist_type"], mixed["score"].to_numpy(), mixed["mos"].to_numpy(), "kadid")
+    by = generalisation.by_group(mixed["dist_type"], mixed["score"].to_numpy(), mixed["mos"].to_numpy(),
+                                  families.groups_in("kadid"))
     blur = mixed[mixed["dist_type"].map(group_of) == "blur"]
     assert len(by) >= 3 and by["blur"] == pytest.approx(srcc(blur["score"].to_numpy(), blur["mos"].to_numpy()))
+    # every group the run trained on, on the test split: what it reaches when seen (here, the other run's figure)
+    test_seen = mixed[mixed["seen"]]
+    assert "noise" not in row["seen_by_group"] and row["seen_by_group"]["blur"] == pytest.approx(
+        srcc(*(test_seen[test_seen["dist_type"].map(group_of) == "blur"][c].to_numpy() for c in ("score", "mos"))))
+    assert "mean_seen_by_group_srcc" not in result  # no run saw the held-out group: nothing to compare with
     assert json.loads((tmp_path / "generalisation.json").read_text())["groups"] == [row]
     assert "| noise |" in (tmp_path / "generalisation.md").read_text()
 
@@ -86,6 +94,12 @@ def test_leave_one_group_out_reports_and_caches(prepared_tiny, tiny_params, tmp_
     assert again["groups"][0]["unseen_all_srcc"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
     assert json.loads(cached.read_text())["unseen_all_n"] == row["unseen_all_n"]
     assert again["mean_unseen_all_srcc"] == pytest.approx(row["unseen_all_srcc"], abs=1e-9)
+    # a row cached before the per-group seen figures is completed from the run's scores.csv
+    cached.write_text(json.dumps({k: v for k, v in row.items() if k != "seen_by_group"}))
+    (run / "model" / "model.pt").rename(run / "model" / "gone.pt")  # not scored again
+    again = leave_one_group_out(params, Path(prepared_tiny.name), tmp_path, groups=("noise",))
+    assert again["groups"][0]["seen_by_group"] == pytest.approx(row["seen_by_group"], abs=1e-9)
+    assert json.loads(cached.read_text())["seen_by_group"] == again["groups"][0]["seen_by_group"]
     with pytest.raises(ValueError, match="'nois' is an unknown distortion group"):
         leave_one_group_out(params, prepared_tiny, tmp_path, groups=("nois",))
 
@@ -177,3 +191,21 @@ def test_the_cache_key_leaves_out_recipe_fields_added_later_while_they_are_off(p
                        "train": before})
     assert generalisation._cache_key(dataset, "m", None, cfg, "noise") == old
     assert generalisation._cache_key(dataset, "m", None, dataclasses.replace(cfg, ema=0.99), "noise") != old
+
+
+def test_each_held_out_group_is_held_against_its_figure_when_seen(tmp_path):
+    """The mean of a group's test SRCC over the runs that saw it; the result only carries the mean when every
+    held-out group has one, and the recorded rows and summary line show it."""
+    rows = [{"group": "blur", "unseen_srcc": 0.5, "unseen_n": 5, "seen_srcc": 0.7, "seen_n": 9,
+             "seen_by_group": {"noise": 0.8, "color": 0.2}},
+            {"group": "noise", "unseen_srcc": 0.3, "unseen_n": 5, "seen_srcc": 0.6, "seen_n": 9,
+             "seen_by_group": {"blur": 0.9, "color": 0.4}},
+            {"group": "kadid", "unseen_srcc": 0.4, "unseen_n": 9, "seen_srcc": 0.6, "seen_n": 9,
+             "seen_by_group": {"codec": 0.7}}]
+    means = generalisation.seen_group_means(rows, ["blur", "noise", "color", "codec", "tone"])
+    assert means == pytest.approx({"blur": 0.9, "noise": 0.8, "color": 0.3, "codec": 0.7})  # tone: never seen
+    result = {"model": "m", "epochs": 9, "dataset_sha256": "abc", "groups": rows, "mean_unseen_srcc": 0.4,
+              "mean_seen_srcc": 0.65, "seen_by_group": {"blur": 0.9, "noise": 0.8}, "mean_seen_by_group_srcc": 0.85}
+    assert "the same groups when seen 0.850" in generalisation.summary_line(result)
+    recorded = json.loads(generalisation.record(result, tmp_path, "cmd").read_text())
+    assert [r.get("SRCC when seen") for r in recorded["rows"]] == [0.9, 0.8, None]
