@@ -209,3 +209,45 @@ def test_each_held_out_group_is_held_against_its_figure_when_seen(tmp_path):
     assert "the same groups when seen 0.850" in generalisation.summary_line(result)
     recorded = json.loads(generalisation.record(result, tmp_path, "cmd").read_text())
     assert [r.get("SRCC when seen") for r in recorded["rows"]] == [0.9, 0.8, None]
+
+
+def test_type_decomposition_separates_offsets_between_types_from_order_within_them():
+    """Two blur types, each with its levels in order, but the worse type scored higher: the group's SRCC is low,
+    within each type it is 1, and knowing each type's mean MOS restores the order; noise has its levels reversed."""
+    rows = []
+    for t, base in (("gaussian_blur", 0.8), ("motion_blur", 0.3)):  # motion blur is worse, yet scored higher
+        rows += [{"dist_type": t, "mos": base - 0.1 * k, "score": (1.0 - base) - 0.01 * k} for k in range(5)]
+    rows += [{"dist_type": "white_noise", "mos": 0.9 - 0.1 * k, "score": 0.1 * k} for k in range(5)]
+    rows += [{"dist_type": "mix:gaussian_blur+white_noise", "mos": 0.5, "score": 0.5}]  # not a group: left out
+    table = generalisation.type_decomposition(pd.DataFrame(rows)).set_index("group")
+    assert list(table.index) == ["blur", "noise"] and table.loc["blur", "n"] == 10
+    blur = table.loc["blur"]
+    assert blur["group_srcc"] < 0 and blur["within_type_srcc"] == pytest.approx(1.0)
+    assert blur["offsets_oracle_srcc"] == pytest.approx(1.0)
+    assert table.loc["noise", "within_type_srcc"] == pytest.approx(-1.0) == table.loc["noise", "group_srcc"]
+
+
+def test_generalisation_types_script_reads_finished_runs(tmp_path, capsys):
+    import runpy
+    import sys
+
+    run = tmp_path / "out" / "runs" / "blur"
+    run.mkdir(parents=True)
+    pd.DataFrame([{"image_id": f"i{k}", "split": "test", "dist_type": "gaussian_blur", "mos": 0.1 * k,
+                   "score": 0.2 * k, "seen": False, "unseen": True} for k in range(6)]
+                 + [{"image_id": "j", "split": "test", "dist_type": "white_noise", "mos": 0.3, "score": 0.1,
+                     "seen": True, "unseen": False}]).to_csv(run / "scores.csv", index=False)
+    argv = sys.argv
+    sys.argv = ["generalisation_types.py", str(tmp_path / "out")]
+    try:
+        runpy.run_path(str(ROOT / "benchmarks/generalisation_types.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    printed = capsys.readouterr().out
+    assert "blur" in printed and "noise" not in printed  # only the held-out group's unseen images
+    sys.argv = ["generalisation_types.py", str(tmp_path)]
+    try:
+        with pytest.raises(SystemExit, match="no runs/<group>/scores.csv"):
+            runpy.run_path(str(ROOT / "benchmarks/generalisation_types.py"), run_name="__main__")
+    finally:
+        sys.argv = argv

@@ -164,6 +164,32 @@ def _seen_from_scores(work: Path, group: str) -> dict[str, float]:
                          group)
 
 
+def type_decomposition(frame: pd.DataFrame) -> pd.DataFrame:
+    """Where a group's SRCC is lost, per group of ``frame`` (rows of a run's ``scores.csv``: ``dist_type``, ``mos``,
+    ``score``; single distortions only): ``group_srcc`` over all its images; ``within_type_srcc``, the mean SRCC
+    inside each of its types (types of 5 images or more), i.e. whether the levels are ordered; and
+    ``offsets_oracle_srcc``, the group's SRCC once each type's scores are centred on that type's mean MOS (their
+    deviations from the type's mean put in MOS units by one positive factor, the ratio of the pooled within-type
+    spreads of MOS and scores, so each type's order is kept): what knowing how bad each type is next to the others
+    would give."""
+    rows = []
+    frame = frame.assign(group=frame["dist_type"].astype(str).map(group_of))
+    for g, x in frame[frame["group"].isin(families.ALL_GROUPS)].groupby("group", sort=False):
+        score, mos = x["score"].to_numpy(np.float64), x["mos"].to_numpy(np.float64)
+        within = [srcc(t["score"].to_numpy(np.float64), t["mos"].to_numpy(np.float64))
+                  for _, t in x.groupby("dist_type") if len(t) >= 5]
+        types = x["dist_type"]
+        dev_score = x["score"] - x["score"].groupby(types).transform("mean")
+        dev_mos = x["mos"] - x["mos"].groupby(types).transform("mean")
+        spread = float(np.sqrt((dev_score ** 2).sum()))
+        unit = float(np.sqrt((dev_mos ** 2).sum())) / spread if spread > 0 else 0.0  # score units -> MOS units
+        shifted = x["mos"].groupby(types).transform("mean") + unit * dev_score
+        rows.append({"group": g, "n": len(x), "group_srcc": srcc(score, mos),
+                     "within_type_srcc": float(np.nanmean(within)) if np.isfinite(within).any() else float("nan"),
+                     "offsets_oracle_srcc": srcc(shifted.to_numpy(), mos)})
+    return pd.DataFrame(rows, columns=["group", "n", "group_srcc", "within_type_srcc", "offsets_oracle_srcc"])
+
+
 def seen_group_means(rows: list[dict], groups) -> dict[str, float]:
     """Each of ``groups``' mean test SRCC over the ``rows`` (runs) that trained on it (``seen_by_group``)."""
     means = {}
