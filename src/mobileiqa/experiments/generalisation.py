@@ -256,9 +256,12 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
         if held_out:
             result[f"{kind}_held_out_srcc"] = held_out["unseen_srcc"]
     write_json(out_dir / "generalisation.json", result)
-    lines = ["| held-out group | unseen SRCC (n) | seen SRCC (n) | unseen, all splits (n) |", "|---|---|---|---|"]
+    when_seen = result.get("seen_by_group", {})
+    lines = ["| held-out group | unseen SRCC (n) | seen SRCC (n) | unseen, all splits (n) | the group when seen |",
+             "|---|---|---|---|---|"]
     lines += [f"| {r['group']} | {r['unseen_srcc']:.3f} ({r['unseen_n']}) | {r['seen_srcc']:.3f} ({r['seen_n']}) | "
-              + (f"{r['unseen_all_srcc']:.3f} ({r['unseen_all_n']}) |" if "unseen_all_srcc" in r else "– |")
+              + (f"{r['unseen_all_srcc']:.3f} ({r['unseen_all_n']}) | " if "unseen_all_srcc" in r else "– | ")
+              + (f"{when_seen[r['group']]:.3f} |" if r["group"] in when_seen else "– |")
               for r in rows]
     write_text(out_dir / "generalisation.md", "\n".join(lines) + "\n")
     return result
