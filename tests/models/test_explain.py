@@ -238,8 +238,8 @@ def test_the_spread_order_is_the_mean_of_its_members_each_with_its_own_dropout_m
                            ExplainConfig(hidden=8, spread_members=1)).eval()
         state = heads.state_dict()
         part = {k: v for k, v in state.items() if not k.startswith("spread_fc")}
-        for name, rows in (("spread_fc1", slice(16, None)), ("spread_fc2", slice(2, None))):
-            part[f"{name}.weight"], part[f"{name}.bias"] = state[f"{name}.weight"][rows], state[f"{name}.bias"][rows]
+        part["spread_fc1.weight"], part["spread_fc1.bias"] = state["spread_fc1.weight"][16:], state["spread_fc1.bias"][16:]
+        part["spread_fc2.weight"], part["spread_fc2.bias"] = state["spread_fc2.weight"][2:], state["spread_fc2.bias"][2:]
         one.load_state_dict(part)
         assert torch.allclose(one.member_orders(inputs)[:, 0], members[:, 2], atol=1e-6)
         # training: each member drops its own inputs (the same seed, one mask for all, would give equal members)
