@@ -75,7 +75,6 @@ def main() -> None:
     extras = f"; map mixed on a {cfg.fine}x finer grid" if cfg.fine > 1 else ""
     extras += f"; {cfg.map_members} map members averaged" if cfg.map_members > 1 else ""
     extras += "; map order term against the target's ranks" if cfg.map_ranks else ""
-    extras += f"; {cfg.spread_members} spread members averaged" if cfg.spread_members > 1 else ""
     regular = (f"; spread dropout {cfg.spread_dropout:g}, weight decay {cfg.spread_weight_decay:g}"
                if cfg.spread_dropout or cfg.spread_weight_decay != params.distill_student.train.weight_decay else "")
     heads = (f"{ExplainHeads.describe(cfg.heads())}; {ExplainHeads.TRAINING}{extras}{regular}; {cfg.views} view(s) "

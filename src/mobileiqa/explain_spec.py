@@ -23,11 +23,9 @@ class ExplainConfig:
     stage_means: bool = True
     corr_stages: tuple[int, ...] = (2,)
     spread_dropout: float = 0.5  # dropout on the spread head's standardised inputs while it trains
-    spread_members: int = 3  # spread MLPs side by side (one wide first layer, a grouped second), each ranked on its
-    #                          own with its own dropout masks, their orders averaged (probe: SRCC 0.503 -> 0.521)
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "fine", "map_members", "spread_members"):
+        for name in ("hidden", "fine", "map_members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ExplainConfig.{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "corr_stages", tuple(int(i) for i in self.corr_stages))
@@ -42,8 +40,6 @@ class ExplainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ExplainConfig:
         # heads saved before ``fine`` existed mixed cells on the grid itself (and had one map member); before the
-        # stage means and channel correlations, the spread head read neither (and had no dropout); before
-        # ``spread_members``, it was one MLP
-        old = {"fine": 1, "map_members": 1, "stage_means": False, "corr_stages": (), "spread_dropout": 0.0,
-               "spread_members": 1}
+        # stage means and channel correlations, the spread head read neither (and had no dropout)
+        old = {"fine": 1, "map_members": 1, "stage_means": False, "corr_stages": (), "spread_dropout": 0.0}
         return cls(**{**old, **known_fields(cls, data)})

@@ -134,10 +134,9 @@ def test_checkpoints_keep_the_heads_and_old_ones_load_without(tmp_path):
     both = save_model(model, TINY_STUDENT, tmp_path / "both.pt")
     loaded, ckpt = load_model(both)
     assert ckpt["explain"] == {"hidden": 8, "fine": 2, "map_members": 2, "stage_means": True, "corr_stages": [2],
-                               "spread_dropout": 0.5, "spread_members": 3}
+                               "spread_dropout": 0.5}
     x = _images(2)
     assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
-    assert torch.equal(loaded.explain(x).spread, model.eval().explain(x).spread)
     old, ckpt = load_model(plain)
     assert old.explain_heads is None and ckpt["explain"] is None
     assert torch.equal(old(x), loaded(x))
@@ -201,58 +200,20 @@ def test_the_map_is_the_mean_of_its_members_each_initialised_apart():
         assert torch.allclose(one.fine_map_from(inputs), members[:, 1], atol=1e-6)
 
 
-def test_a_checkpoint_of_one_member_heads_with_linear_read_outs_loads_with_its_heads(tmp_path):
+def test_a_checkpoint_of_one_member_heads_with_a_linear_context_loads_with_its_heads(tmp_path):
     model = spread_model(TINY_STUDENT)
-    model.attach_explain_heads(ExplainConfig(hidden=8, map_members=1, spread_members=1))
+    model.attach_explain_heads(ExplainConfig(hidden=8, map_members=1))
     path = save_model(model, TINY_STUDENT, tmp_path / "linear.pt")
     ckpt = torch.load(path, weights_only=True)
     key = "explain_heads.map_context.weight"
     ckpt["state_dict"][key] = ckpt["state_dict"][key][:, :, 0, 0]  # as the heads of 2026-12-07 saved it
-    key = "explain_heads.spread_fc2.weight"
-    ckpt["state_dict"][key] = ckpt["state_dict"][key][:, :, 0]  # nn.Linear(h, 1), before the spread members
-    del ckpt["explain"]["spread_members"]  # nor did their config name it
     torch.save(ckpt, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "earlier layout" warning: the heads are kept
         loaded, meta = load_model(path)
-    assert meta["explain"]["map_members"] == 1 and loaded.explain_heads.config.spread_members == 1
+    assert meta["explain"]["map_members"] == 1
     x = _images(2)
     assert torch.equal(loaded.explain(x).quality_map, model.eval().explain(x).quality_map)
-    assert torch.equal(loaded.explain(x).spread, model.eval().explain(x).spread)
-
-
-def test_the_spread_order_is_the_mean_of_its_members_each_with_its_own_dropout_mask():
-    model = spread_model(TINY_STUDENT)
-    torch.manual_seed(0)
-    heads = model.attach_explain_heads(ExplainConfig(hidden=8, spread_members=3, spread_dropout=0.5))
-    with torch.no_grad():
-        f = model.eval().features(_images(4))
-        inputs = heads.spread_inputs(f.fused, f.opinions, model.stage_maps(_images(4)))
-        heads.fit_input_stats(None, inputs)
-        heads.eval()
-        members = heads.member_orders(inputs)
-        assert members.shape == (4, 3) and torch.allclose(heads.spread_order(inputs), members.mean(dim=1))
-        assert float((members[:, 0] - members[:, 1]).abs().max()) > 1e-4  # not three copies of one MLP
-        # member 2 alone: its rows of the first layer and its group of the read-out are a one-member head
-        one = ExplainHeads(heads.width, heads.stage_channels, heads.grid,
-                           ExplainConfig(hidden=8, spread_members=1)).eval()
-        state = heads.state_dict()
-        part = {k: v for k, v in state.items() if not k.startswith("spread_fc")}
-        part["spread_fc1.weight"], part["spread_fc1.bias"] = state["spread_fc1.weight"][16:], state["spread_fc1.bias"][16:]
-        part["spread_fc2.weight"], part["spread_fc2.bias"] = state["spread_fc2.weight"][2:], state["spread_fc2.bias"][2:]
-        one.load_state_dict(part)
-        assert torch.allclose(one.member_orders(inputs)[:, 0], members[:, 2], atol=1e-6)
-        # training: each member drops its own inputs (the same seed, one mask for all, would give equal members)
-        heads.train()
-        heads.spread_fc1.weight.copy_(heads.spread_fc1.weight[:8].repeat(3, 1))  # three equal members ...
-        heads.spread_fc1.bias.copy_(heads.spread_fc1.bias[:8].repeat(3))
-        heads.spread_fc2.weight.copy_(heads.spread_fc2.weight[:1].repeat(3, 1, 1))
-        heads.spread_fc2.bias.copy_(heads.spread_fc2.bias[:1].repeat(3))
-        torch.manual_seed(1)
-        dropped = heads.member_orders(inputs)
-        assert float((dropped[:, 0] - dropped[:, 1]).abs().max()) > 1e-4  # ... differ only by their masks
-        heads.eval()
-        assert torch.allclose(heads.member_orders(inputs)[:, 0], heads.member_orders(inputs)[:, 1])
 
 
 def test_a_one_member_map_head_saved_with_a_linear_context_loads():
@@ -266,8 +227,7 @@ def test_a_one_member_map_head_saved_with_a_linear_context_loads():
 
 
 def test_heads_saved_before_the_fine_grid_and_the_spread_statistics_keep_their_layout():
-    old = ExplainConfig(hidden=8, fine=1, map_members=1, stage_means=False, corr_stages=(), spread_dropout=0.0,
-                        spread_members=1)
+    old = ExplainConfig(hidden=8, fine=1, map_members=1, stage_means=False, corr_stages=(), spread_dropout=0.0)
     assert ExplainConfig.from_dict({"hidden": 8}) == old
     assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).fine == 2
     assert ExplainConfig.from_dict({"hidden": 8, "fine": 2}).corr_stages == ()
@@ -282,8 +242,6 @@ def test_explain_config_rejects_bad_values():
         ExplainConfig(fine=0)
     with pytest.raises(ValueError, match="map_members"):
         ExplainConfig(map_members=0)
-    with pytest.raises(ValueError, match="spread_members"):
-        ExplainConfig(spread_members=0)
     with pytest.raises(ValueError, match="corr_stages"):
         ExplainConfig(corr_stages=(2, 2))
     with pytest.raises(ValueError, match="spread_dropout"):

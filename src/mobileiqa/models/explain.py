@@ -156,22 +156,17 @@ class ExplainHeads(nn.Module):
         # the whole image's mean features, added to every cell (a 1x1 conv on the pooled grid: grouped per member)
         self.map_context = nn.Conv2d(k * h, k * h, kernel_size=1, groups=k)
         self.map_out = nn.Conv2d(k * h, k, kernel_size=1, groups=k)
-        # ``config.spread_members`` spread MLPs side by side: one first layer wide enough for all, each member's
-        # hidden units read out on their own (a grouped 1x1 conv); their orders are averaged
         self.spread_drop = nn.Dropout(self.config.spread_dropout)
-        self.spread_fc1 = nn.Linear(s, self.config.spread_members * h)
-        self.spread_fc2 = nn.Conv1d(self.config.spread_members * h, self.config.spread_members, kernel_size=1,
-                                    groups=self.config.spread_members)
+        self.spread_fc1 = nn.Linear(s, h)
+        self.spread_fc2 = nn.Linear(h, 1)
 
     @staticmethod
     def upgrade_state(state: dict, prefix: str = "") -> dict:
         """Bring the head tensors (under ``prefix``) of a state dict saved by an earlier layout to today's, in place:
-        a one-member map head's context was an ``nn.Linear`` (a 2-D weight), now a 1x1 conv, and so was the
-        one-member spread head's read-out (the same numbers)."""
-        for key, dims in (("map_context.weight", 4), ("spread_fc2.weight", 3)):
-            key = prefix + key
-            while key in state and state[key].dim() < dims:
-                state[key] = state[key].unsqueeze(-1)
+        a one-member map head's context was an ``nn.Linear`` (a 2-D weight), now a 1x1 conv (the same numbers)."""
+        key = prefix + "map_context.weight"
+        if key in state and state[key].dim() == 2:
+            state[key] = state[key][:, :, None, None]
         return state
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
@@ -236,24 +231,11 @@ class ExplainHeads(nn.Module):
         parts += [correlated[i][2] for i in self.corr_stages]
         return torch.cat(parts, dim=1)
 
-    def member_orders(self, inputs: Tensor) -> Tensor:
-        """``(B, s)`` from :meth:`spread_inputs` → ``(B, K)``: the unitless order score of each of the ``K =
-        config.spread_members`` spread members (higher = more disagreement; what each one's ranking loss trains).
-        While training, each member reads the inputs through its own dropout mask."""
-        x = (inputs - self.spread_mean) / self.spread_std
-        k = self.config.spread_members
-        if self.training and k > 1 and self.spread_drop.p > 0:
-            weight = self.spread_fc1.weight.view(k, -1, x.shape[1])  # (K, h, s)
-            x = self.spread_drop(x[:, None].expand(-1, k, -1))  # (B, K, s): a mask per member
-            hidden = (torch.einsum("bks,khs->bkh", x, weight) + self.spread_fc1.bias.view(k, -1)).flatten(1)
-        else:
-            hidden = self.spread_fc1(self.spread_drop(x))
-        return self.spread_fc2(F.gelu(hidden)[:, :, None]).squeeze(2)
-
     def spread_order(self, inputs: Tensor) -> Tensor:
-        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)``: the spread head's order score, the mean of its
-        members' (:meth:`member_orders`)."""
-        return self.member_orders(inputs).mean(dim=1)
+        """``(B, s)`` from :meth:`spread_inputs` → ``(B,)``: the spread head's unitless order score (higher = more
+        disagreement; what its ranking loss trains)."""
+        x = self.spread_drop((inputs - self.spread_mean) / self.spread_std)
+        return self.spread_fc2(F.gelu(self.spread_fc1(x))).squeeze(1)
 
     def spread_from(self, inputs: Tensor) -> Tensor:
         """``(B, s)`` from :meth:`spread_inputs` → ``(B,)`` >= 0: the order score put on the scale of ``mos_std``

@@ -77,14 +77,13 @@ def collate_explain(batch):
     return torch.stack(x), torch.stack(maps), torch.tensor(has), torch.stack(std), torch.tensor(idx)
 
 
-def explain_terms(member_maps: Tensor, member_orders: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
+def explain_terms(member_maps: Tensor, spread_order: Tensor, target_map: Tensor, has_map: Tensor, std: Tensor,
                   cfg: ExplainTrainConfig, std_variance: float, fine: int) -> dict[str, Tensor]:
     """The weighted map and spread terms of a batch (a term is left out when the batch has no target for it). The
     map term compares each member's map ``(B, M, kG, kG)`` on its ``fine`` times finer grid (the heads'
     ``config.fine``; :meth:`ExplainHeads.member_maps_from`) with the target of that grid, and their means on the
     model's grid (what the head outputs), averaged over the members (each is trained on the targets on its own, not
-    only their mean); the spread term ranks each spread member's order score ``(B, K)``
-    (:meth:`ExplainHeads.member_orders`) on its own, averaged over the members."""
+    only their mean); the spread term ranks the spread head's order score (:meth:`ExplainHeads.spread_order`)."""
     terms = {}
     if cfg.map_weight and bool(has_map.any()):
         pred, target = member_maps[has_map], target_map[has_map]  # (B', M, kG, kG) against (B', kG, kG)
@@ -95,9 +94,7 @@ def explain_terms(member_maps: Tensor, member_orders: Tensor, target_map: Tensor
         terms["loss_map"] = cfg.map_weight * loss
     known = torch.isfinite(std)
     if cfg.spread_weight and bool(known.any()):
-        orders = member_orders.view(len(member_orders), -1)[known]
-        terms["loss_spread"] = cfg.spread_weight * torch.stack(
-            [spread_loss(o, std[known], std_variance) for o in orders.unbind(1)]).mean()
+        terms["loss_spread"] = cfg.spread_weight * spread_loss(spread_order[known], std[known], std_variance)
     terms["loss"] = sum(terms.values()) if terms else member_maps.sum() * 0.0
     return terms
 
@@ -248,7 +245,7 @@ def train_explain_heads(model_path: str | os.PathLike, dataset_dir: str | os.Pat
 
     def step(batch):
         map_in, spread_in, maps, has, std = (t.to(device) for t in batch)
-        return explain_terms(heads.member_maps_from(map_in.float()), heads.member_orders(spread_in), maps, has, std,
+        return explain_terms(heads.member_maps_from(map_in.float()), heads.spread_order(spread_in), maps, has, std,
                              cfg, std_variance, heads.config.fine)
 
     loop = LoopConfig(epochs=cfg.epochs, checkpoint_every_steps=0, select_metric="val_explain", step_scheduler=True)

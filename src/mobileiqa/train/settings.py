@@ -118,7 +118,6 @@ class ExplainTrainConfig:
     stage_means: bool = ExplainConfig.stage_means  # the spread head also reads each stage channel's spatial mean
     corr_stages: tuple[int, ...] = ExplainConfig.corr_stages  # ... and the channel correlations of these stages
     spread_dropout: float = ExplainConfig.spread_dropout  # dropout on the spread head's inputs while training
-    spread_members: int = ExplainConfig.spread_members  # spread MLPs side by side, each ranked, orders averaged
     spread_weight_decay: float = 0.1  # AdamW weight decay of the spread head (the map head: the recipe's)
     map_weight: float = 1.0  # quality map: MSE + (1 - the per-image Pearson correlation; the within-image order)
     map_ranks: bool = True  # ... the correlation with the target cells' ranks in their image (what Spearman scores)
@@ -126,7 +125,7 @@ class ExplainTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("views", "epochs", "batch_size", "hidden", "fine", "map_members", "spread_members"):
+        for name in ("views", "epochs", "batch_size", "hidden", "fine", "map_members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill_student.explain.{name} must be >= 1, got {getattr(self, name)}")
         if self.crop < 0:
@@ -143,8 +142,7 @@ class ExplainTrainConfig:
         """The :class:`ExplainConfig` of the heads this recipe trains."""
         return ExplainConfig(hidden=self.hidden, fine=self.fine, map_members=self.map_members,
                              stage_means=self.stage_means,
-                             corr_stages=self.corr_stages, spread_dropout=self.spread_dropout,
-                             spread_members=self.spread_members)
+                             corr_stages=self.corr_stages, spread_dropout=self.spread_dropout)
 
 
 @dataclass(frozen=True)
