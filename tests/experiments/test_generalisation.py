@@ -121,9 +121,10 @@ def test_each_group_trains_the_model_with_its_configured_weights(prepared_tiny, 
     seen = []
     real = generalisation.run_group
 
-    def spy(dataset_dir, group, model, cfg, work_dir, weights=None):
+    def spy(dataset_dir, group, model, cfg, work_dir, weights=None, key=None):
         seen.append((model, weights))
-        return real(dataset_dir, group, model, cfg, work_dir, weights)
+        assert key.startswith("noise-")  # the row's cache key: an interrupted run resumes only its own training
+        return real(dataset_dir, group, model, cfg, work_dir, weights, key=key)
 
     monkeypatch.setattr(generalisation, "run_group", spy)
     result = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("noise",))
@@ -252,3 +253,33 @@ def test_generalisation_types_script_reads_finished_runs(tmp_path, capsys):
             runpy.run_path(str(ROOT / "benchmarks/generalisation_types.py"), run_name="__main__")
     finally:
         sys.argv = argv
+
+
+def test_an_interrupted_group_resumes_its_own_training_only(tmp_path):
+    work = tmp_path / "runs" / "noise"
+    assert not generalisation._resumable(work, "k1")  # nothing there yet; the key is recorded
+    last = work / "model" / "checkpoints" / "last.pt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"interrupted")
+    assert generalisation._resumable(work, "k1")  # the same row, interrupted: resume
+    assert not generalisation._resumable(work, "k2") and not (work / "model").exists()  # another recipe's: cleared
+    assert (work / "key.txt").read_text().strip() == "k2"
+    assert not generalisation._resumable(work, None)
+
+
+def test_a_group_whose_row_was_lost_resumes_from_its_checkpoint(prepared_tiny, tiny_params, tmp_path, monkeypatch):
+    """A run that trained but never wrote its row (killed while scoring) trains no more on the next call."""
+    params = _fast(tiny_params)
+    first = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("blur",))["groups"][0]
+    for cached in (tmp_path / "cache").glob("blur-*.json"):
+        cached.unlink()
+    calls = []
+    real = generalisation.train_teacher
+
+    def spy(*args, resume=False, **kwargs):
+        calls.append(resume)
+        return real(*args, resume=resume, **kwargs)
+
+    monkeypatch.setattr(generalisation, "train_teacher", spy)
+    again = leave_one_group_out(params, prepared_tiny, tmp_path, groups=("blur",))["groups"][0]
+    assert calls == [True] and again["unseen_srcc"] == pytest.approx(first["unseen_srcc"], abs=1e-9)

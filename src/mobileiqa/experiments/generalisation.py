@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,19 +98,36 @@ def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, g
 
 
 def run_group(dataset_dir: str | os.PathLike, group: str, model: str, cfg, work_dir: str | os.PathLike,
-              weights: str | None = None) -> dict:
+              weights: str | None = None, key: str | None = None) -> dict:
     """Train ``model`` (from backbone ``weights``) on everything but ``group`` and score the test split; returns
-    seen/unseen SRCC."""
+    seen/unseen SRCC. With the row's cache ``key``, an interrupted training of the same key in ``work_dir`` resumes
+    from its last checkpoint (a training of another key there is cleared first)."""
     dataset = PreparedDataset.load(dataset_dir)
     manifest = read_manifest(dataset.manifest)
     work = Path(work_dir)
+    resume = _resumable(work, key)
     subset = work / "dataset"
     digest = write_manifest(holdout_manifest(manifest, group), subset / "manifest.csv")
     root = Path(dataset.root).resolve()  # the subset lives elsewhere: a relative root would point into it
     write_json(subset / "dataset.json", {"source": f"{dataset.source}-without-{group}", "root": str(root),
                                          "manifest_sha256": digest})
-    train_teacher(cfg, subset, work / "model", model, weights)
+    train_teacher(cfg, subset, work / "model", model, weights, resume=resume)
     return {"group": group, "model": model, "weights": weights, **score_group(dataset, manifest, group, work)}
+
+
+def _resumable(work: Path, key: str | None) -> bool:
+    """Whether ``work`` holds an interrupted training of the row keyed ``key`` (``key.txt`` and a last checkpoint);
+    if it holds another key's, that training is removed. Records ``key`` for the next interruption."""
+    marker, model = work / "key.txt", work / "model"
+    if key is None:
+        return False
+    same = marker.is_file() and marker.read_text().strip() == key
+    if same and (model / "checkpoints" / "last.pt").is_file():
+        return True
+    if model.exists() and not same:
+        shutil.rmtree(model)  # another recipe's (or an unkeyed) run: nothing of it may be resumed
+    write_text(marker, key + "\n")
+    return False
 
 
 def score_group(dataset: PreparedDataset, manifest: pd.DataFrame, group: str, work: Path) -> dict:
@@ -233,7 +251,7 @@ def leave_one_group_out(params, dataset_dir: str | os.PathLike, out_dir: str | o
                 write_json(cached, row)
             rows.append(row)
             continue
-        row = run_group(dataset_dir, group, model, cfg, out_dir / "runs" / group, weights)
+        row = run_group(dataset_dir, group, model, cfg, out_dir / "runs" / group, weights, key=cached.stem)
         write_json(cached, row)
         rows.append(row)
     single = [r for r in rows if r["group"] in families.ALL_GROUPS]  # the means: one group held out at a time
