@@ -22,7 +22,8 @@ that saw it says how well it ranks when seen (``seen_by_group``/``mean_seen_by_g
 rank well unseen.
 
 Each group's result is cached as JSON under the output folder, keyed by a hash of everything that determines it
-(dataset manifest, model, training recipe), so a rerun only trains what is missing or changed. This is not part of
+(dataset manifest, model, training recipe), so a rerun only trains what is missing or changed; a group whose
+training was interrupted resumes from its last checkpoint (``runs/<group>/key.txt`` names the row it belongs to). This is not part of
 ``dvc repro``: it is a benchmark, run on demand.
 """
 
