@@ -23,8 +23,8 @@ rank well unseen.
 
 Each group's result is cached as JSON under the output folder, keyed by a hash of everything that determines it
 (dataset manifest, model, training recipe), so a rerun only trains what is missing or changed; a group whose
-training was interrupted resumes from its last checkpoint (``runs/<group>/key.txt`` names the row it belongs to). This is not part of
-``dvc repro``: it is a benchmark, run on demand.
+training was interrupted resumes from its last checkpoint (``runs/<group>/key.txt`` names the row it belongs to).
+This is not part of ``dvc repro``: it is a benchmark, run on demand.
 """
 
 from __future__ import annotations
