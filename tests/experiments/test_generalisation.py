@@ -186,13 +186,17 @@ def test_held_out_sets_need_their_groups_in_the_dataset(prepared_tiny, tiny_para
 
 
 def test_the_cache_key_leaves_out_recipe_fields_added_later_while_they_are_off(prepared_tiny, tiny_params):
-    """Rows cached before ``ema`` existed stay valid while it is off; turning it on is a new recipe."""
-    dataset, cfg = PreparedDataset.load(prepared_tiny), dataclasses.replace(tiny_params.train_teacher, ema=0.0)
-    before = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "ema"}  # the recipe as it was cached
+    """Rows cached before ``ema`` and ``annotator_weight`` existed stay valid while they are off; turning either on
+    is a new recipe."""
+    dataset = PreparedDataset.load(prepared_tiny)
+    cfg = dataclasses.replace(tiny_params.train_teacher, ema=0.0, annotator_weight=0.0)
+    added = ("ema", "annotator_weight")
+    before = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in added}  # the recipe as it was cached
     old = json_digest({"manifest": dataset.manifest_sha256, "model": "m", "weights": None, "group": "noise",
                        "train": before})
     assert generalisation._cache_key(dataset, "m", None, cfg, "noise") == old
-    assert generalisation._cache_key(dataset, "m", None, dataclasses.replace(cfg, ema=0.99), "noise") != old
+    for on in (dict(ema=0.99), dict(annotator_weight=1.0)):
+        assert generalisation._cache_key(dataset, "m", None, dataclasses.replace(cfg, **on), "noise") != old
 
 
 def test_each_held_out_group_is_held_against_its_figure_when_seen(tmp_path):

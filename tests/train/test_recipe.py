@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mobileiqa.models.checkpoint import load_model
-from mobileiqa.train.auxiliary import AuxHead, BatchLabels, TrainingNet, aux_loss
+from mobileiqa.train.auxiliary import AnnotatorHead, AuxHead, BatchLabels, TrainingNet, annotator_loss, aux_loss
 from mobileiqa.train.data import PhotoBatchSampler
 from mobileiqa.train.losses import rank_loss
 from mobileiqa.train.settings import TrainConfig
@@ -74,6 +74,21 @@ def test_aux_labels_need_synthetic_distortions():
     assert BatchLabels(mixed, need_distortions=True).type_names == ["blur", "mixture"]  # mixtures share a class
 
 
+def test_annotator_labels_and_loss():
+    frame = pd.DataFrame({"content_id": ["p", "q", "r"], "annotator_ssim": [0.2, 0.5, 0.9],
+                          "annotator_gmsd": [0.3, 0.4, 0.8]})
+    labels = BatchLabels(frame, need_annotators=True)
+    assert labels.annotator_names == ["ssim", "gmsd"]
+    idx = torch.tensor([2, 0])
+    exact = torch.tensor([[0.9, 0.8], [0.2, 0.3]])
+    assert float(annotator_loss(exact, labels, idx)) < 1e-12  # the rows' own scores, in the asked order
+    assert float(annotator_loss(exact, labels, torch.tensor([0, 2]))) == pytest.approx((0.7**2 * 2 + 0.5**2 * 2) / 4)
+    assert BatchLabels(frame).annotators is None  # read only when asked for
+    for bad in (frame[["content_id"]], frame.assign(annotator_gmsd=[0.3, None, 0.8])):
+        with pytest.raises(ValueError, match="annotator_weight"):
+            BatchLabels(bad, need_annotators=True, source="m.csv")
+
+
 @pytest.mark.parametrize("bad, match", [
     (dict(crop=0, images_per_photo=2), "crop"),
     (dict(crop=64, crops_per_image=2, images_per_photo=0, rank_weight=0.0), "images_per_photo"),
@@ -91,21 +106,27 @@ def test_training_net_keeps_extras_out_of_the_model():
     from mobileiqa.models import create_model
 
     model = create_model("mobileiqa_student_mobilenetv3_small_050_tiny")
-    net = TrainingNet(model, aux=AuxHead(model.config.width, 5, 2))
-    features, (types, levels) = net(torch.randn(2, 3, 64, 64))
+    head = model.config
+    net = TrainingNet(model, aux=AuxHead(head.width, 5, 2), annotators=AnnotatorHead(head.width, head.num_opinions, 7))
+    features, extras = net(torch.randn(2, 3, 64, 64))
+    types, levels = extras.logits
     assert features.score.shape == (2,) and types.shape == (2, 5) and levels.shape == (2, 2)
-    assert not any(k.startswith("aux") for k in model.state_dict())
+    assert extras.annotators.shape == (2, 7)
+    assert not any(k.startswith(("aux", "annotators")) for k in model.state_dict())
+    _, extras = TrainingNet(model)(torch.randn(2, 3, 64, 64))
+    assert extras.logits is None and extras.annotators is None
 
 
 def test_recipe_trains_on_photo_batches_of_crops(prepared_tiny, tiny_params, tmp_path):
     cfg = replace(tiny_params.train_teacher, epochs=2, crop=64, images_per_photo=2, crops_per_image=2,
-                  batch_size=4, rank_weight=1.0, aux_weight=0.5, scheduler="onecycle", cache_images=True)
+                  batch_size=4, rank_weight=1.0, aux_weight=0.5, annotator_weight=1.0, scheduler="onecycle",
+                  cache_images=True)
     metrics = train_teacher(cfg, prepared_tiny, tmp_path, tiny_params.models.teacher)
     rows = metrics["history"]
-    assert {"train_loss_score", "train_loss_rank", "train_loss_aux"} <= set(rows[0])
+    assert {"train_loss_score", "train_loss_rank", "train_loss_aux", "train_loss_annotators"} <= set(rows[0])
     assert rows[0]["lr"] > rows[-1]["lr"] and rows[-1]["lr"] < cfg.lr * 0.05  # one cycle ends near 0
     model, _ = load_model(tmp_path / "model.pt")
-    assert not any(k.startswith(("aux", "model.")) for k in model.state_dict())
+    assert not any(k.startswith(("aux", "annotators", "model.")) for k in model.state_dict())
 
 
 @pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 7, 8, 40])

@@ -89,7 +89,7 @@ def seen_unseen(test: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]
 
 # recipe fields added after rows were cached: at these values they change nothing, so they stay out of the key
 # (the rows cached before them remain valid)
-_NEUTRAL = {"ema": 0.0}
+_NEUTRAL = {"ema": 0.0, "annotator_weight": 0.0}
 
 
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:

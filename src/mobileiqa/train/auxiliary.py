@@ -3,6 +3,9 @@
 * :class:`AuxHead` — distortion type and level classification from the pooled fused MAL map. The default
   dataset's MOS is almost a function of (type, level) (a per-(type, level) mean MOS reaches val SRCC 0.94), so
   this auxiliary task gives the randomly initialised backbone a dense, well-posed signal.
+* :class:`AnnotatorHead` — each simulated annotator's own score (the manifest's ``annotator_*`` columns) from the
+  pooled opinion MAL maps: the MOS is their mean, and each annotator (a full-reference measure) weighs structure,
+  gradients and colour its own way.
 * :func:`rank_loss` — a within-photo pairwise ranking loss: images of the same reference photo, ordered by MOS
   (SRCC is a rank metric, and content varies less within a photo than across photos).
 * :class:`TrainingNet` — the trained model plus its training-only adapter and auxiliary head; ``forward``
@@ -12,21 +15,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mobileiqa.data.manifest import MIX_PREFIX
+from mobileiqa.data.manifest import ANNOTATOR_PREFIX, MIX_PREFIX
 from mobileiqa.models.iqa_net import IQAFeatures
 
 
 class BatchLabels:
     """Integer codes of a split's rows: ``photo`` (content_id), ``type`` (dist_type; the default dataset's
-    mixtures ``mix:a+b`` share one class, ``mixture``), ``level`` (dist_level)."""
+    mixtures ``mix:a+b`` share one class, ``mixture``), ``level`` (dist_level); with ``need_annotators`` also
+    ``annotators``, the ``(N, A)`` scores of the simulated annotators ``annotator_names``."""
 
-    def __init__(self, frame: pd.DataFrame, need_distortions: bool = False, source: str = "the manifest") -> None:
+    def __init__(self, frame: pd.DataFrame, need_distortions: bool = False, source: str = "the manifest",
+                 need_annotators: bool = False) -> None:
         self.photo = torch.tensor(pd.factorize(frame["content_id"].astype(str))[0].astype(np.int64))
         types = frame["dist_type"].fillna("").astype(str) if "dist_type" in frame else pd.Series([""] * len(frame))
         types = types.where(~types.str.startswith(MIX_PREFIX), "mixture")  # every mixture is one class
@@ -38,6 +45,15 @@ class BatchLabels:
         self.type = torch.tensor(types.map({t: i for i, t in enumerate(self.type_names)}).to_numpy(np.int64))
         self.level = torch.tensor(np.clip(levels.to_numpy(np.int64) - 1, 0, None))
         self.num_levels = int(self.level.max()) + 1 if len(self.level) else 1
+        self.annotator_names = [c[len(ANNOTATOR_PREFIX):] for c in frame if c.startswith(ANNOTATOR_PREFIX)]
+        self.annotators = None
+        if need_annotators:
+            scores = frame[[ANNOTATOR_PREFIX + n for n in self.annotator_names]]
+            if not self.annotator_names or scores.isna().any(axis=None):
+                raise ValueError(f"{source}: annotator_weight > 0 needs an {ANNOTATOR_PREFIX}<name> score of every "
+                                 "simulated annotator on every training row (synthetic data such as the default "
+                                 "dataset); set annotator_weight: 0 for this dataset")
+            self.annotators = torch.tensor(scores.to_numpy(np.float32))
 
 
 class AuxHead(nn.Module):
@@ -53,6 +69,32 @@ class AuxHead(nn.Module):
         return logits[:, :self.num_types], logits[:, self.num_types:]
 
 
+class AnnotatorHead(nn.Module):
+    """Each of ``annotators`` simulated annotators' scores, read linearly from the globally pooled opinion maps
+    ``(B, M, C, G, G)`` of the ``opinions`` opinion MALs."""
+
+    def __init__(self, width: int, opinions: int, annotators: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width * opinions, annotators)
+
+    def forward(self, opinions: Tensor) -> Tensor:
+        return self.fc(opinions.mean(dim=(3, 4)).flatten(1))
+
+
+def annotator_loss(pred: Tensor, labels: BatchLabels, idx: Tensor) -> Tensor:
+    """Mean squared error of the predicted scores against every annotator's score of the rows ``idx``."""
+    return F.mse_loss(pred, labels.annotators[idx.cpu()].to(pred))
+
+
+@dataclass
+class AuxOutputs:
+    """A training step's auxiliary outputs: distortion type and level ``logits`` and the ``annotators``' scores
+    (each ``None`` when its head is off)."""
+
+    logits: tuple[Tensor, Tensor] | None = None
+    annotators: Tensor | None = None
+
+
 def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) -> Tensor:
     types, levels = logits
     idx = idx.cpu()
@@ -61,15 +103,17 @@ def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) ->
 
 
 class TrainingNet(nn.Module):
-    """``model`` (an IQANet) plus a training-only distillation ``adapter`` and ``aux`` head; ``forward`` returns
-    ``(features, aux logits or None)`` with the adapter applied to the LDA/opinion features (``fused`` and
-    ``score`` are the model's own); :meth:`from_maps` does the same from (cached) backbone stage maps.
-    ``frozen_bn`` keeps the backbone's BatchNorm layers in eval mode while training (their statistics stay)."""
+    """``model`` (an IQANet) plus a training-only distillation ``adapter``, ``aux`` head and ``annotators`` head;
+    ``forward`` returns ``(features, AuxOutputs)`` with the adapter applied to the LDA/opinion features (``fused``
+    and ``score`` are the model's own; the heads read the model's own maps); :meth:`from_maps` does the same from
+    (cached) backbone stage maps. ``frozen_bn`` keeps the backbone's BatchNorm layers in eval mode while training
+    (their statistics stay)."""
 
     def __init__(self, model: nn.Module, adapter: nn.Module | None = None, aux: AuxHead | None = None,
-                 frozen_bn: bool = False) -> None:
+                 frozen_bn: bool = False, annotators: AnnotatorHead | None = None) -> None:
         super().__init__()
         self.model, self.adapter, self.aux, self.frozen_bn = model, adapter, aux, frozen_bn
+        self.annotators = annotators
 
     def train(self, mode: bool = True) -> TrainingNet:
         super().train(mode)
@@ -79,12 +123,13 @@ class TrainingNet(nn.Module):
                     m.eval()
         return self
 
-    def _outputs(self, f: IQAFeatures) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
-        logits = self.aux(f.fused) if self.aux is not None else None
-        return (self.adapter(f) if self.adapter is not None else f), logits
+    def _outputs(self, f: IQAFeatures) -> tuple[IQAFeatures, AuxOutputs]:
+        extras = AuxOutputs(self.aux(f.fused) if self.aux is not None else None,
+                            self.annotators(f.opinions) if self.annotators is not None else None)
+        return (self.adapter(f) if self.adapter is not None else f), extras
 
-    def forward(self, x: Tensor) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
+    def forward(self, x: Tensor) -> tuple[IQAFeatures, AuxOutputs]:
         return self._outputs(self.model.features(x))
 
-    def from_maps(self, maps: list[Tensor]) -> tuple[IQAFeatures, tuple[Tensor, Tensor] | None]:
+    def from_maps(self, maps: list[Tensor]) -> tuple[IQAFeatures, AuxOutputs]:
         return self._outputs(self.model.head_features(maps))

@@ -76,14 +76,14 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     copied = init_from_teacher(student, teacher, same_backbone) if cfg.init_from_teacher else []
     adapter = FeatureAdapter(student.config, teacher.config) if FeatureAdapter.needed(student.config,
                                                                                       teacher.config) else None
-    labels, aux = training_extras(ctx, student.config.width)
-    trainable = TrainingNet(student, adapter, aux, frozen_bn=tc.freeze_bn)
+    labels, aux, annotators = training_extras(ctx, student.config)
+    trainable = TrainingNet(student, adapter, aux, frozen_bn=tc.freeze_bn, annotators=annotators)
     a, b = (torch.from_numpy(v).view(1, 3, 1, 1) for v in student.normalisation.affine_to(teacher.normalisation))
     renormalise = student.normalisation != teacher.normalisation  # the teacher sees its own normalisation
 
-    def loss_terms(features, logits, t, y, idx):
+    def loss_terms(features, extras, t, y, idx):
         return with_terms(distill_terms(features, t, y, cfg.weights, tc.loss),
-                          extra_terms(tc, features.score, y, logits, labels, idx))
+                          extra_terms(tc, features.score, y, extras, labels, idx))
 
     head = None
     if tc.head_epochs:  # the student's head alone, on cached student maps and cached teacher features
@@ -99,8 +99,8 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
             def step(batch):
                 maps, t, y, idx = batch
                 maps, y = [m.to(ctx.device) for m in maps], y.to(ctx.device)
-                features, logits = net.from_maps(maps)
-                terms = loss_terms(features, logits, t.to(ctx.device), y, idx)
+                features, extras = net.from_maps(maps)
+                terms = loss_terms(features, extras, t.to(ctx.device), y, idx)
                 return with_terms(terms, mixup_terms(tc, student, maps, y))
             return step
 
@@ -112,8 +112,8 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
             x, y = ctx.batch(x), y.to(ctx.device)
             with torch.no_grad():
                 t = teacher.features(x * a.to(x) + b.to(x) if renormalise else x)
-            features, logits = net(x)
-            return loss_terms(features, logits, t, y, idx)
+            features, extras = net(x)
+            return loss_terms(features, extras, t, y, idx)
         return step
 
     frozen = freeze_blocks(student.backbone, tc.freeze_blocks)

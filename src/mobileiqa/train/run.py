@@ -17,9 +17,10 @@ from mobileiqa.atomic import write_json
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.environment import git_commit
 from mobileiqa.models.checkpoint import save_model
+from mobileiqa.models.iqa_net import HeadConfig
 from mobileiqa.preprocess import IMAGENET, Normalisation
 from mobileiqa.train import distributed
-from mobileiqa.train.auxiliary import AuxHead, BatchLabels, aux_loss
+from mobileiqa.train.auxiliary import AnnotatorHead, AuxHead, AuxOutputs, BatchLabels, annotator_loss, aux_loss
 from mobileiqa.train.batches import cached_sampler, check_photo_batches, split_images, train_loader
 from mobileiqa.train.data import ManifestImages
 from mobileiqa.train.distributed import Dist
@@ -72,21 +73,27 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
                       Path(out_dir))
 
 
-def training_extras(ctx: RunContext, width: int):
-    """Row labels of the training split and, when ``aux_weight`` > 0, a fresh training-only auxiliary head."""
-    labels = BatchLabels(ctx.train_images.frame, need_distortions=ctx.cfg.aux_weight > 0,
-                         source=str(ctx.dataset.manifest))
-    aux = AuxHead(width, len(labels.type_names), labels.num_levels) if ctx.cfg.aux_weight else None
-    return labels, aux
+def training_extras(ctx: RunContext, head: HeadConfig):
+    """Row labels of the training split and a fresh training-only auxiliary head (``aux_weight`` > 0) and
+    annotator head (``annotator_weight`` > 0), each ``None`` when off."""
+    cfg = ctx.cfg
+    labels = BatchLabels(ctx.train_images.frame, need_distortions=cfg.aux_weight > 0,
+                         source=str(ctx.dataset.manifest), need_annotators=cfg.annotator_weight > 0)
+    aux = AuxHead(head.width, len(labels.type_names), labels.num_levels) if cfg.aux_weight else None
+    annotators = (AnnotatorHead(head.width, head.num_opinions, len(labels.annotator_names))
+                  if cfg.annotator_weight else None)
+    return labels, aux, annotators
 
 
-def extra_terms(cfg: TrainConfig, score, mos, logits, labels, idx) -> dict:
+def extra_terms(cfg: TrainConfig, score, mos, extras: AuxOutputs, labels, idx) -> dict:
     """The recipe's weighted ranking and auxiliary loss terms (empty when their weights are 0)."""
     terms = {}
     if cfg.rank_weight:
         terms["loss_rank"] = cfg.rank_weight * rank_loss(score, mos, labels.photo[idx.cpu()])
-    if cfg.aux_weight and logits is not None:
-        terms["loss_aux"] = cfg.aux_weight * aux_loss(logits, labels, idx)
+    if cfg.aux_weight and extras.logits is not None:
+        terms["loss_aux"] = cfg.aux_weight * aux_loss(extras.logits, labels, idx)
+    if cfg.annotator_weight and extras.annotators is not None:
+        terms["loss_annotators"] = cfg.annotator_weight * annotator_loss(extras.annotators, labels, idx)
     return terms
 
 

@@ -33,6 +33,8 @@ class TrainConfig:
     images_per_photo: int = 0  # > 0: batches of batch_size // this photos x this many of their images (crop only)
     rank_weight: float = 0.0  # within-photo pairwise ranking loss (needs images_per_photo >= 2)
     aux_weight: float = 0.0  # training-only distortion type + level classification (synthetic data only)
+    # training-only regression of each simulated annotator's score from the pooled opinion maps (synthetic data)
+    annotator_weight: float = 0.0
     cache_images: bool = True  # keep decoded train/val images in memory
     eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
     val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)

@@ -2,8 +2,9 @@
 on the validation split. Writes ``model.pt`` (the best epoch, mobileiqa checkpoint format), ``metrics.json`` and
 ``checkpoints/`` (``last.pt`` for ``--resume``, ``best.pt``).
 
-Optional extras, training only (off in the default recipe): a within-photo ranking loss and a distortion
-type/level head (:mod:`~.auxiliary`); ``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head
+Optional extras, training only (off in the default recipe): a within-photo ranking loss, a distortion
+type/level head and a head reading each simulated annotator's score from the opinion maps (:mod:`~.auxiliary`);
+``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head
 first trains alone on cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs`` fine-tune the
 whole model.
 """
@@ -38,12 +39,12 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
                   weights: str | None = None, logger: Logger | None = None, resume: bool = False) -> dict:
     ctx = open_run(cfg, dataset_dir, out_dir, normalisation_for(model_name, weights))
     model = create_model(model_name, pretrained=weights)
-    labels, aux = training_extras(ctx, model.config.width)
-    trainable = TrainingNet(model, aux=aux, frozen_bn=cfg.freeze_bn)
+    labels, aux, annotators = training_extras(ctx, model.config)
+    trainable = TrainingNet(model, aux=aux, frozen_bn=cfg.freeze_bn, annotators=annotators)
 
-    def loss_terms(features, logits, y, idx):
+    def loss_terms(features, extras, y, idx):
         terms = {"loss_score": score_loss(features.score, y, cfg.loss)}
-        terms.update(extra_terms(cfg, features.score, y, logits, labels, idx))
+        terms.update(extra_terms(cfg, features.score, y, extras, labels, idx))
         terms["loss"] = sum(terms.values())
         return terms
 
