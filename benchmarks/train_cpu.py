@@ -41,6 +41,7 @@ from mobileiqa.stages.distill_student import run_distill_student
 from mobileiqa.stages.train_teacher import run_train_teacher
 from mobileiqa.train.batches import split_images
 from mobileiqa.train.scoring import predict, split_metrics
+from mobileiqa.train.settings import recipe_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,10 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
 
+# recipe fields added after rows were recorded: off (their defaults) they stay out of the digest
+ADDED = ("annotator_weight",)
+
+
 def recipe_digest(params) -> str:
     """A short hash of everything but the seeds that decides both stages' scores (models, weights, the two recipes;
     not the explanation heads, which read the student's features and never change its score), so rows of one recipe
@@ -90,7 +95,8 @@ def recipe_digest(params) -> str:
     d = params.distill_student
     d = dataclasses.replace(d, train=dataclasses.replace(d.train, seed=0, threads=1, cache_threads=0))
     distill = {k: v for k, v in dataclasses.asdict(d).items() if k != "explain"}  # the heads never move the score
-    return json_digest({"models": dataclasses.asdict(params.models), "train_teacher": dataclasses.asdict(t),
+    distill["train"] = recipe_dict(d.train, ADDED)
+    return json_digest({"models": dataclasses.asdict(params.models), "train_teacher": recipe_dict(t, ADDED),
                         "distill_student": distill}, length=12)
 
 

@@ -89,6 +89,15 @@ def test_annotator_labels_and_loss():
             BatchLabels(bad, need_annotators=True, source="m.csv")
 
 
+def test_recipe_dict_leaves_out_added_fields_only_while_they_are_off():
+    from mobileiqa.train.settings import recipe_dict
+
+    plain = recipe_dict(TrainConfig(lr=1e-3), ("annotator_weight",))
+    assert "annotator_weight" not in plain and plain["lr"] == 1e-3 and "ema" in plain
+    assert recipe_dict(TrainConfig(annotator_weight=0.5), ("annotator_weight",))["annotator_weight"] == 0.5
+    assert "annotator_weight" in recipe_dict(TrainConfig(), ())
+
+
 @pytest.mark.parametrize("bad, match", [
     (dict(crop=0, images_per_photo=2), "crop"),
     (dict(crop=64, crops_per_image=2, images_per_photo=0, rank_weight=0.0), "images_per_photo"),

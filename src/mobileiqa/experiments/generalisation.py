@@ -46,6 +46,7 @@ from mobileiqa.environment import machine_id
 from mobileiqa.eval.metrics import srcc
 from mobileiqa.eval.scorecard import score_in_chunks, split_frame
 from mobileiqa.predict import Predictor
+from mobileiqa.train.settings import recipe_dict
 from mobileiqa.train.teacher import train_teacher
 
 
@@ -87,13 +88,12 @@ def seen_unseen(test: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]
     return ~touched, touched & ~mixed
 
 
-# recipe fields added after rows were cached: at these values they change nothing, so they stay out of the key
-# (the rows cached before them remain valid)
-_NEUTRAL = {"ema": 0.0, "annotator_weight": 0.0}
+# recipe fields added after rows were cached: off (their defaults) they stay out of the key, so those rows stay valid
+_ADDED = ("ema", "annotator_weight")
 
 
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:
-    train = {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in _NEUTRAL and v == _NEUTRAL[k])}
+    train = recipe_dict(cfg, _ADDED)
     return json_digest({"manifest": dataset.manifest_sha256, "model": model, "weights": weights, "group": group,
                         "train": train})
 

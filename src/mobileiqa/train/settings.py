@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mobileiqa.explain_spec import ExplainConfig
@@ -87,6 +89,14 @@ class TrainConfig:
             raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema is a decay per optimiser step in [0, 1) (0 = off), got {self.ema}")
+
+
+def recipe_dict(cfg: TrainConfig, added: Iterable[str]) -> dict:
+    """``cfg`` as a dict for result keys and digests, less the fields named in ``added`` (recipe fields added after
+    those results were recorded) while they hold their defaults: there they change nothing, so the results
+    recorded before the fields existed keep their keys."""
+    defaults = TrainConfig()
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in added and v == getattr(defaults, k))}
 
 
 @dataclass(frozen=True)
