@@ -58,6 +58,11 @@ ANNOTATOR_PREFIX = "annotator_"
 MIX_PREFIX = "mix:"  # dist_type of a mixture: "mix:" + its components joined by "+"
 
 
+def annotator_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``annotator_<name>`` score columns of a manifest frame, in its column order."""
+    return [c for c in frame.columns if c.startswith(ANNOTATOR_PREFIX)]
+
+
 class ManifestError(ValueError):
     """A manifest that breaks the schema; the message names the file, row and column."""
 

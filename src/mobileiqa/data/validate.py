@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mobileiqa.atomic import write_json, write_text
 from mobileiqa.data.images import ImageError, load_image, probe_image
-from mobileiqa.data.manifest import COLUMNS, SPLITS, ManifestError, read_manifest, safe_relpath
+from mobileiqa.data.manifest import COLUMNS, SPLITS, ManifestError, annotator_columns, read_manifest, safe_relpath
 from mobileiqa.data.settings import ValidateConfig
 
 MAX_LISTED = 20
@@ -66,7 +66,7 @@ def file_checks(df: pd.DataFrame, root: Path, decode: bool = True, progress: boo
     return out
 
 
-def _suite(gx, opts: ValidateConfig, annotator_columns: list[str]):
+def _suite(gx, opts: ValidateConfig, annotators: list[str]):
     e = gx.expectations
     items = [e.ExpectColumnToExist(column=c) for c in COLUMNS]
     items += [
@@ -85,7 +85,7 @@ def _suite(gx, opts: ValidateConfig, annotator_columns: list[str]):
         e.ExpectColumnValuesToBeInSet(column="content_splits", value_set=[1]),
         e.ExpectColumnValuesToBeBetween(column="dist_level", min_value=0, max_value=5),
     ]
-    items += [e.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0) for c in annotator_columns]
+    items += [e.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0) for c in annotators]
     return items
 
 
@@ -110,14 +110,14 @@ def run_gate(manifest: str | os.PathLike, root: str | os.PathLike | None = None,
         raise ValueError(f"validate.decode_check must be 'all' or 'header', got {opts.decode_check!r}")
     df = read_manifest(manifest)  # schema/type errors raise ManifestError naming row and column
     checked = file_checks(df, root, decode=opts.decode_check == "all", progress=progress)
-    annotator_columns = [c for c in df.columns if c.startswith("annotator_")]
+    annotators = annotator_columns(df)
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = ctx.data_sources.add_pandas("manifest").add_dataframe_asset("rows").add_batch_definition_whole_dataframe(
         "all")
     suite = ctx.suites.add(gx.ExpectationSuite(name="mobileiqa_manifest"))
-    for expectation in _suite(gx, opts, annotator_columns):
+    for expectation in _suite(gx, opts, annotators):
         suite.add_expectation(expectation)
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="gate", data=batch, suite=suite))
     result = vd.run(batch_parameters={"dataframe": checked},

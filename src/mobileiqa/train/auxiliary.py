@@ -8,9 +8,10 @@
   gradients and colour its own way.
 * :func:`rank_loss` — a within-photo pairwise ranking loss: images of the same reference photo, ordered by MOS
   (SRCC is a rank metric, and content varies less within a photo than across photos).
-* :class:`TrainingNet` — the trained model plus its training-only adapter and auxiliary head; ``forward``
+* :class:`TrainingNet` — the trained model plus its training-only adapter and auxiliary heads; ``forward``
   returns both, so DistributedDataParallel sees every trained parameter inside one forward.
-* :class:`BatchLabels` — per-row codes (photo, distortion type, level) the step functions look up by index.
+* :class:`BatchLabels` — per-row codes (photo, distortion type, level) and annotator scores the step functions
+  look up by index.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mobileiqa.data.manifest import ANNOTATOR_PREFIX, MIX_PREFIX
+from mobileiqa.data.manifest import ANNOTATOR_PREFIX, MIX_PREFIX, annotator_columns
 from mobileiqa.models.iqa_net import IQAFeatures
 
 
@@ -45,14 +46,17 @@ class BatchLabels:
         self.type = torch.tensor(types.map({t: i for i, t in enumerate(self.type_names)}).to_numpy(np.int64))
         self.level = torch.tensor(np.clip(levels.to_numpy(np.int64) - 1, 0, None))
         self.num_levels = int(self.level.max()) + 1 if len(self.level) else 1
-        self.annotator_names = [c[len(ANNOTATOR_PREFIX):] for c in frame if c.startswith(ANNOTATOR_PREFIX)]
+        columns = annotator_columns(frame)
+        self.annotator_names = [c[len(ANNOTATOR_PREFIX):] for c in columns]
         self.annotators = None
         if need_annotators:
-            scores = frame[[ANNOTATOR_PREFIX + n for n in self.annotator_names]]
-            if not self.annotator_names or scores.isna().any(axis=None):
-                raise ValueError(f"{source}: annotator_weight > 0 needs an {ANNOTATOR_PREFIX}<name> score of every "
-                                 "simulated annotator on every training row (synthetic data such as the default "
-                                 "dataset); set annotator_weight: 0 for this dataset")
+            scores = frame[columns]
+            gaps = [c for c in columns if scores[c].isna().any()]
+            if not columns or gaps:
+                found = f"scores missing in {gaps}" if gaps else f"no {ANNOTATOR_PREFIX}<name> column"
+                raise ValueError(f"{source}: annotator_weight > 0 needs a score of every simulated annotator on "
+                                 f"every training row (synthetic data such as the default dataset), found {found}; "
+                                 "set annotator_weight: 0 for this dataset")
             self.annotators = torch.tensor(scores.to_numpy(np.float32))
 
 

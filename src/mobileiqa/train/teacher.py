@@ -4,9 +4,8 @@ on the validation split. Writes ``model.pt`` (the best epoch, mobileiqa checkpoi
 
 Optional extras, training only (off in the default recipe): a within-photo ranking loss, a distortion
 type/level head and a head reading each simulated annotator's score from the opinion maps (:mod:`~.auxiliary`);
-``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head
-first trains alone on cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs`` fine-tune the
-whole model.
+``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head first trains alone on cached frozen-backbone
+features (:mod:`~.features_cache`), then ``epochs`` fine-tune the whole model.
 """
 
 from __future__ import annotations
