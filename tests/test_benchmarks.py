@@ -263,7 +263,7 @@ def test_train_cpu_recipe_digest_ignores_seeds_and_sees_the_recipe():
     assert of() == of("train_teacher.seed=3", "distill_student.train.seed=3")
     assert of() != of("distill_student.init_from_teacher=false")
     assert of() != of("train_teacher.lr=0.001")
-    assert of() != of("train_teacher.annotator_weight=1.0") != of("distill_student.train.annotator_weight=1.0")
+    assert of() != of("train_teacher.annotator_weight=0") != of("distill_student.train.annotator_weight=0")
 
 
 def test_dataset_build_keeps_one_row_per_label_and_summarises_phone_labels(tmp_path):

@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from mobileiqa.models.checkpoint import load_model
-from mobileiqa.train.auxiliary import AnnotatorHead, AuxHead, BatchLabels, TrainingNet, annotator_loss, aux_loss
+from mobileiqa.train.auxiliary import (
+    AnnotatorHead,
+    AuxHead,
+    AuxOutputs,
+    BatchLabels,
+    TrainingNet,
+    annotator_loss,
+    aux_loss,
+)
 from mobileiqa.train.data import PhotoBatchSampler
 from mobileiqa.train.losses import rank_loss
 from mobileiqa.train.settings import TrainConfig
@@ -84,18 +92,46 @@ def test_annotator_labels_and_loss():
     assert float(annotator_loss(exact, labels, idx)) < 1e-12  # the rows' own scores, in the asked order
     assert float(annotator_loss(exact, labels, torch.tensor([0, 2]))) == pytest.approx((0.7**2 * 2 + 0.5**2 * 2) / 4)
     assert BatchLabels(frame).annotators is None  # read only when asked for
-    for bad in (frame[["content_id"]], frame.assign(annotator_gmsd=[0.3, None, 0.8])):
-        with pytest.raises(ValueError, match="annotator_weight"):
-            BatchLabels(bad, need_annotators=True, source="m.csv")
+    with pytest.raises(ValueError, match=r"m\.csv.*annotator_gmsd"):  # a gap names the manifest and the column
+        BatchLabels(frame.assign(annotator_gmsd=[0.3, None, 0.8]), need_annotators=True, source="m.csv")
+    assert BatchLabels(frame[["content_id"]], need_annotators=True).annotators is None  # a real MOS dataset
+
+
+def test_annotator_head_only_where_the_manifest_has_annotators():
+    from types import SimpleNamespace
+
+    from mobileiqa.models.iqa_net import HeadConfig
+    from mobileiqa.train.run import extra_terms, training_extras
+
+    frame = pd.DataFrame({"content_id": ["p", "q"], "dist_type": ["blur", "jpeg"], "dist_level": [1, 2],
+                          "annotator_ssim": [0.2, 0.5], "annotator_gmsd": [0.3, 0.4]})
+    head = HeadConfig()
+    cfg = TrainConfig()
+    assert cfg.annotator_weight > 0  # the default recipe trains the annotator head
+
+    def ctx(rows):
+        return SimpleNamespace(cfg=cfg, train_images=SimpleNamespace(frame=rows),
+                               dataset=SimpleNamespace(manifest="ds/manifest.csv"))
+
+    labels, _, annotators = training_extras(ctx(frame), head)
+    assert annotators is not None and annotators(torch.randn(3, head.num_opinions, head.width, 2, 2)).shape == (3, 2)
+    with pytest.warns(UserWarning, match=r"ds/manifest\.csv.*annotator_weight"):
+        labels, _, annotators = training_extras(ctx(frame[["content_id", "dist_type", "dist_level"]]), head)
+    assert annotators is None  # real MOS data: trained without the head, and no annotator loss term
+    extras = AuxOutputs(logits=None, annotators=None)
+    assert "loss_annotators" not in extra_terms(cfg, torch.zeros(2), torch.zeros(2), extras, labels, torch.arange(2))
 
 
 def test_recipe_dict_leaves_out_added_fields_only_while_they_are_off():
     from mobileiqa.train.settings import recipe_dict
 
-    plain = recipe_dict(TrainConfig(lr=1e-3), ("annotator_weight",))
+    plain = recipe_dict(TrainConfig(lr=1e-3, annotator_weight=0.0), ("annotator_weight",))
     assert "annotator_weight" not in plain and plain["lr"] == 1e-3 and "ema" in plain
-    assert recipe_dict(TrainConfig(annotator_weight=0.5), ("annotator_weight",))["annotator_weight"] == 0.5
-    assert "annotator_weight" in recipe_dict(TrainConfig(), ())
+    # on (today's default) it is part of the key, so its results never mix with the rows recorded before it existed
+    assert recipe_dict(TrainConfig(), ("annotator_weight",))["annotator_weight"] == TrainConfig().annotator_weight > 0
+    assert "annotator_weight" in recipe_dict(TrainConfig(annotator_weight=0.0), ())
+    with pytest.raises(KeyError, match="lr"):
+        recipe_dict(TrainConfig(), ("lr",))  # a field without a recorded "off" value
 
 
 @pytest.mark.parametrize("bad, match", [

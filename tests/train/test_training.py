@@ -74,7 +74,8 @@ def test_distillation_through_adapters_exports_the_bare_student(teacher_run, pre
     assert student.config.grid == 8 and not any("adapter" in k for k in student.state_dict())
     terms = {k for row in metrics["history"] for k in row if k.startswith("train_loss")}
     assert terms == {"train_loss", "train_loss_lda", "train_loss_dof", "train_loss_score", "train_loss_teacher_score",
-                     "train_loss_rank", "train_loss_aux"}  # the last two: the optional extras (tiny switches them on)
+                     "train_loss_rank", "train_loss_aux", "train_loss_annotators"}
+    # the last three: the optional extras (tiny switches rank and aux on; the annotator head is on by default)
 
 
 class _ListSampler:

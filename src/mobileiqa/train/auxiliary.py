@@ -31,7 +31,9 @@ from mobileiqa.models.iqa_net import IQAFeatures
 class BatchLabels:
     """Integer codes of a split's rows: ``photo`` (content_id), ``type`` (dist_type; the default dataset's
     mixtures ``mix:a+b`` share one class, ``mixture``), ``level`` (dist_level); with ``need_annotators`` also
-    ``annotators``, the ``(N, A)`` scores of the simulated annotators ``annotator_names``."""
+    ``annotators``, the ``(N, A)`` scores of the simulated annotators ``annotator_names`` (``None`` where the
+    manifest has no ``annotator_*`` column: real MOS datasets publish the mean of human ratings, no annotator's own
+    score)."""
 
     def __init__(self, frame: pd.DataFrame, need_distortions: bool = False, source: str = "the manifest",
                  need_annotators: bool = False) -> None:
@@ -49,14 +51,13 @@ class BatchLabels:
         columns = annotator_columns(frame)
         self.annotator_names = [c[len(ANNOTATOR_PREFIX):] for c in columns]
         self.annotators = None
-        if need_annotators:
+        if need_annotators and columns:
             scores = frame[columns]
             gaps = [c for c in columns if scores[c].isna().any()]
-            if not columns or gaps:
-                found = f"scores missing in {gaps}" if gaps else f"no {ANNOTATOR_PREFIX}<name> column"
+            if gaps:
                 raise ValueError(f"{source}: annotator_weight > 0 needs a score of every simulated annotator on "
-                                 f"every training row (synthetic data such as the default dataset), found {found}; "
-                                 "set annotator_weight: 0 for this dataset")
+                                 f"every training row, found scores missing in {gaps}; rebuild the dataset or set "
+                                 "annotator_weight: 0")
             self.annotators = torch.tensor(scores.to_numpy(np.float32))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from mobileiqa.atomic import write_json
-from mobileiqa.data.manifest import PreparedDataset, read_manifest
+from mobileiqa.data.manifest import ANNOTATOR_PREFIX, PreparedDataset, read_manifest
 from mobileiqa.environment import git_commit
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.models.iqa_net import HeadConfig
@@ -75,13 +76,20 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
 
 def training_extras(ctx: RunContext, head: HeadConfig):
     """Row labels of the training split and a fresh training-only auxiliary head (``aux_weight`` > 0) and
-    annotator head (``annotator_weight`` > 0), each ``None`` when off."""
+    annotator head (``annotator_weight`` > 0 on a manifest with simulated annotators' scores), each ``None`` when
+    off. A manifest without ``annotator_*`` columns (a real MOS dataset) trains without the annotator head, with a
+    warning, so the default recipe runs on every dataset."""
     cfg = ctx.cfg
     labels = BatchLabels(ctx.train_images.frame, need_distortions=cfg.aux_weight > 0,
                          source=str(ctx.dataset.manifest), need_annotators=cfg.annotator_weight > 0)
     aux = AuxHead(head.width, len(labels.type_names), labels.num_levels) if cfg.aux_weight else None
-    annotators = (AnnotatorHead(head.width, head.num_opinions, len(labels.annotator_names))
-                  if cfg.annotator_weight else None)
+    annotators = None
+    if labels.annotators is not None:
+        annotators = AnnotatorHead(head.width, head.num_opinions, len(labels.annotator_names))
+    elif cfg.annotator_weight:
+        warnings.warn(f"{ctx.dataset.manifest}: no {ANNOTATOR_PREFIX}<name> score columns (a real MOS dataset), so "
+                      f"annotator_weight {cfg.annotator_weight} is ignored: training without the annotator head",
+                      stacklevel=2)
     return labels, aux, annotators
 
 
