@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     ap.add_argument("--seed", type=int, default=0, help="the heads' seed (distill_student.explain.seed)")
     ap.add_argument("--label", default="", help="names the student in the row (e.g. its training seed)")
+    ap.add_argument("--recipe", help="the students' training recipe (e.g. its train_cpu digest): rows of one recipe "
+                                     "are summarised together (rows without one predate the option)")
     ap.add_argument("--work", default="/tmp/mobileiqa_explain_heads")
     ap.add_argument("--out", help="result file (default: benchmarks/results/<machine>/explain_heads.json)")
     args = ap.parse_args()
@@ -86,7 +88,8 @@ def main() -> None:
            "map_srcc": m.get("mean"), "map_srcc_median": m.get("median"), "map_per_kind": m.get("per_kind"),
            "spread_srcc": acc["spread"]["srcc"], "pointing": point["accuracy"], "pointing_n": point["count"],
            "pointing_per_type": {t: v["accuracy"] for t, v in point["per_type"].items()},
-           "overrides": " ".join(args.overrides) or "–", "dataset": dataset.manifest_sha256[:12]}
+           "overrides": " ".join(args.overrides) or "–", "dataset": dataset.manifest_sha256[:12],
+           "recipe": args.recipe}
     print(json.dumps(row, indent=1))
 
     machine = machine_id()
@@ -97,7 +100,7 @@ def main() -> None:
     old_rows = [{"heads": first, **r} for r in old.get("rows", [])]
 
     def key(r: dict) -> tuple:
-        return r["heads"], r["dataset"], r["overrides"]
+        return r["heads"], r["dataset"], r["overrides"], r.get("recipe")
 
     rows = [r for r in old_rows if (*key(r), r["student"], r["seed"]) != (*key(row), row["student"], row["seed"])]
     rows = sorted([*rows, row], key=lambda r: (*key(r), r["student"], r["seed"]))
@@ -109,7 +112,8 @@ def main() -> None:
             return "n/a"
         return f"{statistics.mean(values):.3f} (range {min(values):.3f}-{max(values):.3f})"
 
-    notes = (f"{len(same)} run(s) on dataset {row['dataset']} ({row['overrides']}; heads: {row['heads']}): "
+    recipe = f"students of recipe {row['recipe']}; " if row["recipe"] else ""
+    notes = (f"{len(same)} run(s) on dataset {row['dataset']} ({recipe}{row['overrides']}; heads: {row['heads']}): "
              f"map Spearman {spread('map_srcc')}"
              f" (target 0.6), spread SRCC {spread('spread_srcc')} (target 0.5), pointing {spread('pointing')} "
              "(target 0.8); heads trained on each student's frozen features with the recipe's torch threads "
