@@ -82,7 +82,7 @@ def _minutes(seconds: float | None) -> float | None:
 
 
 # recipe fields added after rows were recorded: off (their defaults) they stay out of the digest
-ADDED = ("annotator_weight",)
+ADDED = ("annotator_weight", "local_map_weight")
 
 
 def recipe_digest(params) -> str:

@@ -186,16 +186,16 @@ def test_held_out_sets_need_their_groups_in_the_dataset(prepared_tiny, tiny_para
 
 
 def test_the_cache_key_leaves_out_recipe_fields_added_later_while_they_are_off(prepared_tiny, tiny_params):
-    """Rows cached before ``ema`` and ``annotator_weight`` existed stay valid while they are off; turning either on
-    is a new recipe."""
+    """Rows cached before ``ema``, ``annotator_weight`` and ``local_map_weight`` existed stay valid while they are
+    off; turning any on is a new recipe."""
     dataset = PreparedDataset.load(prepared_tiny)
-    cfg = dataclasses.replace(tiny_params.train_teacher, ema=0.0, annotator_weight=0.0)
-    added = ("ema", "annotator_weight")
+    cfg = dataclasses.replace(tiny_params.train_teacher, ema=0.0, annotator_weight=0.0, local_map_weight=0.0)
+    added = ("ema", "annotator_weight", "local_map_weight")
     before = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in added}  # the recipe as it was cached
     old = json_digest({"manifest": dataset.manifest_sha256, "model": "m", "weights": None, "group": "noise",
                        "train": before})
     assert generalisation._cache_key(dataset, "m", None, cfg, "noise") == old
-    for on in (dict(ema=0.99), dict(annotator_weight=1.0)):
+    for on in (dict(ema=0.99), dict(annotator_weight=1.0), dict(local_map_weight=1.0)):
         assert generalisation._cache_key(dataset, "m", None, dataclasses.replace(cfg, **on), "noise") != old
 
 

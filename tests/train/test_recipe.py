@@ -19,6 +19,7 @@ from mobileiqa.train.auxiliary import (
     TrainingNet,
     annotator_loss,
     aux_loss,
+    local_map_loss,
 )
 from mobileiqa.train.data import PhotoBatchSampler
 from mobileiqa.train.losses import rank_loss
@@ -113,10 +114,10 @@ def test_annotator_head_only_where_the_manifest_has_annotators():
         return SimpleNamespace(cfg=cfg, train_images=SimpleNamespace(frame=rows),
                                dataset=SimpleNamespace(manifest="ds/manifest.csv"))
 
-    labels, _, annotators = training_extras(ctx(frame), head)
+    labels, _, annotators, _ = training_extras(ctx(frame), head)
     assert annotators is not None and annotators(torch.randn(3, head.num_opinions, head.width, 2, 2)).shape == (3, 2)
     with pytest.warns(UserWarning, match=r"ds/manifest\.csv.*annotator_weight"):
-        labels, _, annotators = training_extras(ctx(frame[["content_id", "dist_type", "dist_level"]]), head)
+        labels, _, annotators, _ = training_extras(ctx(frame[["content_id", "dist_type", "dist_level"]]), head)
     assert annotators is None  # real MOS data: trained without the head, and no annotator loss term
     extras = AuxOutputs(logits=None, annotators=None)
     assert "loss_annotators" not in extra_terms(cfg, torch.zeros(2), torch.zeros(2), extras, labels, torch.arange(2))
@@ -164,14 +165,48 @@ def test_training_net_keeps_extras_out_of_the_model():
 
 def test_recipe_trains_on_photo_batches_of_crops(prepared_tiny, tiny_params, tmp_path):
     cfg = replace(tiny_params.train_teacher, epochs=2, crop=64, images_per_photo=2, crops_per_image=2,
-                  batch_size=4, rank_weight=1.0, aux_weight=0.5, annotator_weight=1.0, scheduler="onecycle",
-                  cache_images=True)
+                  batch_size=4, rank_weight=1.0, aux_weight=0.5, annotator_weight=1.0, local_map_weight=1.0,
+                  scheduler="onecycle", cache_images=True)
     metrics = train_teacher(cfg, prepared_tiny, tmp_path, tiny_params.models.teacher)
     rows = metrics["history"]
-    assert {"train_loss_score", "train_loss_rank", "train_loss_aux", "train_loss_annotators"} <= set(rows[0])
+    assert {"train_loss_score", "train_loss_rank", "train_loss_aux", "train_loss_annotators",
+            "train_loss_local_map"} <= set(rows[0])
+    assert rows[0]["train_loss_local_map"] > 0
     assert rows[0]["lr"] > rows[-1]["lr"] and rows[-1]["lr"] < cfg.lr * 0.05  # one cycle ends near 0
     model, _ = load_model(tmp_path / "model.pt")
-    assert not any(k.startswith(("aux", "annotators", "model.")) for k in model.state_dict())
+    assert not any(k.startswith(("aux", "annotators", "local_map", "model.")) for k in model.state_dict())
+
+
+def test_local_map_loss_counts_the_rows_with_a_target_only():
+    pred = torch.tensor([[[0.5, 0.5], [0.5, 0.5]], [[0.0, 0.0], [0.0, 1.0]]], requires_grad=True)
+    target = torch.tensor([[[0.5, 0.5], [0.5, 0.1]], [[9.0, 9.0], [9.0, 9.0]]])
+    loss = local_map_loss(pred, target, torch.tensor([True, False]))  # row 1's target is absent, not 9
+    assert float(loss) == pytest.approx(0.4**2 / 4)
+    none = local_map_loss(pred, target, torch.tensor([False, False]))
+    assert float(none) == 0.0
+    none.backward()  # a batch without targets still has a graph
+    assert pred.grad is not None
+
+
+def test_training_views_carry_their_local_targets(prepared_tiny, tiny_params):
+    from mobileiqa.data.local_targets import LocalTargets
+    from mobileiqa.data.manifest import PreparedDataset, read_manifest
+    from mobileiqa.preprocess import IMAGENET
+    from mobileiqa.train.batches import split_images
+    from mobileiqa.train.data import collate
+
+    dataset = PreparedDataset.load(prepared_tiny)
+    images = split_images(dataset, read_manifest(dataset.manifest), "train", tiny_params.train_teacher.resolution,
+                          crop=64, norm=IMAGENET)
+    assert len(images[0]) == 3  # plain training images: (image, mos, index)
+    images.with_local_targets(LocalTargets.load(prepared_tiny), grid=4)
+    x, _, index, target, has = images[(0, False, False, 0.3, 0.7)]
+    assert has and index == 0 and x.shape[-2:] == (64, 64) and target.shape == (4, 4) and float(target.std()) > 0
+    assert torch.allclose(images[(0, True, False, 0.3, 0.7)][3], target.flip(1))  # the target follows the flip
+    assert not torch.allclose(images[(0, False, False, 0.9, 0.0)][3], target)  # and the crop window
+    batch = collate([images[(0, False, False, 0.3, 0.7)], images[(1, False, True, 0.0, 0.0)]])
+    assert [tuple(t.shape) for t in batch] == [(2, 3, 64, 64), (2,), (2,), (2, 4, 4), (2,)]
+    assert batch[4].tolist() == [True, True]
 
 
 @pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 7, 8, 40])

@@ -89,7 +89,7 @@ def seen_unseen(test: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]
 
 
 # recipe fields added after rows were cached: off (their defaults) they stay out of the key, so those rows stay valid
-_ADDED = ("ema", "annotator_weight")
+_ADDED = ("ema", "annotator_weight", "local_map_weight")
 
 
 def _cache_key(dataset: PreparedDataset, model: str, weights: str | None, cfg, group: str) -> str:

@@ -6,6 +6,9 @@
 * :class:`AnnotatorHead` — each simulated annotator's own score (the manifest's ``annotator_*`` columns) from the
   pooled opinion MAL maps: the MOS is their mean, and each annotator (a full-reference measure) weighs structure,
   gradients and colour its own way.
+* :class:`LocalMapHead` — the local quality map (the dataset's local targets: full-reference error maps of the
+  simulated annotators, pooled to the grid) from the fused map, one 1x1 convolution: dense "where and how much"
+  supervision of the trained features (the explanation heads read the same targets, but on frozen features).
 * :func:`rank_loss` — a within-photo pairwise ranking loss: images of the same reference photo, ordered by MOS
   (SRCC is a rank metric, and content varies less within a photo than across photos).
 * :class:`TrainingNet` — the trained model plus its training-only adapter and auxiliary heads; ``forward``
@@ -93,11 +96,32 @@ def annotator_loss(pred: Tensor, labels: BatchLabels, idx: Tensor) -> Tensor:
 
 @dataclass
 class AuxOutputs:
-    """A training step's auxiliary outputs: distortion type and level ``logits`` and the ``annotators``' scores
-    (each ``None`` when its head is off)."""
+    """A training step's auxiliary outputs: distortion type and level ``logits``, the ``annotators``' scores and
+    the ``local_map`` (each ``None`` when its head is off)."""
 
     logits: tuple[Tensor, Tensor] | None = None
     annotators: Tensor | None = None
+    local_map: Tensor | None = None
+
+
+class LocalMapHead(nn.Module):
+    """The ``(B, G, G)`` local quality map from the fused map ``(B, C, G, G)``: one 1x1 convolution."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(width, 1, 1)
+
+    def forward(self, fused: Tensor) -> Tensor:
+        return self.conv(fused).squeeze(1)
+
+
+def local_map_loss(pred: Tensor, target: Tensor, has: Tensor) -> Tensor:
+    """Mean squared error of the predicted ``(B, G, G)`` maps against the rows' local targets, over the rows that
+    have one (``has``); 0 for a batch without any."""
+    has = has.to(pred.device, torch.bool)
+    if not bool(has.any()):
+        return pred.sum() * 0.0
+    return F.mse_loss(pred[has], target.to(pred)[has])
 
 
 def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) -> Tensor:
@@ -108,17 +132,18 @@ def aux_loss(logits: tuple[Tensor, Tensor], labels: BatchLabels, idx: Tensor) ->
 
 
 class TrainingNet(nn.Module):
-    """``model`` (an IQANet) plus a training-only distillation ``adapter``, ``aux`` head and ``annotators`` head;
-    ``forward`` returns ``(features, AuxOutputs)`` with the adapter applied to the LDA/opinion features (``fused``
-    and ``score`` are the model's own; the heads read the model's own maps); :meth:`from_maps` does the same from
-    (cached) backbone stage maps. ``frozen_bn`` keeps the backbone's BatchNorm layers in eval mode while training
-    (their statistics stay)."""
+    """``model`` (an IQANet) plus a training-only distillation ``adapter``, ``aux``, ``annotators`` and
+    ``local_map`` heads; ``forward`` returns ``(features, AuxOutputs)`` with the adapter applied to the LDA/opinion
+    features (``fused`` and ``score`` are the model's own; the heads read the model's own maps); :meth:`from_maps`
+    does the same from (cached) backbone stage maps. ``frozen_bn`` keeps the backbone's BatchNorm layers in eval
+    mode while training (their statistics stay)."""
 
     def __init__(self, model: nn.Module, adapter: nn.Module | None = None, aux: AuxHead | None = None,
-                 frozen_bn: bool = False, annotators: AnnotatorHead | None = None) -> None:
+                 frozen_bn: bool = False, annotators: AnnotatorHead | None = None,
+                 local_map: LocalMapHead | None = None) -> None:
         super().__init__()
         self.model, self.adapter, self.aux, self.frozen_bn = model, adapter, aux, frozen_bn
-        self.annotators = annotators
+        self.annotators, self.local_map = annotators, local_map
 
     def train(self, mode: bool = True) -> TrainingNet:
         super().train(mode)
@@ -130,7 +155,8 @@ class TrainingNet(nn.Module):
 
     def _outputs(self, f: IQAFeatures) -> tuple[IQAFeatures, AuxOutputs]:
         extras = AuxOutputs(self.aux(f.fused) if self.aux is not None else None,
-                            self.annotators(f.opinions) if self.annotators is not None else None)
+                            self.annotators(f.opinions) if self.annotators is not None else None,
+                            self.local_map(f.fused) if self.local_map is not None else None)
         return (self.adapter(f) if self.adapter is not None else f), extras
 
     def forward(self, x: Tensor) -> tuple[IQAFeatures, AuxOutputs]:

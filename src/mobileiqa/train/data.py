@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from mobileiqa.data.images import load_image
+from mobileiqa.data.local_targets import LocalTargets, window_target
 from mobileiqa.preprocess import IMAGENET, MIN_SIDE, Normalisation, ResolutionPolicy, normalise
 
 Item = tuple[int, bool, bool, float, float]  # (row index, h-flip, v-flip, crop row fraction, crop column fraction)
@@ -59,6 +60,13 @@ class ManifestImages(Dataset):
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.paths = self.frame["path"].tolist()
         self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
+        self.local: tuple[LocalTargets, int] | None = None
+
+    def with_local_targets(self, targets: LocalTargets, grid: int) -> ManifestImages:
+        """Also return each view's ``(grid, grid)`` local target, cut and flipped with it, and whether the row has
+        one: items become ``(image, mos, index, target, has_target)`` (training-only ``local_map_weight``)."""
+        self.local = (targets, grid)
+        return self
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -96,14 +104,31 @@ class ManifestImages(Dataset):
             arr = arr[::-1]
         return arr, View(int(index), (h, w), (y0, x0, ch, cw), bool(hflip), bool(vflip))
 
-    def __getitem__(self, item: int | Item) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, item: int | Item) -> tuple:
         arr, v = self.view(item)
-        return torch.from_numpy(normalise(arr, self.normalisation)), self.mos[v.index], v.index
+        x = torch.from_numpy(normalise(arr, self.normalisation))
+        if self.local is None:
+            return x, self.mos[v.index], v.index
+        targets, grid = self.local
+        target, has = view_target(targets, str(self.frame["image_id"].iat[v.index]), v, grid)
+        return x, self.mos[v.index], v.index, target, has
 
 
-def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, int]]):
-    images, mos, index = zip(*batch, strict=True)
-    return torch.stack(images), torch.stack(mos), torch.tensor(index)
+def view_target(targets: LocalTargets | None, image_id: str, v: View, grid: int) -> tuple[torch.Tensor, bool]:
+    """The ``(grid, grid)`` local target of view ``v`` of image ``image_id`` (cut and flipped like the view) and
+    True, or zeros and False where ``targets`` has none for the image."""
+    if targets is None or image_id not in targets:
+        return torch.zeros(grid, grid), False
+    return torch.from_numpy(window_target(targets.get(image_id), v.image_hw, v.box, v.hflip, v.vflip, grid)), True
+
+
+def collate(batch: Sequence[tuple]):
+    """``(images, mos, index)`` batched; with local targets also ``(targets, has_target)``."""
+    fields = list(zip(*batch, strict=True))
+    out = [torch.stack(fields[0]), torch.stack(fields[1]), torch.tensor(fields[2])]
+    if len(fields) == 5:
+        out += [torch.stack(fields[3]), torch.tensor(fields[4])]
+    return tuple(out)
 
 
 class _EpochSampler(Sampler[list[Item]]):

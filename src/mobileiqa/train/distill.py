@@ -76,14 +76,15 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
     copied = init_from_teacher(student, teacher, same_backbone) if cfg.init_from_teacher else []
     adapter = FeatureAdapter(student.config, teacher.config) if FeatureAdapter.needed(student.config,
                                                                                       teacher.config) else None
-    labels, aux, annotators = training_extras(ctx, student.config)
-    trainable = TrainingNet(student, adapter, aux, frozen_bn=tc.freeze_bn, annotators=annotators)
+    labels, aux, annotators, local_map = training_extras(ctx, student.config)
+    trainable = TrainingNet(student, adapter, aux, frozen_bn=tc.freeze_bn, annotators=annotators,
+                            local_map=local_map)
     a, b = (torch.from_numpy(v).view(1, 3, 1, 1) for v in student.normalisation.affine_to(teacher.normalisation))
     renormalise = student.normalisation != teacher.normalisation  # the teacher sees its own normalisation
 
-    def loss_terms(features, extras, t, y, idx):
+    def loss_terms(features, extras, t, y, idx, local=()):
         return with_terms(distill_terms(features, t, y, cfg.weights, tc.loss),
-                          extra_terms(tc, features.score, y, extras, labels, idx))
+                          extra_terms(tc, features.score, y, extras, labels, idx, local))
 
     head = None
     if tc.head_epochs:  # the student's head alone, on cached student maps and cached teacher features
@@ -108,12 +109,12 @@ def distill_student(cfg: DistillConfig, dataset_dir: str | os.PathLike, teacher_
 
     def make_step(net):
         def step(batch):
-            x, y, idx = batch
+            x, y, idx, *local = batch
             x, y = ctx.batch(x), y.to(ctx.device)
             with torch.no_grad():
                 t = teacher.features(x * a.to(x) + b.to(x) if renormalise else x)
             features, extras = net(x)
-            return loss_terms(features, extras, t, y, idx)
+            return loss_terms(features, extras, t, y, idx, local)
         return step
 
     frozen = freeze_blocks(student.backbone, tc.freeze_blocks)

@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mobileiqa.data.local_targets import LocalTargets, window_target
+from mobileiqa.data.local_targets import LocalTargets
 from mobileiqa.data.manifest import PreparedDataset, read_manifest
 from mobileiqa.eval.metrics.spatial import map_spearman
 from mobileiqa.models.checkpoint import atomic_torch_save, load_model, save_model
@@ -38,7 +38,7 @@ from mobileiqa.models.explain import ExplainHeads, coarse_map
 from mobileiqa.models.iqa_net import IQANet
 from mobileiqa.preprocess import normalise
 from mobileiqa.train.batches import split_images
-from mobileiqa.train.data import ManifestImages, SizeBatchSampler
+from mobileiqa.train.data import ManifestImages, SizeBatchSampler, view_target
 from mobileiqa.train.loop import Logger, LoopConfig, Trainer, caching_threads, select_device
 from mobileiqa.train.losses import map_loss, spread_loss
 from mobileiqa.train.optim import build_optimizer, build_scheduler, memory_format
@@ -64,12 +64,8 @@ class ExplainImages(Dataset):
     def __getitem__(self, item):
         arr, v = self.images.view(item)
         x = torch.from_numpy(normalise(arr, self.images.normalisation))
-        image_id = self.ids[v.index]
-        if self.targets is not None and image_id in self.targets:
-            cells = self.targets.get(image_id)
-            target = torch.from_numpy(window_target(cells, v.image_hw, v.box, v.hflip, v.vflip, self.grid))
-            return x, target, True, self.std[v.index], v.index
-        return x, torch.zeros(self.grid, self.grid), False, self.std[v.index], v.index
+        target, has = view_target(self.targets, self.ids[v.index], v, self.grid)
+        return x, target, has, self.std[v.index], v.index
 
 
 def collate_explain(batch):

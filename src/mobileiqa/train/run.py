@@ -15,13 +15,23 @@ import torch
 from torch import nn
 
 from mobileiqa.atomic import write_json
+from mobileiqa.data.local_targets import LocalTargets
 from mobileiqa.data.manifest import ANNOTATOR_PREFIX, PreparedDataset, read_manifest
 from mobileiqa.environment import git_commit
 from mobileiqa.models.checkpoint import save_model
 from mobileiqa.models.iqa_net import HeadConfig
 from mobileiqa.preprocess import IMAGENET, Normalisation
 from mobileiqa.train import distributed
-from mobileiqa.train.auxiliary import AnnotatorHead, AuxHead, AuxOutputs, BatchLabels, annotator_loss, aux_loss
+from mobileiqa.train.auxiliary import (
+    AnnotatorHead,
+    AuxHead,
+    AuxOutputs,
+    BatchLabels,
+    LocalMapHead,
+    annotator_loss,
+    aux_loss,
+    local_map_loss,
+)
 from mobileiqa.train.batches import cached_sampler, check_photo_batches, split_images, train_loader
 from mobileiqa.train.data import ManifestImages
 from mobileiqa.train.distributed import Dist
@@ -75,10 +85,11 @@ def open_run(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str | os
 
 
 def training_extras(ctx: RunContext, head: HeadConfig):
-    """Row labels of the training split and a fresh training-only auxiliary head (``aux_weight`` > 0) and
-    annotator head (``annotator_weight`` > 0 on a manifest with simulated annotators' scores), each ``None`` when
-    off. A manifest without ``annotator_*`` columns (a real MOS dataset) trains without the annotator head, with a
-    warning, so the default recipe runs on every dataset."""
+    """Row labels of the training split and the fresh training-only heads, each ``None`` when off: the auxiliary
+    head (``aux_weight`` > 0), the annotator head (``annotator_weight`` > 0 on a manifest with simulated
+    annotators' scores) and the local map head (``local_map_weight`` > 0 on a dataset with local targets; the
+    training images then also return each view's target). A dataset without annotator scores or local targets (a
+    real MOS dataset) trains without those heads, with a warning, so the default recipe runs on every dataset."""
     cfg = ctx.cfg
     labels = BatchLabels(ctx.train_images.frame, need_distortions=cfg.aux_weight > 0,
                          source=str(ctx.dataset.manifest), need_annotators=cfg.annotator_weight > 0)
@@ -90,11 +101,21 @@ def training_extras(ctx: RunContext, head: HeadConfig):
         warnings.warn(f"{ctx.dataset.manifest}: no {ANNOTATOR_PREFIX}<name> score columns (a real MOS dataset), so "
                       f"annotator_weight {cfg.annotator_weight} is ignored: training without the annotator head",
                       stacklevel=2)
-    return labels, aux, annotators
+    local_map = None
+    if cfg.local_map_weight:
+        targets = LocalTargets.load(ctx.dataset.root)
+        if targets is None:
+            warnings.warn(f"{ctx.dataset.root}: no local targets (a real MOS dataset), so local_map_weight "
+                          f"{cfg.local_map_weight} is ignored: training without the local map head", stacklevel=2)
+        else:
+            ctx.train_images.with_local_targets(targets, head.grid)
+            local_map = LocalMapHead(head.width)
+    return labels, aux, annotators, local_map
 
 
-def extra_terms(cfg: TrainConfig, score, mos, extras: AuxOutputs, labels, idx) -> dict:
-    """The recipe's weighted ranking and auxiliary loss terms (empty when their weights are 0)."""
+def extra_terms(cfg: TrainConfig, score, mos, extras: AuxOutputs, labels, idx, local: tuple = ()) -> dict:
+    """The recipe's weighted ranking and auxiliary loss terms (empty when their weights are 0); ``local`` is the
+    batch's ``(targets, has_target)`` where the training images return local targets."""
     terms = {}
     if cfg.rank_weight:
         terms["loss_rank"] = cfg.rank_weight * rank_loss(score, mos, labels.photo[idx.cpu()])
@@ -102,6 +123,8 @@ def extra_terms(cfg: TrainConfig, score, mos, extras: AuxOutputs, labels, idx) -
         terms["loss_aux"] = cfg.aux_weight * aux_loss(extras.logits, labels, idx)
     if cfg.annotator_weight and extras.annotators is not None:
         terms["loss_annotators"] = cfg.annotator_weight * annotator_loss(extras.annotators, labels, idx)
+    if cfg.local_map_weight and extras.local_map is not None and local:
+        terms["loss_local_map"] = cfg.local_map_weight * local_map_loss(extras.local_map, *local)
     return terms
 
 

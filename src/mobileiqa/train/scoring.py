@@ -19,7 +19,7 @@ def predict(model: nn.Module, images: ManifestImages, batch_size: int, device: t
     sampler = SizeBatchSampler(images.sizes(), batch_size, shuffle=False)
     loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
     out = np.empty(len(images), np.float64)
-    for x, _, idx in loader:
+    for x, _, idx, *_ in loader:  # (training images may also return local targets)
         y = model(x.to(device))
         out[idx.numpy()] = y.float().cpu().numpy()
     return out

@@ -39,6 +39,9 @@ class TrainConfig:
     # manifest has their scores (synthetic data: real MOS datasets train without it). On by default: +0.03
     # mean held-out SRCC, in-distribution unchanged (docs/TRAINING.md, "Each simulated annotator")
     annotator_weight: float = 1.0
+    # training-only regression of the dataset's local targets (the annotators' full-reference error maps on the
+    # grid) from the fused map, on the trained features; only where the dataset has them (synthetic data)
+    local_map_weight: float = 0.0
     cache_images: bool = True  # keep decoded train/val images in memory
     eval_batch_size: int = 16  # whole-image validation batches; 0 = batch_size
     val_every: int = 3  # end-to-end phase: validate after every N-th epoch of the run and the last (passes cost)
@@ -95,7 +98,7 @@ class TrainConfig:
 
 # recipe fields added after results were recorded, each with its value that reproduces the training before it
 # existed (which need not be today's default: ``annotator_weight`` was added off and turned on later)
-OFF_VALUES: dict[str, object] = {"ema": 0.0, "annotator_weight": 0.0}
+OFF_VALUES: dict[str, object] = {"ema": 0.0, "annotator_weight": 0.0, "local_map_weight": 0.0}
 
 
 def recipe_dict(cfg: TrainConfig, added: Iterable[str]) -> dict:

@@ -2,10 +2,11 @@
 on the validation split. Writes ``model.pt`` (the best epoch, mobileiqa checkpoint format), ``metrics.json`` and
 ``checkpoints/`` (``last.pt`` for ``--resume``, ``best.pt``).
 
-Optional extras, training only (off in the default recipe): a within-photo ranking loss, a distortion
-type/level head and a head reading each simulated annotator's score from the opinion maps (:mod:`~.auxiliary`);
-``model.pt`` holds the bare model. With ``head_epochs`` > 0 the head first trains alone on cached frozen-backbone
-features (:mod:`~.features_cache`), then ``epochs`` fine-tune the whole model.
+Training-only extras (:mod:`~.auxiliary`): a head reading each simulated annotator's score from the opinion maps
+(on in the default recipe) and, off by default, a within-photo ranking loss, a distortion type/level head and a
+local quality map head on the dataset's local targets; ``model.pt`` holds the bare model. With ``head_epochs`` > 0
+the head first trains alone on cached frozen-backbone features (:mod:`~.features_cache`), then ``epochs``
+fine-tune the whole model.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
                   weights: str | None = None, logger: Logger | None = None, resume: bool = False) -> dict:
     ctx = open_run(cfg, dataset_dir, out_dir, normalisation_for(model_name, weights))
     model = create_model(model_name, pretrained=weights)
-    labels, aux, annotators = training_extras(ctx, model.config)
-    trainable = TrainingNet(model, aux=aux, frozen_bn=cfg.freeze_bn, annotators=annotators)
+    labels, aux, annotators, local_map = training_extras(ctx, model.config)
+    trainable = TrainingNet(model, aux=aux, frozen_bn=cfg.freeze_bn, annotators=annotators, local_map=local_map)
 
-    def loss_terms(features, extras, y, idx):
+    def loss_terms(features, extras, y, idx, local=()):
         terms = {"loss_score": score_loss(features.score, y, cfg.loss)}
-        terms.update(extra_terms(cfg, features.score, y, extras, labels, idx))
+        terms.update(extra_terms(cfg, features.score, y, extras, labels, idx, local))
         terms["loss"] = sum(terms.values())
         return terms
 
@@ -64,8 +65,8 @@ def train_teacher(cfg: TrainConfig, dataset_dir: str | os.PathLike, out_dir: str
 
     def make_step(net):
         def step(batch):
-            x, y, idx = batch
-            return loss_terms(*net(ctx.batch(x)), y.to(ctx.device), idx)
+            x, y, idx, *local = batch
+            return loss_terms(*net(ctx.batch(x)), y.to(ctx.device), idx, local)
         return step
 
     frozen = freeze_blocks(model.backbone, cfg.freeze_blocks)
