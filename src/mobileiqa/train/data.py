@@ -60,12 +60,12 @@ class ManifestImages(Dataset):
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.paths = self.frame["path"].tolist()
         self.mos = torch.tensor(self.frame["mos"].to_numpy(np.float32))
-        self.local: tuple[LocalTargets, int] | None = None
+        self.local: tuple[LocalTargets, int, list[str]] | None = None
 
     def with_local_targets(self, targets: LocalTargets, grid: int) -> ManifestImages:
         """Also return each view's ``(grid, grid)`` local target, cut and flipped with it, and whether the row has
         one: items become ``(image, mos, index, target, has_target)`` (training-only ``local_map_weight``)."""
-        self.local = (targets, grid)
+        self.local = (targets, grid, self.frame["image_id"].astype(str).tolist())  # ids read once, not per item
         return self
 
     def __len__(self) -> int:
@@ -109,8 +109,8 @@ class ManifestImages(Dataset):
         x = torch.from_numpy(normalise(arr, self.normalisation))
         if self.local is None:
             return x, self.mos[v.index], v.index
-        targets, grid = self.local
-        target, has = view_target(targets, str(self.frame["image_id"].iat[v.index]), v, grid)
+        targets, grid, ids = self.local
+        target, has = view_target(targets, ids[v.index], v, grid)
         return x, self.mos[v.index], v.index, target, has
 
 

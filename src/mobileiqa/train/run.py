@@ -99,14 +99,15 @@ def training_extras(ctx: RunContext, head: HeadConfig):
         annotators = AnnotatorHead(head.width, head.num_opinions, len(labels.annotator_names))
     elif cfg.annotator_weight:
         warnings.warn(f"{ctx.dataset.manifest}: no {ANNOTATOR_PREFIX}<name> score columns (a real MOS dataset), so "
-                      f"annotator_weight {cfg.annotator_weight} is ignored: training without the annotator head",
-                      stacklevel=2)
+                      f"annotator_weight {cfg.annotator_weight} is ignored: training without the annotator head "
+                      "(set annotator_weight: 0 for this dataset to silence this)", stacklevel=2)
     local_map = None
     if cfg.local_map_weight:
         targets = LocalTargets.load(ctx.dataset.root)
         if targets is None:
             warnings.warn(f"{ctx.dataset.root}: no local targets (a real MOS dataset), so local_map_weight "
-                          f"{cfg.local_map_weight} is ignored: training without the local map head", stacklevel=2)
+                          f"{cfg.local_map_weight} is ignored: training without the local map head (set "
+                          "local_map_weight: 0 for this dataset to silence this)", stacklevel=2)
         else:
             ctx.train_images.with_local_targets(targets, head.grid)
             local_map = LocalMapHead(head.width)
